@@ -1,0 +1,111 @@
+/**
+ * The service's configuration: one schema with defaults, parsed once from the environment and
+ * frozen. Nothing else in the code base reads `process.env`.
+ */
+import { resolve } from 'node:path';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: string;
+  /** External PostgreSQL; when absent the embedded PostgreSQL under `dataDir` is used. */
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly dataDir: string;
+  readonly sessionExpirySeconds: number;
+  readonly sessionMaxLifetimeSeconds: number;
+  readonly sessionSweepIntervalSeconds: number;
+  readonly cacheTtlSeconds: number;
+  readonly runtimeTimeoutSeconds: number;
+  readonly defaultTimeoutMs: number;
+  readonly maxScriptSize: number;
+  readonly maxBodyBytes: number;
+  readonly wasmCompileTimeoutSeconds: number;
+  readonly runtimeMappingsFile: string | undefined;
+  readonly runtimeUrls: Readonly<Record<'nodejs' | 'python' | 'rust', string | undefined>>;
+  readonly runtimeSelectionStrategy: string;
+  readonly kubernetesNamespace: string;
+  readonly nodejs: {
+    readonly poolSize: number;
+    readonly maxPoolSize: number;
+    readonly memoryLimitMb: number;
+  };
+  readonly maxLogEntries: number;
+  readonly maxLogBytes: number;
+  readonly maxResultBytes: number;
+  readonly logFlushIntervalMs: number;
+  readonly logBatchSize: number;
+  readonly shutdownGraceMs: number;
+  readonly version: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function str(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+/** Parses the environment once; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
+  const runtimeTimeoutSeconds = int(env, 'RUNTIME_TIMEOUT_SECONDS', 30, 1, 3600);
+  const maxScriptSize = int(env, 'MAX_SCRIPT_SIZE', 1_048_576, 1024, 64 * 1_048_576);
+  const config: Config = {
+    host: str(env, 'HOST') ?? '127.0.0.1',
+    port: int(env, 'PORT', 8080, 0, 65535),
+    logLevel: str(env, 'LOG_LEVEL') ?? 'info',
+    databaseUrl: str(env, 'DATABASE_URL'),
+    redisUrl: str(env, 'REDIS_URL'),
+    dataDir: resolve(str(env, 'DATA_DIR') ?? './data'),
+    sessionExpirySeconds: int(env, 'SESSION_EXPIRY_SECONDS', 3600, 1, 30 * 86400),
+    sessionMaxLifetimeSeconds: int(env, 'SESSION_MAX_LIFETIME_SECONDS', 86400, 1, 365 * 86400),
+    sessionSweepIntervalSeconds: int(env, 'SESSION_SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
+    cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 3600, 0, 30 * 86400),
+    runtimeTimeoutSeconds,
+    defaultTimeoutMs: Math.min(runtimeTimeoutSeconds * 1000, int(env, 'DEFAULT_TIMEOUT_MS', 30_000, 1, 3_600_000)),
+    maxScriptSize,
+    // The body carries the script JSON-escaped plus a context: leave room for both.
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', maxScriptSize * 2 + 65_536, 1024, 256 * 1_048_576),
+    wasmCompileTimeoutSeconds: int(env, 'WASM_COMPILE_TIMEOUT_SECONDS', 60, 1, 3600),
+    runtimeMappingsFile: str(env, 'RUNTIME_MAPPINGS_FILE'),
+    runtimeUrls: {
+      nodejs: str(env, 'NODEJS_RUNTIME_URL'),
+      python: str(env, 'PYTHON_RUNTIME_URL'),
+      rust: str(env, 'RUST_RUNTIME_URL'),
+    },
+    runtimeSelectionStrategy: str(env, 'RUNTIME_SELECTION_STRATEGY') ?? 'least-outstanding',
+    kubernetesNamespace: str(env, 'KUBERNETES_NAMESPACE') ?? 'default',
+    nodejs: {
+      poolSize: int(env, 'NODEJS_POOL_SIZE', 2, 1, 64),
+      maxPoolSize: int(env, 'NODEJS_MAX_POOL_SIZE', 8, 1, 256),
+      memoryLimitMb: int(env, 'NODEJS_MEMORY_LIMIT_MB', 64, 8, 4096),
+    },
+    maxLogEntries: int(env, 'MAX_LOG_ENTRIES', 100, 0, 100_000),
+    maxLogBytes: int(env, 'MAX_LOG_BYTES', 65_536, 0, 16 * 1_048_576),
+    maxResultBytes: int(env, 'MAX_RESULT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+    logFlushIntervalMs: int(env, 'LOG_FLUSH_INTERVAL_MS', 200, 10, 60_000),
+    logBatchSize: int(env, 'LOG_BATCH_SIZE', 500, 1, 10_000),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    version,
+  };
+  if (config.nodejs.maxPoolSize < config.nodejs.poolSize) {
+    throw new ConfigError('NODEJS_MAX_POOL_SIZE must be at least NODEJS_POOL_SIZE');
+  }
+  return Object.freeze(config);
+}

@@ -1,0 +1,176 @@
+/**
+ * Execute: runs a session's script with params on its language's runtime. The warm path is one
+ * in-memory session lookup and one runtime call; counters and logs are written behind.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { ServiceError } from '../errors/service-error.js';
+import type { FunctionStore } from '../functions/function.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RuntimeRegistry } from '../runtimes/registry.js';
+import type { InvocationResult, Runtime } from '../runtimes/runtime.js';
+import { isPlainObject, type HotSession, type SessionService } from '../sessions/session-service.js';
+
+// ajv-formats is CommonJS with a default export.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export interface ExecutionServiceOptions {
+  readonly sessions: SessionService;
+  readonly functions: FunctionStore;
+  readonly runtimes: RuntimeRegistry;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly runtimeTimeoutSeconds: number;
+  readonly defaultTimeoutMs: number;
+}
+
+export interface ExecuteInput {
+  readonly requestId: string;
+  readonly body: unknown;
+}
+
+/** The success body of POST /api/v1/execute/{id} (contract section 1). */
+export interface ExecuteResponse {
+  request_id: string;
+  language_title: string;
+  result: unknown;
+  execution_time: number;
+  execution_time_ms: number;
+  cached: boolean;
+  memory_usage_bytes: number | null;
+  logs: readonly string[];
+}
+
+export interface ExecuteOutcome {
+  readonly response: ExecuteResponse;
+  readonly session: HotSession;
+  readonly runtimeMetrics: Record<string, unknown>;
+}
+
+export class ExecutionService {
+  readonly #o: ExecutionServiceOptions;
+  readonly #ajv: Ajv;
+  /** Compiled params validators by function id (undefined: the function has no params schema). */
+  readonly #validators = new Map<string, ValidateFunction | undefined>();
+
+  constructor(options: ExecutionServiceOptions) {
+    this.#o = options;
+    this.#ajv = addFormats(new Ajv({ allErrors: true, strict: false, useDefaults: true }));
+  }
+
+  async execute(input: ExecuteInput): Promise<ExecuteOutcome> {
+    const session = await this.#o.sessions.acquire(input.requestId);
+    const { record } = session;
+    try {
+      const params = await this.#params(input.body, record.functionId);
+      const runtime = this.#o.runtimes.get(record.language);
+      this.#o.sessions.claim(session);
+      const timeoutMs = this.#timeoutMs(record.context.timeout_ms);
+      const event = { params, context: record.context, request_id: record.requestId };
+      let result = await runtime.execute({ scriptHash: record.scriptHash, instanceKey: record.requestId, event, timeoutMs });
+      if (result.status === 'not_prepared') {
+        // The runtime lost the script (restart, eviction, another replica): it travels again, once.
+        await this.#prepareAgain(runtime, session);
+        result = await runtime.execute({ scriptHash: record.scriptHash, instanceKey: record.requestId, event, timeoutMs });
+      }
+      const executedAt = new Date();
+      this.#o.sessions.recordExecution(session, executedAt);
+      this.#o.metrics.executions.inc({ language: record.language, outcome: result.status });
+      this.#o.metrics.executionDuration.observe({ language: record.language }, result.stats.durationMs / 1000);
+      const runtimeMetrics = { status: result.status, duration_ms: result.stats.durationMs, memory_usage_bytes: result.stats.memoryUsageBytes ?? null, log_lines: result.logs.length };
+      if (result.status === 'not_prepared') throw new ServiceError('INTERNAL_ERROR', 'The runtime lost the script again right after preparing it');
+      if (result.status !== 'ok') throw invocationError(result, timeoutMs);
+      const ms = Math.round(result.stats.durationMs * 1000) / 1000;
+      return {
+        session,
+        runtimeMetrics,
+        response: {
+          request_id: record.requestId,
+          language_title: record.languageTitle,
+          result: result.result,
+          execution_time: ms,
+          execution_time_ms: ms,
+          cached: false,
+          memory_usage_bytes: result.stats.memoryUsageBytes ?? null,
+          logs: result.logs,
+        },
+      };
+    } catch (error) {
+      if (error instanceof ServiceError) error.withRequestId(record.requestId);
+      throw error;
+    }
+  }
+
+  async #params(body: unknown, functionId: string | null): Promise<unknown> {
+    if (body !== undefined && body !== null && !isPlainObject(body)) {
+      throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "params": { ... } }');
+    }
+    const params = body?.params ?? {};
+    if (functionId === null) return params;
+    const validate = await this.#validator(functionId);
+    if (validate && !validate(params)) {
+      throw new ServiceError('INVALID_PARAMS', `params do not match the function's schema: ${this.#ajv.errorsText(validate.errors, { dataVar: 'params' })}`, {
+        violations: (validate.errors ?? []).map(describeViolation),
+      });
+    }
+    return params;
+  }
+
+  async #validator(functionId: string): Promise<ValidateFunction | undefined> {
+    if (this.#validators.has(functionId)) return this.#validators.get(functionId);
+    const fn = await this.#o.functions.getById(functionId);
+    const schema = fn?.schema?.params;
+    let validate: ValidateFunction | undefined;
+    if (schema) {
+      try {
+        validate = this.#ajv.compile(schema);
+      } catch (error) {
+        this.#o.logger.error({ err: error, functionId }, 'function params schema does not compile; params are not validated');
+      }
+    }
+    this.#validators.set(functionId, validate);
+    return validate;
+  }
+
+  #timeoutMs(requested: unknown): number {
+    const cap = this.#o.runtimeTimeoutSeconds * 1000;
+    const wanted = typeof requested === 'number' && requested > 0 ? requested : this.#o.defaultTimeoutMs;
+    return Math.min(wanted, cap);
+  }
+
+  async #prepareAgain(runtime: Runtime, session: HotSession): Promise<void> {
+    const { record } = session;
+    const prepared = await runtime.prepare({
+      scriptHash: record.scriptHash,
+      source: record.scriptContent,
+      ...(record.compileOptions ? { compileOptions: record.compileOptions } : {}),
+      ...(record.compiledArtifact ? { artifact: record.compiledArtifact } : {}),
+    });
+    if (!prepared.ok) {
+      // It compiled at initialize: a different outcome now is a fault of the runtime, not of the user.
+      throw new ServiceError('INTERNAL_ERROR', `The session's script no longer compiles on this runtime: ${prepared.error.message}`);
+    }
+  }
+}
+
+function describeViolation(e: ErrorObject): Record<string, unknown> {
+  return { path: e.instancePath || '/', message: e.message ?? 'invalid', keyword: e.keyword, params: e.params };
+}
+
+/** A failed invocation as the contract's error (RUNTIME_ERROR / TIMEOUT), with what the script printed. */
+function invocationError(result: Exclude<InvocationResult, { status: 'ok' } | { status: 'not_prepared' }>, timeoutMs: number): ServiceError {
+  const logs = result.logs;
+  switch (result.status) {
+    case 'error': {
+      const { name, message, line, column, stack } = result.error;
+      return new ServiceError('RUNTIME_ERROR', `${name}: ${message}`, { name, message, line, column, stack, logs });
+    }
+    case 'timeout':
+      return new ServiceError('TIMEOUT', `The script did not finish within ${result.limitMs} ms`, { timeout_ms: timeoutMs, logs });
+    case 'memory_limit':
+      return new ServiceError('RUNTIME_ERROR', result.message, { reason: 'memory_limit', limit_bytes: result.limitBytes, logs });
+    case 'output_limit':
+      return new ServiceError('RUNTIME_ERROR', result.message, { reason: 'output_limit', limit_bytes: result.limitBytes, logs });
+  }
+}

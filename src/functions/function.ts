@@ -1,0 +1,53 @@
+import type { Language } from '../runtimes/runtime.js';
+
+export type FunctionType = 'predefined' | 'dynamic';
+
+/** JSON Schemas of a function's params and result. */
+export interface FunctionSchema {
+  readonly params?: Readonly<Record<string, unknown>>;
+  readonly result?: Readonly<Record<string, unknown>>;
+}
+
+export interface FunctionRecord {
+  readonly id: string;
+  readonly language: Language;
+  readonly title: string;
+  readonly languageTitle: string;
+  readonly description: string | null;
+  readonly schema: FunctionSchema | null;
+  readonly examples: readonly unknown[];
+  readonly type: FunctionType;
+  readonly createdBy: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly version: string;
+  readonly tags: readonly string[];
+  readonly scriptContent: string | null;
+}
+
+export interface FunctionFilter {
+  readonly language?: string;
+  readonly userId?: string;
+  readonly type?: FunctionType;
+}
+
+export interface NewFunction {
+  readonly language: Language;
+  readonly title: string;
+  readonly languageTitle: string;
+  readonly description: string | null;
+  readonly schema: FunctionSchema | null;
+  readonly examples: readonly unknown[];
+  readonly createdBy: string | null;
+  readonly tags: readonly string[];
+  readonly scriptContent: string;
+}
+
+export interface FunctionStore {
+  list(filter: FunctionFilter, offset: number, limit: number): Promise<{ total: number; functions: FunctionRecord[] }>;
+  /** Active function with its current script; undefined if none. */
+  get(languageTitle: string): Promise<FunctionRecord | undefined>;
+  getById(id: string): Promise<FunctionRecord | undefined>;
+  /** Inserts; returns undefined when the language_title is taken. */
+  create(fn: NewFunction): Promise<FunctionRecord | undefined>;
+}

@@ -1,0 +1,183 @@
+/**
+ * The HTTP server: Fastify with the contract's error envelope on every error (framework ones
+ * included), X-Request-ID honoured and echoed, Prometheus metrics per route, and a request_logs
+ * row for every initialize and execute (written behind, never on the response path).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ServiceError, isServiceError } from '../errors/service-error.js';
+import type { ExecutionService } from '../execution/execution-service.js';
+import type { FunctionService } from '../functions/function-service.js';
+import type { Logger } from '../observability/logger.js';
+import { maskHeaders, maskText, maskValue } from '../observability/mask.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { SessionService } from '../sessions/session-service.js';
+import type { RequestLogEntry } from '../storage/request-log.js';
+import { registerExecutionRoutes } from './routes/execution-routes.js';
+import { registerFunctionRoutes } from './routes/function-routes.js';
+import { registerOperationsRoutes, type HealthReport } from './routes/operations-routes.js';
+import { registerSessionRoutes } from './routes/session-routes.js';
+
+/** What an audited route (initialize, execute) records for its request_logs row. */
+export interface Audit {
+  requestId: string | null;
+  languageTitle: string | null;
+  userId: string | null;
+  cached: boolean;
+  runtimeMetrics: unknown;
+  response: unknown;
+  error?: ServiceError;
+  stack?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    audit?: Audit;
+  }
+  interface FastifyContextConfig {
+    /** Write a request_logs row for every request to this route. */
+    audit?: boolean;
+  }
+}
+
+export interface HttpAppDependencies {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly sessions: SessionService;
+  readonly execution: ExecutionService;
+  readonly functions: FunctionService;
+  readonly health: () => Promise<HealthReport>;
+  readonly writeRequestLog: (entry: RequestLogEntry) => void;
+  readonly bodyLimit: number;
+  readonly trustProxy?: boolean;
+}
+
+/** A client's X-Request-ID is kept when it is a sane token; otherwise a fresh UUID is used. */
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+function requestIdOf(raw: IncomingMessage): string {
+  const header = raw.headers['x-request-id'];
+  return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+/** Framework and unexpected errors as the contract's ServiceError. */
+export function toServiceError(error: FastifyError | Error): ServiceError {
+  if (isServiceError(error)) return error;
+  const fe = error as FastifyError;
+  switch (fe.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ServiceError('INVALID_REQUEST', `Malformed JSON body: ${fe.message}`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ServiceError('INVALID_REQUEST', 'The body is empty; send a JSON object');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ServiceError('INVALID_REQUEST', 'Content-Type must be application/json', { header: 'Content-Type' });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ServiceError('INVALID_REQUEST', 'The body is too large', {}, 413);
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new ServiceError('INVALID_REQUEST', 'Content-Type is not valid', { header: 'Content-Type' });
+    default:
+      break;
+  }
+  // Other 4xx raised by the framework or its JSON parser (e.g. __proto__ in a body).
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new ServiceError('INVALID_REQUEST', fe.message, {}, fe.statusCode === 413 ? 413 : 400);
+  }
+  if (error instanceof SyntaxError) return new ServiceError('INVALID_REQUEST', `Malformed JSON body: ${error.message}`);
+  return new ServiceError('INTERNAL_ERROR', 'Internal error; the request id identifies it in the service logs');
+}
+
+export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: deps.bodyLimit,
+    genReqId: requestIdOf,
+    requestIdHeader: false,
+    trustProxy: deps.trustProxy ?? false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (request.routeOptions.config.audit) {
+      request.audit = { requestId: null, languageTitle: null, userId: null, cached: false, runtimeMetrics: null, response: null };
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ method: request.method, route, status: reply.statusCode });
+    deps.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    if (request.audit) deps.writeRequestLog(auditEntry(request, reply));
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const serviceError = toServiceError(error);
+    if (serviceError.status >= 500 && serviceError.code !== 'RUNTIME_ERROR' && serviceError.code !== 'TIMEOUT') {
+      request.log.error({ err: error, reqId: request.id }, 'request failed');
+    }
+    deps.metrics.errors.inc({ code: serviceError.code });
+    const envelope = serviceError.toEnvelope();
+    if (request.audit) {
+      request.audit.error = serviceError;
+      request.audit.response = envelope;
+      request.audit.stack = serviceError.code === 'RUNTIME_ERROR' ? (serviceError.details.stack as string | undefined) : error.stack;
+      request.audit.requestId ??= serviceError.requestId ?? null;
+    }
+    void reply.status(serviceError.status).send(envelope);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const error = new ServiceError('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`);
+    deps.metrics.errors.inc({ code: error.code });
+    void reply.status(404).send(error.toEnvelope());
+  });
+
+  registerExecutionRoutes(app, deps);
+  registerSessionRoutes(app, deps);
+  registerFunctionRoutes(app, deps);
+  registerOperationsRoutes(app, deps);
+  await app.ready();
+  return app;
+}
+
+function auditEntry(request: FastifyRequest, reply: FastifyReply): RequestLogEntry {
+  const audit = request.audit as Audit;
+  const error = audit.error;
+  const body = request.body;
+  return {
+    id: randomUUID(),
+    requestId: audit.requestId,
+    languageTitle: audit.languageTitle ?? headerString(request.headers['language-title']),
+    timestamp: new Date(Date.now() - reply.elapsedTime),
+    clientIp: request.ip ?? null,
+    userId: audit.userId,
+    requestHeaders: maskHeaders(request.headers),
+    requestPayload: body === undefined ? null : maskValue(body),
+    responsePayload: maskValue(audit.response, 16_384),
+    statusCode: reply.statusCode,
+    durationMs: reply.elapsedTime,
+    cached: audit.cached,
+    errorDetails: error ? maskValue(error.toEnvelope().error) : null,
+    runtimeMetrics: audit.runtimeMetrics,
+    endpoint: `${request.method} ${request.routeOptions.url ?? request.url}`,
+    correlationId: request.id,
+    ...(error
+      ? {
+          error: {
+            code: error.code,
+            message: maskText(error.message),
+            stackTrace: audit.stack ?? null,
+            context: maskValue({ details: error.details, endpoint: request.routeOptions.url }),
+          },
+        }
+      : {}),
+  };
+}
+
+export function headerString(value: string | string[] | undefined): string | null {
+  return typeof value === 'string' ? value : null;
+}

@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import type { HttpAppDependencies } from '../app.js';
+import { headerString } from '../app.js';
+
+/** POST /api/v1/initialize and POST /api/v1/execute/{request_id}: thin, audited. */
+export function registerExecutionRoutes(app: FastifyInstance, deps: HttpAppDependencies): void {
+  app.post('/api/v1/initialize', { config: { audit: true } }, async (request) => {
+    const languageTitle = headerString(request.headers['language-title']) ?? undefined;
+    const { session } = await deps.sessions.initialize({ languageTitle, body: request.body });
+    const reply = { request_id: session.requestId, status: 'initialized', expires_at: session.expiresAt.toISOString() };
+    const audit = request.audit;
+    if (audit) {
+      audit.requestId = session.requestId;
+      audit.languageTitle = session.languageTitle;
+      audit.userId = session.userId;
+      audit.response = reply;
+    }
+    return reply;
+  });
+
+  app.post<{ Params: { requestId: string } }>('/api/v1/execute/:requestId', { config: { audit: true } }, async (request) => {
+    const audit = request.audit;
+    if (audit) audit.requestId = request.params.requestId.slice(0, 64);
+    const outcome = await deps.execution.execute({ requestId: request.params.requestId, body: request.body });
+    if (audit) {
+      audit.languageTitle = outcome.response.language_title;
+      audit.userId = outcome.session.record.userId;
+      audit.cached = outcome.response.cached;
+      audit.runtimeMetrics = outcome.runtimeMetrics;
+      audit.response = outcome.response;
+    }
+    return outcome.response;
+  });
+}

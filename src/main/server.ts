@@ -1,0 +1,63 @@
+/**
+ * The service's entry point (`npm start`): configuration from the environment, the service
+ * started and listening on HOST:PORT, and a graceful stop on SIGTERM/SIGINT.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { projectPath } from '../config/paths.js';
+import { createLogger } from '../observability/logger.js';
+import { startService } from './service.js';
+
+const version = (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, version);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const service = await startService(config, logger);
+  const address = await service.app.listen({ host: config.host, port: config.port });
+  logger.info(
+    { address, database: service.database.mode, dataDir: service.database.mode === 'embedded' ? config.dataDir : undefined, version },
+    `lambda-microservice listening on ${address}`,
+  );
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'stopping: draining requests and flushing logs');
+    const forced = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs * 3 + 5000);
+    forced.unref();
+    service.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`lambda-microservice failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+/** Prometheus metrics (prom-client), one registry per service instance so tests do not share state. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly errors: Counter<'code'>;
+  readonly executions: Counter<'language' | 'outcome'>;
+  readonly executionDuration: Histogram<'language'>;
+  readonly sessionsCreated: Counter<'language'>;
+  readonly activeSessions: Gauge;
+  readonly logQueueDepth: Gauge<'writer'>;
+  readonly logRowsDropped: Counter<'writer'>;
+}
+
+export interface MetricsOptions {
+  /** Sampled when /metrics is scraped. */
+  readonly activeSessions: () => number;
+  readonly logQueueDepth: () => Readonly<Record<string, number>>;
+  readonly defaultMetrics?: boolean;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'lambda_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'lambda_http_requests_total',
+      help: 'HTTP requests answered, by route template and status code',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'lambda_http_request_duration_seconds',
+      help: 'HTTP request latency from arrival to reply',
+      labelNames: ['method', 'route'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'lambda_errors_total',
+      help: 'Error replies by contract error code (the error rate is this over lambda_http_requests_total)',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    executions: new Counter({
+      name: 'lambda_executions_total',
+      help: 'Script invocations by language and outcome (ok, error, timeout, memory_limit, output_limit)',
+      labelNames: ['language', 'outcome'],
+      registers: [registry],
+    }),
+    executionDuration: new Histogram({
+      name: 'lambda_runtime_execution_seconds',
+      help: 'Time spent in the runtime per invocation, by language',
+      labelNames: ['language'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    sessionsCreated: new Counter({
+      name: 'lambda_sessions_created_total',
+      help: 'Sessions created by initialize (its rate is the session creation rate)',
+      labelNames: ['language'],
+      registers: [registry],
+    }),
+    activeSessions: new Gauge({
+      name: 'lambda_active_sessions',
+      help: 'Sessions active and not expired, as of the last sweep',
+      registers: [registry],
+      collect() {
+        this.set(options.activeSessions());
+      },
+    }),
+    logQueueDepth: new Gauge({
+      name: 'lambda_log_queue_depth',
+      help: 'Rows waiting to be written to PostgreSQL, by writer',
+      labelNames: ['writer'],
+      registers: [registry],
+      collect() {
+        for (const [writer, depth] of Object.entries(options.logQueueDepth())) this.set({ writer }, depth);
+      },
+    }),
+    logRowsDropped: new Counter({
+      name: 'lambda_log_rows_dropped_total',
+      help: 'Rows dropped because the write queue was full',
+      labelNames: ['writer'],
+      registers: [registry],
+    }),
+  };
+}

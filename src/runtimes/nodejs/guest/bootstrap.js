@@ -1,0 +1,531 @@
+// Runs INSIDE a V8 context of an isolated-vm isolate, once per context (one context per warm
+// instance), before any user code. The host never imports this file: it reads it as text and
+// compiles it in each isolate. Its completion value is the single `entry(op, ...)` function the
+// host holds a Reference to; nothing of the host (no callbacks, no references, no `ivm`) is ever
+// put into the context, so everything here, and the user's code, can reach only this context's
+// own built-ins.
+//
+// Protocol (all values crossing the boundary are strings, so no object of one realm is ever handed
+// to the other):
+//   entry('load', factory, configJson) -> envelope   runs the user's module body once
+//   entry('invoke', eventJson)         -> Promise<envelope>
+//   entry('abort')                     -> envelope   ends the pending invocation as a timeout and
+//                                                    returns the logs it wrote so far
+// An envelope is a JSON string: {"s":"ok","r":<result JSON>,"l":[logs]},
+// {"s":"error","e":{name,message,stack,line,column},"l":[...]}, {"s":"output_limit","n":bytes,"l":[...]},
+// {"s":"memory","e":{...},"l":[...]} or {"s":"timeout","l":[...]}.
+(function bootstrap() {
+  'use strict';
+
+  // Intrinsics are captured before user code runs: a script may replace JSON.stringify or
+  // Array.prototype.push in its own context, and that must not break (or fake) the protocol.
+  const global = globalThis;
+  const jsonParse = JSON.parse;
+  const jsonStringify = JSON.stringify;
+  const PromiseCtor = Promise;
+  const promiseResolve = Promise.resolve.bind(Promise);
+  const promiseThen = Promise.prototype.then;
+  const reflectApply = Reflect.apply;
+  const StringCtor = String;
+  const isFiniteNumber = Number.isFinite;
+  const stringSlice = String.prototype.slice;
+  const stringSplit = String.prototype.split;
+  const stringIndexOf = String.prototype.indexOf;
+  const stringReplace = String.prototype.replace;
+  const charCodeAt = String.prototype.charCodeAt;
+  const arrayJoin = Array.prototype.join;
+  const regExpExec = RegExp.prototype.exec;
+  const ErrorCtor = Error;
+  const TypeErrorCtor = TypeError;
+  const objectCreate = Object.create;
+  const defineProperty = Object.defineProperty;
+  const getPrototypeOf = Object.getPrototypeOf;
+
+  const USER_FILE = 'script.js';
+  const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
+  const MAX_ERROR_MESSAGE = 8192;
+  const MAX_ERROR_STACK = 16384;
+
+  // WebAssembly memory is reserved outside the isolate's heap, so isolated-vm's memoryLimit does not
+  // bound it (a 1 GiB WebAssembly.Memory allocates fine under a 64 MB limit). Node.js scripts have
+  // no use for it here (Rust/WebAssembly has its own runtime), so it is removed rather than capped.
+  // SharedArrayBuffer goes too: nothing in a single-threaded sandbox needs shared memory, and it is
+  // another way to reach WebAssembly-style shared buffers. No other path reaches these constructors
+  // once the globals are gone.
+  delete global.WebAssembly;
+  delete global.SharedArrayBuffer;
+  // `global` is what CommonJS code expects; it is the same sandboxed object as globalThis.
+  defineProperty(global, 'global', { value: global, writable: true, configurable: true, enumerable: false });
+
+  // ---- limits, set by `load` -------------------------------------------------------------------
+  let maxLogEntries = 100;
+  let maxLogBytes = 65536;
+  let maxResultBytes = 1048576;
+
+  // ---- log capture -----------------------------------------------------------------------------
+  let logs = [];
+  let logBytes = 0;
+  let droppedEntries = 0;
+  let truncatedEntry = false;
+  // Logs written by the module body belong to the first invocation that follows it.
+  let keepLogsForNextInvoke = false;
+
+  function resetLogs() {
+    logs = [];
+    logBytes = 0;
+    droppedEntries = 0;
+    truncatedEntry = false;
+  }
+
+  function utf8Length(text) {
+    let bytes = 0;
+    for (let i = 0; i < text.length; i++) {
+      const code = reflectApply(charCodeAt, text, [i]);
+      if (code < 0x80) bytes += 1;
+      else if (code < 0x800) bytes += 2;
+      else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    }
+    return bytes;
+  }
+
+  // Cuts `text` to at most `limit` UTF-8 bytes without splitting a surrogate pair.
+  function utf8Truncate(text, limit) {
+    let bytes = 0;
+    let i = 0;
+    while (i < text.length) {
+      const code = reflectApply(charCodeAt, text, [i]);
+      let size = 1;
+      let width = 1;
+      if (code >= 0x80 && code < 0x800) size = 2;
+      else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+        size = 4;
+        width = 2;
+      } else if (code >= 0x800) size = 3;
+      if (bytes + size > limit) break;
+      bytes += size;
+      i += width;
+    }
+    return reflectApply(stringSlice, text, [0, i]);
+  }
+
+  function safeString(value) {
+    try {
+      return StringCtor(value);
+    } catch {
+      return '[unprintable]';
+    }
+  }
+
+  function describeFunction(fn) {
+    let name = '';
+    try {
+      name = typeof fn.name === 'string' ? fn.name : '';
+    } catch {
+      name = '';
+    }
+    return name ? `[Function: ${name}]` : '[Function (anonymous)]';
+  }
+
+  // Objects are printed as JSON (what a user of a JSON API expects to read back), made total:
+  // cycles, BigInt, functions, symbols and undefined get readable stand-ins instead of throwing.
+  function formatObject(value) {
+    if (value instanceof ErrorCtor) {
+      try {
+        const stack = value.stack;
+        if (typeof stack === 'string') return cleanStack(stack);
+      } catch {
+        // fall through to the generic form
+      }
+    }
+    const seen = [];
+    try {
+      const text = jsonStringify(value, function replacer(key, item) {
+        switch (typeof item) {
+          case 'bigint':
+            return `${safeString(item)}n`;
+          case 'function':
+            return describeFunction(item);
+          case 'symbol':
+            return safeString(item);
+          case 'undefined':
+            return key === '' ? 'undefined' : undefined;
+          case 'object':
+            if (item === null) return item;
+            // `this` is the holder; drop holders that are no longer ancestors of `item`.
+            while (seen.length > 0 && seen[seen.length - 1] !== this) seen.length -= 1;
+            for (let i = 0; i < seen.length; i++) if (seen[i] === item) return '[Circular]';
+            seen[seen.length] = item;
+            return item;
+          default:
+            return item;
+        }
+      });
+      return text === undefined ? safeString(value) : text;
+    } catch {
+      return safeString(value);
+    }
+  }
+
+  function formatValue(value) {
+    switch (typeof value) {
+      case 'string':
+        return value;
+      case 'function':
+        return describeFunction(value);
+      case 'bigint':
+        return `${safeString(value)}n`;
+      case 'object':
+        return value === null ? 'null' : formatObject(value);
+      default:
+        return safeString(value);
+    }
+  }
+
+  // A small subset of Node's util.format: %s %d %i %f %j %o %O %% in a leading string.
+  function formatArgs(args) {
+    const parts = [];
+    let start = 0;
+    if (typeof args[0] === 'string' && reflectApply(stringIndexOf, args[0], ['%']) !== -1 && args.length > 1) {
+      let next = 1;
+      const text = reflectApply(stringReplace, args[0], [
+        /%([sdifjoO%])/g,
+        (match, spec) => {
+          if (spec === '%') return '%';
+          if (next >= args.length) return match;
+          const arg = args[next++];
+          switch (spec) {
+            case 's':
+              return typeof arg === 'string' ? arg : formatValue(arg);
+            case 'd':
+            case 'i':
+            case 'f':
+              return typeof arg === 'bigint' ? `${safeString(arg)}n` : safeString(Number(arg));
+            default:
+              return formatValue(arg);
+          }
+        },
+      ]);
+      parts[0] = text;
+      start = next;
+    }
+    for (let i = start; i < args.length; i++) parts[parts.length] = formatValue(args[i]);
+    return reflectApply(arrayJoin, parts, [' ']);
+  }
+
+  function writeLog(args) {
+    // Once a limit is reached nothing more is formatted: a script logging in a loop pays only for
+    // the counter, and the kept logs stay within maxLogEntries and maxLogBytes.
+    if (logs.length >= maxLogEntries || logBytes >= maxLogBytes) {
+      droppedEntries += 1;
+      return;
+    }
+    let line = formatArgs(args);
+    const bytes = utf8Length(line);
+    if (logBytes + bytes > maxLogBytes) {
+      line = utf8Truncate(line, maxLogBytes - logBytes);
+      truncatedEntry = true;
+      logBytes = maxLogBytes;
+    } else {
+      logBytes += bytes;
+    }
+    logs[logs.length] = line;
+  }
+
+  function takeLogs() {
+    const out = logs;
+    if (droppedEntries > 0 || truncatedEntry) {
+      const what = droppedEntries > 0 ? `${droppedEntries} more log entr${droppedEntries === 1 ? 'y' : 'ies'} dropped` : 'last entry cut';
+      out[out.length] = `[logs truncated: ${what}; limits are ${maxLogEntries} entries and ${maxLogBytes} bytes per invocation]`;
+    }
+    resetLogs();
+    return out;
+  }
+
+  function makeConsoleMethod(name) {
+    const method = {
+      [name](...args) {
+        writeLog(args);
+      },
+    }[name];
+    return method;
+  }
+
+  const sandboxConsole = objectCreate(null);
+  const consoleMethods = ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir'];
+  for (let i = 0; i < consoleMethods.length; i++) sandboxConsole[consoleMethods[i]] = makeConsoleMethod(consoleMethods[i]);
+  // Replaces the context's built-in console, which would talk to an inspector, never to `logs`.
+  defineProperty(global, 'console', { value: sandboxConsole, writable: true, configurable: true, enumerable: false });
+
+  // ---- errors ----------------------------------------------------------------------------------
+  const USER_FRAME = /script\.js:(\d+):(\d+)/;
+
+  // Keeps the user's frames (already in the user's coordinates: the host compiles the wrapper with
+  // a line offset) and drops this file's frames, which say nothing to the user.
+  function cleanStack(stack) {
+    const lines = reflectApply(stringSplit, stack, ['\n']);
+    const kept = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (reflectApply(stringIndexOf, lines[i], [BOOTSTRAP_FILE]) === -1) kept[kept.length] = lines[i];
+    }
+    let text = reflectApply(arrayJoin, kept, ['\n']);
+    if (text.length > MAX_ERROR_STACK) text = `${reflectApply(stringSlice, text, [0, MAX_ERROR_STACK])}\n    ...`;
+    return text;
+  }
+
+  function describeError(error) {
+    let name = 'Error';
+    let message = '';
+    let stack;
+    if ((typeof error === 'object' && error !== null) || typeof error === 'function') {
+      try {
+        const value = error.name;
+        if (value !== undefined) name = safeString(value);
+      } catch {
+        name = 'Error';
+      }
+      try {
+        const value = error.message;
+        message = value === undefined ? formatValue(error) : safeString(value);
+      } catch {
+        message = '';
+      }
+      try {
+        const value = error.stack;
+        if (typeof value === 'string') stack = cleanStack(value);
+      } catch {
+        stack = undefined;
+      }
+    } else {
+      // `throw "text"` and friends: keep the thrown value as the message.
+      message = formatValue(error);
+    }
+    if (message.length > MAX_ERROR_MESSAGE) message = `${reflectApply(stringSlice, message, [0, MAX_ERROR_MESSAGE])}...`;
+    if (name.length > 200) name = reflectApply(stringSlice, name, [0, 200]);
+    const described = { name, message };
+    if (stack !== undefined) {
+      described.stack = stack;
+      const match = reflectApply(regExpExec, USER_FRAME, [stack]);
+      if (match) {
+        described.line = +match[1];
+        described.column = +match[2];
+      }
+    }
+    return described;
+  }
+
+  function errorEnvelope(error) {
+    const status = isArrayBufferMemoryError(error) ? 'memory' : 'error';
+    return `{"s":"${status}","e":${jsonStringify(describeError(error))},"l":${jsonStringify(takeLogs())}}`;
+  }
+
+  // isolated-vm's allocator refuses ArrayBuffers over the memory limit with this RangeError instead
+  // of disposing the isolate; uncaught, it is the same memory limit as far as the user is concerned.
+  function isArrayBufferMemoryError(error) {
+    try {
+      return error instanceof RangeError && error.message === 'Array buffer allocation failed';
+    } catch {
+      return false;
+    }
+  }
+
+  // ---- results ---------------------------------------------------------------------------------
+  function notJson(what, key) {
+    const where = key === '' ? '' : ` (at key ${jsonStringify(key)})`;
+    const error = new TypeErrorCtor(`result is not JSON-serialisable: ${what}${where}`);
+    error.stack = undefined;
+    return error;
+  }
+
+  // JSON.stringify silently drops functions and symbols and turns NaN/Infinity into null; a result
+  // that would change on the way out is refused with a clear message instead.
+  function resultReplacer(key, value) {
+    switch (typeof value) {
+      case 'bigint':
+        throw notJson('a BigInt', key);
+      case 'function':
+        throw notJson('a function', key);
+      case 'symbol':
+        throw notJson('a symbol', key);
+      case 'number':
+        if (!isFiniteNumber(value)) throw notJson(safeString(value), key);
+        return value;
+      default:
+        return value;
+    }
+  }
+
+  function okEnvelope(value) {
+    let json;
+    try {
+      json = jsonStringify(value, resultReplacer);
+    } catch (error) {
+      if (error instanceof TypeErrorCtor && typeof error.message === 'string' && reflectApply(stringIndexOf, error.message, ['circular']) !== -1) {
+        return errorEnvelope(notJson('it contains a circular reference', ''));
+      }
+      return errorEnvelope(error);
+    }
+    if (json === undefined) json = 'null';
+    // Length in UTF-16 units never exceeds the UTF-8 byte length, so the exact count is needed only
+    // when the string is close to the limit.
+    if (json.length > maxResultBytes || (json.length * 3 > maxResultBytes && utf8Length(json) > maxResultBytes)) {
+      const bytes = json.length > maxResultBytes ? json.length : utf8Length(json);
+      return `{"s":"output_limit","n":${bytes},"l":${jsonStringify(takeLogs())}}`;
+    }
+    return `{"s":"ok","r":${json},"l":${jsonStringify(takeLogs())}}`;
+  }
+
+  // ---- the user's module -----------------------------------------------------------------------
+  let handler;
+  let form = 'body';
+
+  function sandboxRequire(name) {
+    throw new ErrorCtor(`require(${jsonStringify(safeString(name))}) is not available: scripts run in a sandbox without Node.js modules`);
+  }
+
+  function load(factory, configJson) {
+    const config = jsonParse(configJson);
+    maxLogEntries = config.maxLogEntries;
+    maxLogBytes = config.maxLogBytes;
+    maxResultBytes = config.maxResultBytes;
+    form = config.form;
+    resetLogs();
+    try {
+      if (typeof factory !== 'function') {
+        throw new ErrorCtor('the script could not be loaded: its top level ended the function wrapper it runs in');
+      }
+      if (form === 'body') {
+        handler = factory;
+        return '{"s":"ok","r":null,"l":[]}';
+      }
+      const module = { exports: {}, id: '.', filename: USER_FILE, loaded: false };
+      reflectApply(factory, module.exports, [module.exports, sandboxRequire, module, USER_FILE, '/']);
+      module.loaded = true;
+      const exported = module.exports;
+      let found;
+      if (typeof exported === 'function') found = exported;
+      else if (exported !== null && typeof exported === 'object' && typeof exported.handler === 'function') found = exported.handler;
+      if (found === undefined) {
+        const error = new TypeErrorCtor(
+          'the script exports no function: assign one to module.exports (module.exports = async (event) => ...) or to exports.handler',
+        );
+        error.stack = undefined;
+        return errorEnvelope(error);
+      }
+      handler = found;
+      keepLogsForNextInvoke = true;
+      return `{"s":"ok","r":null,"l":${jsonStringify(logs)}}`;
+    } catch (error) {
+      return errorEnvelope(error);
+    }
+  }
+
+  // ---- invocations -----------------------------------------------------------------------------
+  let sequence = 0;
+  let pending = null;
+
+  function settle(id, makeEnvelope) {
+    if (pending === null || pending.id !== id) return;
+    const { resolve } = pending;
+    pending = null;
+    let envelope;
+    try {
+      envelope = makeEnvelope();
+    } catch (error) {
+      envelope = errorEnvelope(error);
+    }
+    resolve(envelope);
+  }
+
+  function settleWithPromise(id, value) {
+    const promise = promiseResolve(value);
+    reflectApply(promiseThen, promise, [
+      (result) => settle(id, () => okEnvelope(result)),
+      (error) => settle(id, () => errorEnvelope(error)),
+    ]);
+  }
+
+  function isThenable(value) {
+    try {
+      return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
+    } catch {
+      return false;
+    }
+  }
+
+  function run(id, event) {
+    if (form === 'body') {
+      settleWithPromise(id, reflectApply(handler, undefined, [event, event.params, event.context]));
+      return;
+    }
+    const arity = handler.length;
+    if (arity >= 2) {
+      // Callback style: `(event, callback)`, or Lambda's `(event, context, callback)`. The first
+      // call of the callback decides; a returned promise counts only if it rejects or resolves to a
+      // value (an async handler that also takes a callback).
+      let called = false;
+      const callback = (error, value) => {
+        if (called) return;
+        called = true;
+        if (error !== undefined && error !== null) settle(id, () => errorEnvelope(error));
+        else settle(id, () => okEnvelope(value));
+      };
+      const args = arity >= 3 ? [event, event.context, callback] : [event, callback];
+      const returned = reflectApply(handler, undefined, args);
+      if (isThenable(returned)) {
+        reflectApply(promiseThen, promiseResolve(returned), [
+          (value) => {
+            if (value !== undefined) settle(id, () => okEnvelope(value));
+          },
+          (error) => settle(id, () => errorEnvelope(error)),
+        ]);
+      }
+      return;
+    }
+    settleWithPromise(id, reflectApply(handler, undefined, [event]));
+  }
+
+  function invoke(eventJson) {
+    if (keepLogsForNextInvoke) keepLogsForNextInvoke = false;
+    else resetLogs();
+    sequence += 1;
+    const id = sequence;
+    return new PromiseCtor((resolve) => {
+      pending = { id, resolve };
+      try {
+        run(id, jsonParse(eventJson));
+      } catch (error) {
+        settle(id, () => errorEnvelope(error));
+      }
+    });
+  }
+
+  function abort() {
+    const envelope = `{"s":"timeout","l":${jsonStringify(takeLogs())}}`;
+    if (pending !== null) {
+      const { resolve } = pending;
+      pending = null;
+      resolve(envelope);
+    }
+    return envelope;
+  }
+
+  function entry(op, first, second) {
+    switch (op) {
+      case 'invoke':
+        return invoke(first);
+      case 'load':
+        return load(first, second);
+      case 'abort':
+        return abort();
+      default:
+        throw new ErrorCtor(`unknown operation ${safeString(op)}`);
+    }
+  }
+
+  // Unused captures kept for clarity of what the protocol relies on.
+  void getPrototypeOf;
+  return entry;
+})();

@@ -1,0 +1,38 @@
+import { ServiceError } from '../errors/service-error.js';
+import type { Language, Runtime, RuntimeHealth } from './runtime.js';
+
+/** The runtimes the service runs scripts on, one per language, local or remote alike. */
+export class RuntimeRegistry {
+  readonly #runtimes = new Map<Language, Runtime>();
+
+  register(runtime: Runtime): this {
+    this.#runtimes.set(runtime.language, runtime);
+    return this;
+  }
+
+  /** The runtime of a language, or ServiceError RUNTIME_UNAVAILABLE naming what is missing. */
+  get(language: Language): Runtime {
+    const runtime = this.#runtimes.get(language);
+    if (!runtime) throw new ServiceError('RUNTIME_UNAVAILABLE', `No ${language} runtime is configured`, { language });
+    const health = runtime.health();
+    if (health.status === 'unavailable') {
+      throw new ServiceError('RUNTIME_UNAVAILABLE', health.reason ?? `The ${language} runtime is unavailable`, { language });
+    }
+    return runtime;
+  }
+
+  health(): Record<string, RuntimeHealth> {
+    const out: Record<string, RuntimeHealth> = {};
+    for (const [language, runtime] of this.#runtimes) out[language] = runtime.health();
+    return out;
+  }
+
+  async startAll(): Promise<void> {
+    for (const runtime of this.#runtimes.values()) await runtime.start();
+  }
+
+  /** Reverse order of start. */
+  async stopAll(): Promise<void> {
+    for (const runtime of [...this.#runtimes.values()].reverse()) await runtime.stop();
+  }
+}

@@ -1,0 +1,420 @@
+/**
+ * Sessions: created by initialize (the script checked/compiled once), kept hot in memory so that
+ * the warm execute path needs no database read, extended or updated by PATCH, ended by DELETE, by
+ * `retain_session: false` after the first execute, or by expiry (a periodic sweep).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { ServiceError } from '../errors/service-error.js';
+import type { LanguageRouter } from '../execution/language-router.js';
+import type { FunctionStore } from '../functions/function.js';
+import type { Logger } from '../observability/logger.js';
+import type { RuntimeRegistry } from '../runtimes/registry.js';
+import type { Language } from '../runtimes/runtime.js';
+import { BatchWriter } from '../storage/batch-writer.js';
+import type { SessionActivity, SessionRecord, SessionStatus, SessionStore } from './session.js';
+
+export interface SessionServiceOptions {
+  readonly store: SessionStore;
+  readonly functions: FunctionStore;
+  readonly runtimes: RuntimeRegistry;
+  readonly router: LanguageRouter;
+  readonly logger: Logger;
+  readonly sessionExpirySeconds: number;
+  readonly sessionMaxLifetimeSeconds: number;
+  readonly maxScriptSize: number;
+  readonly activityFlushIntervalMs: number;
+  /** Hot sessions kept in memory; the least recently used beyond this are dropped (and reloaded on use). */
+  readonly maxHotSessions?: number;
+  readonly onSessionCreated?: (language: Language) => void;
+}
+
+export interface InitializeInput {
+  readonly languageTitle: string | undefined;
+  readonly body: unknown;
+  /** The authenticated user, when auth is on; otherwise `context.user_id`. */
+  readonly userId?: string;
+}
+
+/** A session as the API shows it (GET /api/v1/sessions/{id}). */
+export interface SessionView {
+  request_id: string;
+  language_title: string;
+  status: SessionStatus;
+  created_at: string;
+  expires_at: string;
+  execution_count: number;
+  last_executed_at: string | null;
+  compile_status: string;
+  user_id: string | null;
+  context: Readonly<Record<string, unknown>>;
+}
+
+/** Mutable in-memory state of an active session: what the warm path reads. */
+export interface HotSession {
+  record: SessionRecord;
+  executionCount: number;
+  lastExecutedAt: Date | null;
+  /** Set as soon as a `retain_session: false` session has been claimed by an execute. */
+  ended: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Session ids are UUIDs: anything else is refused before any query. */
+export function assertSessionId(requestId: string): string {
+  if (!UUID.test(requestId)) {
+    throw new ServiceError('INVALID_REQUEST', 'request_id must be a UUID as returned by initialize', { request_id: requestId.slice(0, 64) });
+  }
+  return requestId.toLowerCase();
+}
+
+/** Key order must not change the hash: objects are hashed with sorted keys. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isPlainObject(value)) {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export function scriptHash(language: Language, source: string, compileOptions: unknown): string {
+  return createHash('sha256').update(language).update('\0').update(source).update('\0').update(canonicalJson(compileOptions ?? null)).digest('hex');
+}
+
+export class SessionService {
+  readonly #o: SessionServiceOptions;
+  readonly #hot = new Map<string, HotSession>();
+  readonly #activity: BatchWriter<SessionActivity>;
+  #activeCount = 0;
+
+  constructor(options: SessionServiceOptions) {
+    this.#o = options;
+    this.#activity = new BatchWriter<SessionActivity>({
+      name: 'session-activity',
+      logger: options.logger,
+      intervalMs: options.activityFlushIntervalMs,
+      batchSize: 1000,
+      maxQueued: 1_000_000,
+      write: (batch) => options.store.recordActivity(mergeActivity(batch)),
+    });
+  }
+
+  /** Active sessions as of the last sweep (for metrics). */
+  get activeCount(): number {
+    return this.#activeCount;
+  }
+
+  get activityQueueDepth(): number {
+    return this.#activity.depth;
+  }
+
+  async initialize(input: InitializeInput): Promise<{ session: SessionRecord; compileMs: number }> {
+    const { language, languageTitle } = this.#o.router.resolve(input.languageTitle);
+    if (!isPlainObject(input.body)) {
+      throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "script_content": "...", "context": { ... } }');
+    }
+    const body = input.body;
+    const context = body.context ?? {};
+    if (!isPlainObject(context)) throw new ServiceError('INVALID_REQUEST', '"context" must be a JSON object', { field: 'context' });
+    const compileOptions = body.compile_options ?? context.compile_options;
+    if (compileOptions !== undefined && !isPlainObject(compileOptions)) {
+      throw new ServiceError('INVALID_REQUEST', '"compile_options" must be a JSON object', { field: 'compile_options' });
+    }
+    validateContext(context);
+
+    let source: string;
+    let functionId: string | null = null;
+    if (body.script_content === undefined || body.script_content === null) {
+      const fn = await this.#o.functions.get(languageTitle);
+      if (!fn || fn.scriptContent === null) {
+        throw new ServiceError('NOT_FOUND', `No registered function "${languageTitle}": send "script_content" or register the function first`, {
+          language_title: languageTitle,
+        });
+      }
+      source = fn.scriptContent;
+      functionId = fn.id;
+    } else if (typeof body.script_content !== 'string') {
+      throw new ServiceError('INVALID_REQUEST', '"script_content" must be a string', { field: 'script_content' });
+    } else {
+      source = body.script_content;
+    }
+    const size = Buffer.byteLength(source, 'utf8');
+    if (size > this.#o.maxScriptSize) {
+      throw new ServiceError('INVALID_REQUEST', `script_content is ${size} bytes; the limit (MAX_SCRIPT_SIZE) is ${this.#o.maxScriptSize}`, { size, limit: this.#o.maxScriptSize }, 413);
+    }
+    if (source.trim() === '') throw new ServiceError('INVALID_REQUEST', 'script_content is empty', { field: 'script_content' });
+    if (source.includes('\u0000')) throw new ServiceError('INVALID_REQUEST', 'script_content must not contain NUL characters', { field: 'script_content' });
+
+    const runtime = this.#o.runtimes.get(language);
+    const hash = scriptHash(language, source, compileOptions);
+    const prepared = await runtime.prepare({ scriptHash: hash, source, ...(compileOptions ? { compileOptions } : {}) });
+
+    const now = new Date();
+    const requestId = randomUUID();
+    const userId = input.userId ?? (typeof context.user_id === 'string' ? context.user_id : null);
+    const record: SessionRecord = {
+      requestId,
+      languageTitle,
+      language,
+      userId,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + this.#o.sessionExpirySeconds * 1000),
+      lastExecutedAt: null,
+      executionCount: 0,
+      status: prepared.ok ? 'active' : 'error',
+      context,
+      scriptContent: source,
+      scriptHash: hash,
+      compiledArtifact: prepared.ok ? (prepared.artifact ?? null) : null,
+      compileOptions: compileOptions ?? null,
+      compileStatus: prepared.ok ? 'compiled' : 'failed',
+      compileError: prepared.ok ? null : formatCompileError(prepared.error),
+      metadata: prepared.ok ? { compile_ms: prepared.compileMs } : {},
+      functionId,
+    };
+    await this.#persist(record);
+    if (!prepared.ok) {
+      const { kind, message, line, column, diagnostics } = prepared.error;
+      throw new ServiceError('COMPILATION_ERROR', `${kind}: ${message}${line ? ` (line ${line}${column ? `, column ${column}` : ''})` : ''}`, {
+        request_id: requestId,
+        kind,
+        line,
+        column,
+        ...(diagnostics ? { diagnostics } : {}),
+      });
+    }
+    this.#o.onSessionCreated?.(language);
+    this.#activeCount++;
+    this.#remember({ record, executionCount: 0, lastExecutedAt: null, ended: false });
+    return { session: record, compileMs: prepared.compileMs };
+  }
+
+  async #persist(record: SessionRecord): Promise<void> {
+    try {
+      await this.#o.store.insert(record);
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'could not store a new session');
+      throw new ServiceError('SERVICE_UNAVAILABLE', 'The session could not be stored (database unavailable); try again shortly');
+    }
+  }
+
+  /** The active session for an execute: from memory when hot, else loaded once. 404 if it cannot run. */
+  async acquire(requestId: string): Promise<HotSession> {
+    const id = assertSessionId(requestId);
+    let hot = this.#hot.get(id);
+    if (hot) {
+      // LRU: most recently used last.
+      this.#hot.delete(id);
+      this.#hot.set(id, hot);
+    } else {
+      const record = await this.#o.store.find(id);
+      if (!record) throw notFound(id);
+      hot = { record, executionCount: record.executionCount, lastExecutedAt: record.lastExecutedAt, ended: record.status !== 'active' };
+      if (record.status === 'active') this.#remember(hot);
+    }
+    if (hot.ended || hot.record.status !== 'active') throw notFound(id, hot.record.status === 'error' ? 'failed to compile' : 'ended');
+    if (hot.record.expiresAt.getTime() <= Date.now()) {
+      this.#forget(id);
+      throw notFound(id, 'expired');
+    }
+    return hot;
+  }
+
+  /** Counts an execution (written to the database in batches); ends a `retain_session: false` session. */
+  recordExecution(hot: HotSession, at: Date): void {
+    hot.executionCount++;
+    hot.lastExecutedAt = at;
+    const completed = hot.record.context.retain_session === false;
+    if (completed) {
+      hot.ended = true;
+      this.#forget(hot.record.requestId);
+      this.#activeCount = Math.max(0, this.#activeCount - 1);
+    }
+    this.#activity.add({ requestId: hot.record.requestId, executions: 1, lastExecutedAt: at, completed });
+  }
+
+  /** Claims a `retain_session: false` session for its one execute, so a concurrent second one gets 404. */
+  claim(hot: HotSession): void {
+    if (hot.record.context.retain_session === false) {
+      if (hot.ended) throw notFound(hot.record.requestId, 'ended');
+      hot.ended = true;
+    }
+  }
+
+  async get(requestId: string): Promise<SessionView> {
+    const id = assertSessionId(requestId);
+    const hot = this.#hot.get(id);
+    if (hot && !hot.ended) return this.#view(hot.record, hot);
+    const record = await this.#o.store.find(id);
+    if (!record || record.metadata.deleted === true || record.status === 'expired' || (record.status === 'active' && record.expiresAt.getTime() <= Date.now())) {
+      throw notFound(id);
+    }
+    return this.#view(record);
+  }
+
+  async update(requestId: string, body: unknown): Promise<SessionView> {
+    const id = assertSessionId(requestId);
+    if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object with "expires_at" and/or "context"');
+    const unknownKeys = Object.keys(body).filter((k) => k !== 'expires_at' && k !== 'context');
+    if (unknownKeys.length > 0) throw new ServiceError('INVALID_REQUEST', `Unknown field(s): ${unknownKeys.join(', ')}`, { fields: unknownKeys });
+    if (body.expires_at === undefined && body.context === undefined) {
+      throw new ServiceError('INVALID_REQUEST', 'Nothing to update: send "expires_at" and/or "context"');
+    }
+    let expiresAt: Date | undefined;
+    if (body.expires_at !== undefined) {
+      expiresAt = parseTimestamp(body.expires_at);
+      const now = Date.now();
+      const max = now + this.#o.sessionMaxLifetimeSeconds * 1000;
+      if (expiresAt.getTime() <= now) throw new ServiceError('INVALID_REQUEST', 'expires_at must be in the future', { field: 'expires_at' });
+      if (expiresAt.getTime() > max) {
+        throw new ServiceError('INVALID_REQUEST', `expires_at may be at most ${this.#o.sessionMaxLifetimeSeconds} s from now (${new Date(max).toISOString()})`, {
+          field: 'expires_at',
+          max: new Date(max).toISOString(),
+        });
+      }
+    }
+    let context: Record<string, unknown> | undefined;
+    if (body.context !== undefined) {
+      if (!isPlainObject(body.context)) throw new ServiceError('INVALID_REQUEST', '"context" must be a JSON object', { field: 'context' });
+      validateContext(body.context);
+      context = body.context;
+    }
+    const current = await this.get(id);
+    if (current.status !== 'active') throw new ServiceError('NOT_FOUND', `Session ${id} has ended (${current.status}); it cannot be updated`, { request_id: id });
+    const hot = this.#hot.get(id);
+    const merged = context ? { ...current.context, ...context } : undefined;
+    const updated = await this.#o.store.update(id, { ...(expiresAt ? { expiresAt } : {}), ...(merged ? { context: merged } : {}) });
+    if (!updated) throw notFound(id);
+    if (hot) hot.record = updated;
+    return this.#view(updated, hot);
+  }
+
+  async delete(requestId: string): Promise<void> {
+    const id = assertSessionId(requestId);
+    const hot = this.#hot.get(id);
+    if (hot) hot.ended = true;
+    const record = await this.#o.store.find(id);
+    if (!record || record.metadata.deleted === true) throw notFound(id);
+    await this.#o.store.update(id, {
+      ...(record.status === 'active' ? { status: 'completed' as const } : {}),
+      metadata: { deleted: true, deleted_at: new Date().toISOString() },
+    });
+    if (record.status === 'active') this.#activeCount = Math.max(0, this.#activeCount - 1);
+    this.#forget(id);
+  }
+
+  /** Marks expired sessions, drops them from memory and refreshes the active count. */
+  async sweep(now = new Date()): Promise<number> {
+    const expired = await this.#o.store.expireDue(now);
+    for (const id of expired) this.#forget(id);
+    for (const [id, hot] of this.#hot) if (hot.record.expiresAt <= now) this.#forget(id);
+    this.#activeCount = await this.#o.store.countActive(now);
+    return expired.length;
+  }
+
+  /** Writes pending execution counters; returns rows that could not be written. */
+  async stop(deadlineMs: number): Promise<number> {
+    return this.#activity.stop(deadlineMs);
+  }
+
+  flushActivity(): Promise<void> {
+    return this.#activity.flush();
+  }
+
+  #remember(hot: HotSession): void {
+    this.#hot.set(hot.record.requestId, hot);
+    const max = this.#o.maxHotSessions ?? 10_000;
+    while (this.#hot.size > max) {
+      const oldest = this.#hot.keys().next().value;
+      if (oldest === undefined) break;
+      this.#forget(oldest);
+    }
+  }
+
+  #forget(id: string): void {
+    const hot = this.#hot.get(id);
+    if (!hot) return;
+    this.#hot.delete(id);
+    try {
+      this.#o.runtimes.get(hot.record.language).release(id);
+    } catch {
+      // Runtime gone or unavailable: it holds no warm state for this session either.
+    }
+  }
+
+  #view(record: SessionRecord, hot?: HotSession): SessionView {
+    const lastExecutedAt = hot?.lastExecutedAt ?? record.lastExecutedAt;
+    const status: SessionStatus = record.status === 'active' && record.expiresAt.getTime() <= Date.now() ? 'expired' : record.status;
+    return {
+      request_id: record.requestId,
+      language_title: record.languageTitle,
+      status,
+      created_at: record.createdAt.toISOString(),
+      expires_at: record.expiresAt.toISOString(),
+      execution_count: hot?.executionCount ?? record.executionCount,
+      last_executed_at: lastExecutedAt ? lastExecutedAt.toISOString() : null,
+      compile_status: record.compileStatus,
+      user_id: record.userId,
+      context: record.context,
+    };
+  }
+}
+
+function notFound(id: string, why?: string): ServiceError {
+  return new ServiceError('NOT_FOUND', why ? `Session ${id} has ${why}` : `No active session ${id}`, { request_id: id });
+}
+
+function parseTimestamp(value: unknown): Date {
+  // RFC 3339: a date, "T", a time and a zone (Z or an offset).
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+  if (typeof value !== 'string' || !rfc3339.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new ServiceError('INVALID_REQUEST', 'expires_at must be an RFC 3339 timestamp such as "2026-01-01T12:00:00Z"', { field: 'expires_at' });
+  }
+  return new Date(value);
+}
+
+/** Checks the context fields the service itself reads. */
+function validateContext(context: Record<string, unknown>): void {
+  const { timeout_ms: timeoutMs, retain_session: retain, user_id: userId } = context;
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && Number.isInteger(timeoutMs) && timeoutMs > 0)) {
+    throw new ServiceError('INVALID_REQUEST', 'context.timeout_ms must be a positive integer (milliseconds)', { field: 'context.timeout_ms' });
+  }
+  if (retain !== undefined && typeof retain !== 'boolean') {
+    throw new ServiceError('INVALID_REQUEST', 'context.retain_session must be a boolean', { field: 'context.retain_session' });
+  }
+  if (userId !== undefined && userId !== null && typeof userId !== 'string') {
+    throw new ServiceError('INVALID_REQUEST', 'context.user_id must be a string', { field: 'context.user_id' });
+  }
+}
+
+function formatCompileError(error: { kind: string; message: string; line?: number; column?: number; diagnostics?: string }): string {
+  const where = error.line ? ` at line ${error.line}${error.column ? `, column ${error.column}` : ''}` : '';
+  return `${error.kind}: ${error.message}${where}${error.diagnostics ? `\n${error.diagnostics}` : ''}`;
+}
+
+/** Several executions of one session in a batch become one row update. */
+function mergeActivity(batch: readonly SessionActivity[]): SessionActivity[] {
+  const merged = new Map<string, SessionActivity>();
+  for (const a of batch) {
+    const prev = merged.get(a.requestId);
+    merged.set(
+      a.requestId,
+      prev
+        ? {
+            requestId: a.requestId,
+            executions: prev.executions + a.executions,
+            lastExecutedAt: a.lastExecutedAt > prev.lastExecutedAt ? a.lastExecutedAt : prev.lastExecutedAt,
+            completed: prev.completed || a.completed,
+          }
+        : a,
+    );
+  }
+  return [...merged.values()];
+}

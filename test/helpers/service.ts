@@ -1,0 +1,45 @@
+import { loadConfig } from '../../src/config/config.js';
+import { createSilentLogger } from '../../src/observability/logger.js';
+import { startService, type RunningService } from '../../src/main/service.js';
+import type { LightMyRequestResponse } from 'fastify';
+
+/** The whole service in-process (routes tested with inject), on the given environment. */
+export async function startTestService(env: Record<string, string>): Promise<RunningService> {
+  const config = loadConfig({ LOG_FLUSH_INTERVAL_MS: '20', NODEJS_POOL_SIZE: '2', ...env }, 'test');
+  return startService(config, createSilentLogger());
+}
+
+export interface JsonResponse<T = Record<string, unknown>> {
+  readonly status: number;
+  readonly body: T;
+  readonly headers: LightMyRequestResponse['headers'];
+}
+
+type AnyJson = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export async function call(
+  service: RunningService,
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  url: string,
+  options: { body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
+): Promise<JsonResponse<AnyJson>> {
+  const headers: Record<string, string> = { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers };
+  const response = await service.app.inject({
+    method,
+    url,
+    headers,
+    ...(options.rawBody !== undefined ? { payload: options.rawBody } : options.body !== undefined ? { payload: JSON.stringify(options.body) } : {}),
+  });
+  const text = response.body;
+  let body: AnyJson = {};
+  if (text.length > 0 && String(response.headers['content-type'] ?? '').includes('json')) body = JSON.parse(text) as AnyJson;
+  return { status: response.statusCode, body, headers: response.headers };
+}
+
+export async function initialize(service: RunningService, languageTitle: string, body: unknown): Promise<JsonResponse<AnyJson>> {
+  return call(service, 'POST', '/api/v1/initialize', { body, headers: { 'language-title': languageTitle } });
+}
+
+export async function execute(service: RunningService, requestId: string, params: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<AnyJson>> {
+  return call(service, 'POST', `/api/v1/execute/${requestId}`, { body: { params }, headers });
+}
