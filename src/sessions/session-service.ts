@@ -233,8 +233,10 @@ export class SessionService {
     hot.lastExecutedAt = at;
     const completed = hot.record.context.retain_session === false;
     if (completed) {
+      // Stays in memory, ended, until the sweep: until the batched write lands, this copy is what
+      // answers 404 to a second execute and shows `completed`.
       hot.ended = true;
-      this.#forget(hot.record.requestId);
+      this.#release(hot);
       this.#activeCount = Math.max(0, this.#activeCount - 1);
     }
     this.#activity.add({ requestId: hot.record.requestId, executions: 1, lastExecutedAt: at, completed });
@@ -251,7 +253,7 @@ export class SessionService {
   async get(requestId: string): Promise<SessionView> {
     const id = assertSessionId(requestId);
     const hot = this.#hot.get(id);
-    if (hot && !hot.ended) return this.#view(hot.record, hot);
+    if (hot) return this.#view(hot.record, hot);
     const record = await this.#o.store.find(id);
     if (!record || record.metadata.deleted === true || record.status === 'expired' || (record.status === 'active' && record.expiresAt.getTime() <= Date.now())) {
       throw notFound(id);
@@ -342,8 +344,12 @@ export class SessionService {
     const hot = this.#hot.get(id);
     if (!hot) return;
     this.#hot.delete(id);
+    this.#release(hot);
+  }
+
+  #release(hot: HotSession): void {
     try {
-      this.#o.runtimes.get(hot.record.language).release(id);
+      this.#o.runtimes.get(hot.record.language).release(hot.record.requestId);
     } catch {
       // Runtime gone or unavailable: it holds no warm state for this session either.
     }
@@ -351,7 +357,7 @@ export class SessionService {
 
   #view(record: SessionRecord, hot?: HotSession): SessionView {
     const lastExecutedAt = hot?.lastExecutedAt ?? record.lastExecutedAt;
-    const status: SessionStatus = record.status === 'active' && record.expiresAt.getTime() <= Date.now() ? 'expired' : record.status;
+    const status: SessionStatus = hot?.ended ? 'completed' : record.status === 'active' && record.expiresAt.getTime() <= Date.now() ? 'expired' : record.status;
     return {
       request_id: record.requestId,
       language_title: record.languageTitle,

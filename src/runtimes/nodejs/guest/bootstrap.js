@@ -37,9 +37,10 @@
   const regExpExec = RegExp.prototype.exec;
   const ErrorCtor = Error;
   const TypeErrorCtor = TypeError;
+  const RangeErrorCtor = RangeError;
+  const NumberCtor = Number;
   const objectCreate = Object.create;
   const defineProperty = Object.defineProperty;
-  const getPrototypeOf = Object.getPrototypeOf;
 
   const USER_FILE = 'script.js';
   const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
@@ -202,7 +203,7 @@
             case 'd':
             case 'i':
             case 'f':
-              return typeof arg === 'bigint' ? `${safeString(arg)}n` : safeString(Number(arg));
+              return typeof arg === 'bigint' ? `${safeString(arg)}n` : safeString(NumberCtor(arg));
             default:
               return formatValue(arg);
           }
@@ -266,8 +267,17 @@
   // a line offset) and drops this file's frames, which say nothing to the user.
   function cleanStack(stack) {
     const lines = reflectApply(stringSplit, stack, ['\n']);
+    // Frames below the user's outermost frame are this file's (and the `new Promise` it calls the
+    // handler from): they say nothing to the user.
+    let last = lines.length - 1;
+    for (let i = lines.length - 1; i > 0; i--) {
+      if (reflectApply(stringIndexOf, lines[i], [`${USER_FILE}:`]) !== -1) {
+        last = i;
+        break;
+      }
+    }
     const kept = [];
-    for (let i = 0; i < lines.length; i++) {
+    for (let i = 0; i <= last; i++) {
       if (reflectApply(stringIndexOf, lines[i], [BOOTSTRAP_FILE]) === -1) kept[kept.length] = lines[i];
     }
     let text = reflectApply(arrayJoin, kept, ['\n']);
@@ -325,7 +335,7 @@
   // of disposing the isolate; uncaught, it is the same memory limit as far as the user is concerned.
   function isArrayBufferMemoryError(error) {
     try {
-      return error instanceof RangeError && error.message === 'Array buffer allocation failed';
+      return error instanceof RangeErrorCtor && error.message === 'Array buffer allocation failed';
     } catch {
       return false;
     }
@@ -416,7 +426,7 @@
       }
       handler = found;
       keepLogsForNextInvoke = true;
-      return `{"s":"ok","r":null,"l":${jsonStringify(logs)}}`;
+      return '{"s":"ok","r":null,"l":[]}';
     } catch (error) {
       return errorEnvelope(error);
     }
@@ -525,7 +535,5 @@
     }
   }
 
-  // Unused captures kept for clarity of what the protocol relies on.
-  void getPrototypeOf;
   return entry;
 })();

@@ -1,0 +1,161 @@
+/**
+ * `npm run bench`: warm execute of `return event.params.a + event.params.b;` on one session, with
+ * request logging on, against the service as `npm start` runs it (compiled, embedded default
+ * database unless BENCH_DATABASE_URL is set), beside a bare Fastify route returning a constant,
+ * in the same run. Load: autocannon on loopback, 50 connections, bounded in time.
+ * Prints a Markdown table (pasted into the README) and writes .bench/results.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+
+const root = new URL('..', import.meta.url).pathname;
+const DURATION_S = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+}
+
+function start(args: string[], env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`did not start:\n${out}`)), 60_000);
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        child.stdout?.removeAllListeners('data');
+        child.stdout?.resume();
+        resolve({ child, url: m[1] });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
+  });
+}
+
+function kib(status: string, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+  return m ? Number(m[1]) : 0;
+}
+
+/** RSS of a process and of every descendant (the embedded PostgreSQL runs as children). */
+function treeRssKiB(pid: number): { self: number; selfPeak: number; children: number } {
+  const status = (p: number): string => {
+    try {
+      return readFileSync(`/proc/${p}/status`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const m = /PPid:\s+(\d+)/.exec(status(Number(name)));
+    if (m) parentOf.set(Number(name), Number(m[1]));
+  }
+  const descendants = (p: number): number[] => [...parentOf].filter(([, pp]) => pp === p).flatMap(([c]) => [c, ...descendants(c)]);
+  const own = status(pid);
+  return {
+    self: kib(own, 'VmRSS'),
+    selfPeak: kib(own, 'VmHWM'),
+    children: descendants(pid).reduce((sum, c) => sum + kib(status(c), 'VmRSS'), 0),
+  };
+}
+
+interface Figures {
+  requestsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+}
+
+async function load(url: string, body: string, headers: Record<string, string> = {}): Promise<Figures> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: DURATION_S,
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  return {
+    requestsPerSec: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    total: result.requests.total,
+  };
+}
+
+async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
+  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATA_DIR: dataDir };
+  if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
+  const service = await start(['--no-node-snapshot', 'dist/src/main/server.js'], env);
+  const bare = await start(['--import', 'tsx', 'bench/bare-server.ts'], {});
+  try {
+    const init = await postJson(`${service.url}/api/v1/initialize`, { script_content: 'return event.params.a + event.params.b;' }, { 'Language-Title': 'nodejs-calculator' });
+    const executeUrl = `${service.url}/api/v1/execute/${String(init.request_id)}`;
+    const body = JSON.stringify({ params: { a: 10, b: 5 } });
+    const check = await postJson(executeUrl, { params: { a: 10, b: 5 } });
+    if (check.result !== 15) throw new Error(`unexpected result ${JSON.stringify(check)}`);
+
+    // Warm both up briefly so JIT and pools are steady, then measure: bare first, then execute.
+    await autocannon({ url: `${bare.url}/bare`, method: 'POST', connections: 10, duration: 2, headers: { 'content-type': 'application/json' }, body });
+    await autocannon({ url: executeUrl, method: 'POST', connections: 10, duration: 2, headers: { 'content-type': 'application/json' }, body });
+    const bareFigures = await load(`${bare.url}/bare`, body);
+    const execFigures = await load(executeUrl, body);
+    const mem = treeRssKiB(service.child.pid ?? 0);
+
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    const queued = /lambda_log_queue_depth\{writer="request_logs"\} (\d+)/.exec(metrics)?.[1] ?? '?';
+    const results = {
+      date: new Date().toISOString(),
+      machine: `${process.platform} ${process.arch}, node ${process.version}`,
+      database: env.DATABASE_URL ? 'external PostgreSQL' : 'embedded PostgreSQL (default)',
+      connections: CONNECTIONS,
+      durationSeconds: DURATION_S,
+      bare: bareFigures,
+      execute: execFigures,
+      ratio: Math.round((execFigures.requestsPerSec / bareFigures.requestsPerSec) * 100) / 100,
+      serviceRssMiB: Math.round(mem.self / 1024),
+      servicePeakRssMiB: Math.round(mem.selfPeak / 1024),
+      embeddedPostgresRssMiB: Math.round(mem.children / 1024),
+      requestLogRowsQueuedAtEnd: queued,
+    };
+    mkdirSync(join(root, '.bench'), { recursive: true });
+    writeFileSync(join(root, '.bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    console.log(`\nBenchmark (${results.machine}; ${results.database}; ${CONNECTIONS} connections, ${DURATION_S} s each, autocannon on loopback)\n`);
+    console.log('| route | requests/s | p50 ms | p99 ms | errors | non-2xx |');
+    console.log('|---|---:|---:|---:|---:|---:|');
+    console.log(`| bare Fastify route (constant) | ${bareFigures.requestsPerSec} | ${bareFigures.p50} | ${bareFigures.p99} | ${bareFigures.errors} | ${bareFigures.non2xx} |`);
+    console.log(`| execute, Node.js, warm session, logging on | ${execFigures.requestsPerSec} | ${execFigures.p50} | ${execFigures.p99} | ${execFigures.errors} | ${execFigures.non2xx} |`);
+    console.log(`\nratio execute / bare: ${results.ratio}`);
+    console.log(`service RSS: ${results.serviceRssMiB} MiB now, ${results.servicePeakRssMiB} MiB peak; embedded PostgreSQL processes: ${results.embeddedPostgresRssMiB} MiB`);
+    console.log(`request_logs rows still queued at the end: ${queued}`);
+  } finally {
+    bare.child.kill('SIGTERM');
+    service.child.kill('SIGTERM');
+    await new Promise((r) => service.child.on('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

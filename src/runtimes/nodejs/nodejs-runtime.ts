@@ -1,0 +1,1001 @@
+/**
+ * The Node.js runtime: runs untrusted scripts in V8 isolates (isolated-vm), in this process.
+ *
+ * Isolation: every warm instance (session) gets its own V8 Context, inside one of a small pool of
+ * isolates, each with its own heap limit. The guest side (`guest/bootstrap.js`) is the only code
+ * put into a context besides the user's; no host function, reference or module ever crosses into
+ * an isolate, and values cross only as strings (JSON), so a script can reach nothing but its own
+ * context's built-ins.
+ *
+ * Scheduling: one invocation at a time per isolate, decided on the host, so that an isolate that
+ * has to be killed (memory limit, runaway script) takes only the call it was running with it;
+ * queued calls go to the others or to its replacement.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import ivm from 'isolated-vm';
+
+import { ServiceError } from '../../errors/service-error.js';
+import type { Logger } from '../../observability/logger.js';
+import type {
+  CompileFailure,
+  ExecuteRequest,
+  InvocationResult,
+  Language,
+  PrepareRequest,
+  PrepareResult,
+  Runtime,
+  RuntimeHealth,
+  ScriptError,
+} from '../runtime.js';
+
+export interface NodejsRuntimeOptions {
+  logger: Logger;
+  /** Isolates kept warm (default 2). */
+  poolSize: number;
+  /** The pool grows up to this many isolates while all are busy (default 8). */
+  maxPoolSize: number;
+  /** Heap limit of each isolate, in MiB (default 64, isolated-vm's minimum is 8). */
+  memoryLimitMb: number;
+  /** Log lines kept per invocation (default 100). */
+  maxLogEntries: number;
+  /** UTF-8 bytes of log lines kept per invocation (default 65536). */
+  maxLogBytes: number;
+  /** A result whose JSON is bigger than this is refused with `output_limit` (default 1 MiB). */
+  maxResultBytes: number;
+  /** LRU bound of warm contexts kept per isolate (default 64; a bare context costs ~160 KiB of heap). */
+  contextsPerIsolate?: number;
+  /** LRU bound of prepared scripts (default 1000). */
+  maxScripts?: number;
+  /** LRU bound of the total size of prepared scripts, in bytes (default 64 MiB). */
+  maxScriptBytes?: number;
+  /** Time allowed to a module's top-level code when `prepare` checks what it exports (default 2000 ms). */
+  prepareTimeoutMs?: number;
+  /** How long `stop` waits for in-flight calls before disposing the isolates (default 5000 ms). */
+  stopGraceMs?: number;
+  /** Isolates above `poolSize` idle this long are disposed (default 60000 ms). */
+  idleIsolateMs?: number;
+}
+
+export const NODEJS_RUNTIME_DEFAULTS = {
+  poolSize: 2,
+  maxPoolSize: 8,
+  memoryLimitMb: 64,
+  maxLogEntries: 100,
+  maxLogBytes: 65536,
+  maxResultBytes: 1024 * 1024,
+  contextsPerIsolate: 64,
+  maxScripts: 1000,
+  maxScriptBytes: 64 * 1024 * 1024,
+  prepareTimeoutMs: 2000,
+  stopGraceMs: 5000,
+  idleIsolateMs: 60_000,
+} as const;
+
+/** The file name user code carries in stack traces and compile errors. */
+const USER_FILE = 'script.js';
+const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
+
+/**
+ * isolated-vm enforces `timeout` itself (it also covers microtasks run by the same call). The host
+ * timers are the backstop for what it cannot see: a promise that never settles leaves the isolate
+ * idle, so after this grace the host asks the guest to abort the pending invocation...
+ */
+const ABORT_GRACE_MS = 50;
+/** ...and if the isolate does not even answer that, it is disposed and replaced. */
+const DISPOSE_GRACE_MS = 250;
+/** Heap statistics need the isolate's lock (≈15 µs); sample them at most this often per isolate. */
+const HEAP_SAMPLE_MS = 100;
+/** Compiled scripts kept per isolate (they are cheap to rebuild from the cached data). */
+const COMPILED_SCRIPTS_PER_ISOLATE = 200;
+
+/*
+ * Script forms. A script that assigns `module.exports` (or a property of it) or a property of
+ * `exports` is a CommonJS module whose exported function is the handler; anything else is the body
+ * of an async function `(event, params, context)`. The test is textual (a regular expression over
+ * the source), so a function body that merely mentions `module.exports = ` inside a string is read
+ * as a module; prepare then says clearly that it exports no function.
+ */
+type ScriptForm = 'body' | 'module';
+const MODULE_FORM = /(?:^|[^.\w$])(?:module\s*\.\s*exports|exports)\s*(?:\.\s*[A-Za-z_$][\w$]*\s*|\[[^\]\n]*\]\s*)*=(?!=)/m;
+/*
+ * The wrapper's opening sits on a line of its own and scripts are compiled with lineOffset -1, so
+ * V8 reports lines and columns in the user's own coordinates with no arithmetic.
+ */
+const BODY_PREFIX = '(async function (event, params, context) {\n';
+const MODULE_PREFIX = '(function (exports, require, module, __filename, __dirname) {\n';
+const WRAPPER_SUFFIX = '\n})';
+
+interface PreparedScript {
+  readonly hash: string;
+  readonly form: ScriptForm;
+  readonly wrapped: string;
+  readonly sourceLines: readonly string[];
+  /** V8 code cache produced by the first compile; speeds the compile in the other isolates. */
+  readonly cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+  readonly bytes: number;
+}
+
+type EntryFunction = (op: string, first?: unknown, second?: string) => string | Promise<string>;
+type EntryReference = ivm.Reference<EntryFunction>;
+
+interface GuestError {
+  name?: unknown;
+  message?: unknown;
+  stack?: unknown;
+  line?: unknown;
+  column?: unknown;
+}
+
+interface Envelope {
+  s: 'ok' | 'error' | 'memory' | 'output_limit' | 'timeout';
+  r?: unknown;
+  e?: GuestError;
+  n?: number;
+  l?: unknown;
+}
+
+interface WarmContext {
+  readonly key: string;
+  readonly instanceKey: string;
+  readonly scriptHash: string;
+  readonly context: ivm.Context;
+  readonly entry: EntryReference;
+  inUse: boolean;
+  /** `release` came while the context was running; drop it when the call ends. */
+  released: boolean;
+}
+
+type DisposeReason = 'memory' | 'timeout' | 'stop' | 'idle' | 'catastrophic';
+
+class IsolateSlot {
+  readonly isolate: ivm.Isolate;
+  busy = false;
+  disposeReason: DisposeReason | undefined;
+  /** Insertion order is recency order: a context is re-inserted each time it is used. */
+  readonly contexts = new Map<string, WarmContext>();
+  readonly compiled = new Map<string, ivm.Script>();
+  bootstrap: ivm.Script | undefined;
+  heapUsed = 0;
+  heapSampledAt = Number.NEGATIVE_INFINITY;
+  idleSince = performance.now();
+
+  constructor(
+    readonly id: number,
+    isolate: ivm.Isolate,
+  ) {
+    this.isolate = isolate;
+  }
+
+  get alive(): boolean {
+    return this.disposeReason === undefined && !this.isolate.isDisposed;
+  }
+}
+
+interface Waiter {
+  resolve(slot: IsolateSlot): void;
+  reject(error: unknown): void;
+}
+
+/** The host-side deadline passed and the isolate was disposed. */
+class HardTimeout extends Error {}
+
+/** What went wrong in an isolate, read from the error isolated-vm raised. */
+type Failure = { kind: 'timeout' } | { kind: 'memory'; message: string } | { kind: 'stopped' } | { kind: 'internal'; error: unknown };
+
+function warmKey(instanceKey: string, scriptHash: string): string {
+  return `${instanceKey}\u0000${scriptHash}`;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function detectForm(source: string): ScriptForm {
+  return MODULE_FORM.test(source) ? 'module' : 'body';
+}
+
+function wrapSource(source: string, form: ScriptForm): string {
+  // A shebang line is legal at the top of a Node.js file but not inside a function body; turning
+  // it into a comment keeps every column where it was.
+  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
+  return `${form === 'body' ? BODY_PREFIX : MODULE_PREFIX}${body}${WRAPPER_SUFFIX}`;
+}
+
+function findBootstrapPath(): string {
+  const here = new URL('./guest/bootstrap.js', import.meta.url);
+  const candidate = fileURLToPath(here);
+  if (existsSync(candidate)) return candidate;
+  // A tsc build (dist/src/...) does not copy the guest's plain JS; read it from the sources then.
+  const fromSources = candidate.replace(/([\\/])dist[\\/]src[\\/]/, '$1src$1');
+  if (existsSync(fromSources)) return fromSources;
+  throw new Error(`guest bootstrap not found at ${candidate} (copy src/runtimes/nodejs/guest next to the built runtime)`);
+}
+
+export class NodejsRuntime implements Runtime {
+  readonly language: Language = 'nodejs';
+
+  readonly #logger: Logger;
+  readonly #poolSize: number;
+  readonly #maxPoolSize: number;
+  readonly #memoryLimitMb: number;
+  readonly #maxLogEntries: number;
+  readonly #maxLogBytes: number;
+  readonly #maxResultBytes: number;
+  readonly #contextsPerIsolate: number;
+  readonly #maxScripts: number;
+  readonly #maxScriptBytes: number;
+  readonly #prepareTimeoutMs: number;
+  readonly #stopGraceMs: number;
+  readonly #idleIsolateMs: number;
+
+  #bootstrapSource = '';
+  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  #slots: IsolateSlot[] = [];
+  #nextSlotId = 1;
+  readonly #queue: Waiter[] = [];
+  #restarts = 0;
+  #catastrophic: string | undefined;
+  #reaper: NodeJS.Timeout | undefined;
+  #idleWaiters: Array<() => void> = [];
+
+  /** Insertion order is recency order (LRU). */
+  readonly #scripts = new Map<string, PreparedScript>();
+  #scriptBytes = 0;
+  readonly #preparing = new Map<string, Promise<PrepareResult>>();
+
+  constructor(options: NodejsRuntimeOptions) {
+    this.#logger = options.logger;
+    this.#poolSize = Math.max(1, options.poolSize);
+    this.#maxPoolSize = Math.max(this.#poolSize, options.maxPoolSize);
+    this.#memoryLimitMb = Math.max(8, options.memoryLimitMb);
+    this.#maxLogEntries = Math.max(0, options.maxLogEntries);
+    this.#maxLogBytes = Math.max(0, options.maxLogBytes);
+    this.#maxResultBytes = Math.max(1, options.maxResultBytes);
+    this.#contextsPerIsolate = Math.max(1, options.contextsPerIsolate ?? NODEJS_RUNTIME_DEFAULTS.contextsPerIsolate);
+    this.#maxScripts = Math.max(1, options.maxScripts ?? NODEJS_RUNTIME_DEFAULTS.maxScripts);
+    this.#maxScriptBytes = Math.max(1, options.maxScriptBytes ?? NODEJS_RUNTIME_DEFAULTS.maxScriptBytes);
+    this.#prepareTimeoutMs = Math.max(1, options.prepareTimeoutMs ?? NODEJS_RUNTIME_DEFAULTS.prepareTimeoutMs);
+    this.#stopGraceMs = Math.max(0, options.stopGraceMs ?? NODEJS_RUNTIME_DEFAULTS.stopGraceMs);
+    this.#idleIsolateMs = Math.max(1000, options.idleIsolateMs ?? NODEJS_RUNTIME_DEFAULTS.idleIsolateMs);
+  }
+
+  get #memoryLimitBytes(): number {
+    return this.#memoryLimitMb * 1024 * 1024;
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`nodejs runtime cannot start: it is ${this.#state}`);
+    this.#state = 'starting';
+    try {
+      this.#bootstrapSource = await readFile(findBootstrapPath(), 'utf8');
+      for (let i = 0; i < this.#poolSize; i++) this.#addSlot();
+      // Check once that the guest compiles, so a broken deployment fails at start, not per call.
+      const first = this.#slots[0];
+      if (first) first.bootstrap = await first.isolate.compileScript(this.#bootstrapSource, { filename: BOOTSTRAP_FILE });
+    } catch (error) {
+      for (const slot of [...this.#slots]) this.#disposeIsolate(slot, 'stop');
+      this.#slots = [];
+      this.#state = 'stopped';
+      throw error;
+    }
+    this.#reaper = setInterval(() => this.#reapIdleIsolates(), Math.min(this.#idleIsolateMs, 30_000));
+    this.#reaper.unref();
+    this.#state = 'running';
+    this.#logger.info({ isolates: this.#poolSize, memoryLimitMb: this.#memoryLimitMb }, 'nodejs runtime started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'stopping') return;
+    if (this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopping';
+    if (this.#reaper) clearInterval(this.#reaper);
+    for (const waiter of this.#queue.splice(0)) waiter.reject(this.#unavailable());
+    // Graceful: in-flight calls may finish (each is bounded by its own timeout)...
+    if (this.#slots.some((slot) => slot.busy)) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, this.#stopGraceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    // ...then forced: disposing an isolate ends its call, which reports RUNTIME_UNAVAILABLE.
+    for (const slot of [...this.#slots]) this.#disposeIsolate(slot, 'stop');
+    this.#slots = [];
+    for (const script of this.#scripts.values()) script.cachedData?.release();
+    this.#scripts.clear();
+    this.#scriptBytes = 0;
+    this.#state = 'stopped';
+    this.#logger.info('nodejs runtime stopped');
+  }
+
+  health(): RuntimeHealth {
+    const details = {
+      isolates: this.#slots.length,
+      busy: this.#slots.filter((slot) => slot.busy).length,
+      queued: this.#queue.length,
+      restarts: this.#restarts,
+      scripts: this.#scripts.size,
+      contexts: this.#slots.reduce((sum, slot) => sum + slot.contexts.size, 0),
+    };
+    if (this.#state !== 'running') return { status: 'unavailable', reason: `runtime is ${this.#state}`, details };
+    if (this.#catastrophic !== undefined) return { status: 'degraded', reason: `isolate failure: ${this.#catastrophic}`, details };
+    return { status: 'up', details };
+  }
+
+  prepare(request: PrepareRequest): Promise<PrepareResult> {
+    this.#assertRunning();
+    const known = this.#scripts.get(request.scriptHash);
+    if (known) {
+      this.#touchScript(known);
+      return Promise.resolve({ ok: true, compileMs: 0 });
+    }
+    // Concurrent prepares of one script share the work.
+    const inFlight = this.#preparing.get(request.scriptHash);
+    if (inFlight) return inFlight;
+    const work = this.#prepare(request).finally(() => this.#preparing.delete(request.scriptHash));
+    this.#preparing.set(request.scriptHash, work);
+    return work;
+  }
+
+  async execute(request: ExecuteRequest): Promise<InvocationResult> {
+    this.#assertRunning();
+    const script = this.#scripts.get(request.scriptHash);
+    if (!script) return { status: 'not_prepared', logs: [], stats: { durationMs: 0 } };
+    this.#touchScript(script);
+    let eventJson: string;
+    try {
+      eventJson = JSON.stringify(request.event);
+    } catch (error) {
+      throw new ServiceError('INTERNAL_ERROR', `event is not JSON-serialisable: ${errorMessage(error)}`);
+    }
+    const slot = await this.#acquire(warmKey(request.instanceKey, request.scriptHash));
+    try {
+      return await this.#invoke(slot, script, request, eventJson);
+    } finally {
+      this.#releaseSlot(slot);
+    }
+  }
+
+  release(instanceKey: string): void {
+    try {
+      for (const slot of this.#slots) {
+        for (const warm of slot.contexts.values()) {
+          if (warm.instanceKey !== instanceKey) continue;
+          if (warm.inUse) warm.released = true;
+          else this.#dropContext(slot, warm);
+        }
+      }
+    } catch (error) {
+      this.#logger.warn({ err: error, instanceKey }, 'nodejs runtime: release failed');
+    }
+  }
+
+  // ---- prepare ---------------------------------------------------------------------------------
+
+  async #prepare(request: PrepareRequest): Promise<PrepareResult> {
+    if (typeof request.source !== 'string') {
+      return { ok: false, error: { kind: 'InvalidScript', message: 'script source must be a string' } };
+    }
+    const form = detectForm(request.source);
+    const wrapped = wrapSource(request.source, form);
+    const sourceLines = request.source.split(/\r\n|\r|\n/);
+    const slot = await this.#acquire(undefined);
+    const started = performance.now();
+    try {
+      let compiled: ivm.Script;
+      try {
+        compiled = await slot.isolate.compileScript(wrapped, { filename: USER_FILE, lineOffset: -1, produceCachedData: true });
+      } catch (error) {
+        if (!slot.alive || slot.isolate.isDisposed) return { ok: false, error: this.#prepareLimitFailure(slot, error) };
+        return { ok: false, error: await this.#compileFailure(slot, error, request.source, form, sourceLines) };
+      }
+      const script: PreparedScript = {
+        hash: request.scriptHash,
+        form,
+        wrapped,
+        sourceLines,
+        cachedData: (compiled as ivm.Script & ivm.CachedDataResult).cachedData,
+        bytes: wrapped.length * 2,
+      };
+      if (form === 'module') {
+        // Only running the module body says what it exports; it runs in a throwaway context.
+        const failure = await this.#checkModule(slot, script, compiled);
+        if (failure) {
+          compiled.release();
+          script.cachedData?.release();
+          return { ok: false, error: failure };
+        }
+      }
+      this.#rememberCompiled(slot, script.hash, compiled);
+      this.#storeScript(script);
+      return { ok: true, compileMs: roundMs(performance.now() - started) };
+    } finally {
+      this.#releaseSlot(slot);
+    }
+  }
+
+  async #checkModule(slot: IsolateSlot, script: PreparedScript, compiled: ivm.Script): Promise<CompileFailure | undefined> {
+    const deadline = performance.now() + this.#prepareTimeoutMs;
+    let context: ivm.Context | undefined;
+    let entry: EntryReference | undefined;
+    const work = (async (): Promise<string> => {
+      context = await slot.isolate.createContext();
+      const loaded = await this.#loadModule(slot, context, script, compiled, deadline);
+      entry = loaded.entry;
+      return loaded.envelope;
+    })();
+    try {
+      const envelope = parseEnvelope(await this.#guard(slot, this.#prepareTimeoutMs, work, () => undefined));
+      if (envelope.s === 'ok') return undefined;
+      const error = toScriptError(envelope.e);
+      if (envelope.s === 'memory') return { kind: 'MemoryLimitError', message: this.#memoryMessage(error.message) };
+      return {
+        kind: error.name,
+        message: `the script's top-level code failed: ${error.message}`,
+        ...(error.line !== undefined ? { line: error.line } : {}),
+        ...(error.column !== undefined ? { column: error.column } : {}),
+        ...(error.stack !== undefined ? { diagnostics: error.stack } : {}),
+      };
+    } catch (error) {
+      return this.#prepareLimitFailure(slot, error);
+    } finally {
+      entry?.release();
+      context?.release();
+    }
+  }
+
+  /**
+   * A syntax error in the user's coordinates. When V8 stops in the wrapper's closing `})` the
+   * script's braces do not balance and V8 names a token the user never wrote; a second compile
+   * without the closing (as a function declaration, so an extra `}` ends it cleanly) tells an
+   * unclosed block (error at its real place, usually "Unexpected end of input") from an unmatched
+   * `}` (compiles). Runs only on this failure path.
+   */
+  async #compileFailure(slot: IsolateSlot, error: unknown, source: string, form: ScriptForm, sourceLines: readonly string[]): Promise<CompileFailure> {
+    const parsed = parseCompileError(error);
+    if (parsed.line === undefined || parsed.line <= sourceLines.length) return describeCompileFailure(parsed, sourceLines);
+    const end = { line: sourceLines.length, column: (sourceLines[sourceLines.length - 1]?.length ?? 0) + 1 };
+    const prefix = form === 'body' ? 'async function check(event, params, context) {\n' : 'function check(exports, require, module, __filename, __dirname) {\n';
+    try {
+      const probe = await slot.isolate.compileScript(`${prefix}${wrapSource(source, form).slice(prefix.length - (prefix.length - (form === 'body' ? BODY_PREFIX : MODULE_PREFIX).length)).slice((form === 'body' ? BODY_PREFIX : MODULE_PREFIX).length, -WRAPPER_SUFFIX.length)}\n`, {
+        filename: USER_FILE,
+        lineOffset: -1,
+      });
+      probe.release();
+      return describeCompileFailure({ name: parsed.name, message: "Unexpected token '}'", ...lastClosingBrace(sourceLines) }, sourceLines);
+    } catch (probeError) {
+      const second = parseCompileError(probeError);
+      if (second.line !== undefined && second.line <= sourceLines.length) return describeCompileFailure(second, sourceLines);
+      return describeCompileFailure({ name: parsed.name, message: 'Unexpected end of input', ...end }, sourceLines);
+    }
+  }
+
+  #prepareLimitFailure(slot: IsolateSlot, error: unknown): CompileFailure {
+    const failure = this.#classify(slot, error);
+    switch (failure.kind) {
+      case 'timeout':
+        return { kind: 'TimeoutError', message: `the script's top-level code did not finish within ${this.#prepareTimeoutMs} ms` };
+      case 'memory':
+        return { kind: 'MemoryLimitError', message: this.#memoryMessage(failure.message) };
+      case 'stopped':
+        throw this.#unavailable();
+      case 'internal':
+        this.#logger.error({ err: failure.error }, 'nodejs runtime: prepare failed');
+        throw new ServiceError('INTERNAL_ERROR', 'the Node.js runtime failed to prepare the script');
+    }
+  }
+
+  #storeScript(script: PreparedScript): void {
+    this.#scripts.set(script.hash, script);
+    this.#scriptBytes += script.bytes;
+    while (this.#scripts.size > this.#maxScripts || (this.#scriptBytes > this.#maxScriptBytes && this.#scripts.size > 1)) {
+      const oldest = this.#scripts.values().next().value;
+      if (!oldest) break;
+      this.#forgetScript(oldest);
+    }
+  }
+
+  #touchScript(script: PreparedScript): void {
+    this.#scripts.delete(script.hash);
+    this.#scripts.set(script.hash, script);
+  }
+
+  #forgetScript(script: PreparedScript): void {
+    this.#scripts.delete(script.hash);
+    this.#scriptBytes -= script.bytes;
+    script.cachedData?.release();
+    for (const slot of this.#slots) {
+      slot.compiled.get(script.hash)?.release();
+      slot.compiled.delete(script.hash);
+      for (const warm of slot.contexts.values()) {
+        if (warm.scriptHash === script.hash && !warm.inUse) this.#dropContext(slot, warm);
+      }
+    }
+  }
+
+  // ---- execute ---------------------------------------------------------------------------------
+
+  async #invoke(slot: IsolateSlot, script: PreparedScript, request: ExecuteRequest, eventJson: string): Promise<InvocationResult> {
+    const started = performance.now();
+    const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
+    const deadline = started + timeoutMs;
+    const key = warmKey(request.instanceKey, script.hash);
+    let warm = slot.contexts.get(key);
+    const elapsed = (): number => roundMs(performance.now() - started);
+
+    const work = (async (): Promise<string> => {
+      if (!warm) {
+        const created = await this.#createContext(slot, script, request.instanceKey, deadline);
+        if (typeof created === 'string') return created;
+        warm = created;
+      }
+      warm.inUse = true;
+      // The warm path: one async call, nothing parsed or compiled.
+      const text: unknown = await warm.entry.apply(undefined, ['invoke', eventJson], {
+        result: { promise: true },
+        timeout: remaining(deadline),
+      });
+      if (typeof text !== 'string') throw new Error('guest returned a non-string envelope');
+      return text;
+    })();
+
+    let envelope: Envelope;
+    try {
+      envelope = parseEnvelope(await this.#guard(slot, timeoutMs, work, () => this.#abortPending(warm)));
+    } catch (error) {
+      const failure = this.#classify(slot, error);
+      switch (failure.kind) {
+        case 'timeout': {
+          const logs = await this.#collectLogsAfterTimeout(slot, warm);
+          if (warm) this.#dropContext(slot, warm);
+          return { status: 'timeout', limitMs: timeoutMs, logs, stats: { durationMs: elapsed() } };
+        }
+        case 'memory':
+          return {
+            status: 'memory_limit',
+            limitBytes: this.#memoryLimitBytes,
+            message: this.#memoryMessage(failure.message),
+            logs: [],
+            stats: { durationMs: elapsed() },
+          };
+        case 'stopped':
+          throw this.#unavailable();
+        case 'internal':
+          if (warm) this.#dropContext(slot, warm);
+          this.#logger.error({ err: failure.error, slot: slot.id }, 'nodejs runtime: invocation failed');
+          throw new ServiceError('INTERNAL_ERROR', 'the Node.js runtime failed to run the script');
+      }
+    } finally {
+      if (warm) {
+        warm.inUse = false;
+        if (warm.released) this.#dropContext(slot, warm);
+      }
+    }
+
+    const durationMs = elapsed();
+    const memoryUsageBytes = this.#sampleHeap(slot);
+    const stats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
+    const logs = toLogs(envelope.l);
+    switch (envelope.s) {
+      case 'ok':
+        return { status: 'ok', result: envelope.r ?? null, logs, stats };
+      case 'output_limit':
+        return {
+          status: 'output_limit',
+          limitBytes: this.#maxResultBytes,
+          message: `result is ${envelope.n ?? 'more than'} bytes of JSON, over the limit of ${this.#maxResultBytes} bytes`,
+          logs,
+          stats,
+        };
+      case 'memory':
+        if (warm) this.#dropContext(slot, warm);
+        return {
+          status: 'memory_limit',
+          limitBytes: this.#memoryLimitBytes,
+          message: this.#memoryMessage(toScriptError(envelope.e).message),
+          logs,
+          stats,
+        };
+      case 'timeout':
+        // The host aborted a pending invocation whose promise never settled.
+        if (warm) this.#dropContext(slot, warm);
+        return { status: 'timeout', limitMs: timeoutMs, logs, stats };
+      case 'error':
+        return { status: 'error', error: toScriptError(envelope.e), logs, stats };
+    }
+  }
+
+  /**
+   * Builds the warm state of one instance in one isolate: a new context, the guest bootstrap, the
+   * user's module body. Returns the load envelope instead when the module body fails.
+   */
+  async #createContext(slot: IsolateSlot, script: PreparedScript, instanceKey: string, deadline: number): Promise<WarmContext | string> {
+    const compiled = await this.#compiledFor(slot, script);
+    const context = await slot.isolate.createContext();
+    let entry: EntryReference | undefined;
+    try {
+      const loaded = await this.#loadModule(slot, context, script, compiled, deadline);
+      entry = loaded.entry;
+      if (parseEnvelope(loaded.envelope).s !== 'ok') {
+        entry.release();
+        context.release();
+        return loaded.envelope;
+      }
+    } catch (error) {
+      entry?.release();
+      if (!slot.isolate.isDisposed) context.release();
+      throw error;
+    }
+    const warm: WarmContext = {
+      key: warmKey(instanceKey, script.hash),
+      instanceKey,
+      scriptHash: script.hash,
+      context,
+      entry,
+      inUse: false,
+      released: false,
+    };
+    slot.contexts.set(warm.key, warm);
+    this.#evictContexts(slot);
+    return warm;
+  }
+
+  async #loadModule(
+    slot: IsolateSlot,
+    context: ivm.Context,
+    script: PreparedScript,
+    compiled: ivm.Script,
+    deadline: number,
+  ): Promise<{ entry: EntryReference; envelope: string }> {
+    slot.bootstrap ??= await slot.isolate.compileScript(this.#bootstrapSource, { filename: BOOTSTRAP_FILE });
+    const entry = (await slot.bootstrap.run(context, { reference: true, timeout: remaining(deadline) })) as EntryReference;
+    try {
+      const factory = (await compiled.run(context, { reference: true, timeout: remaining(deadline) })) as ivm.Reference<unknown>;
+      const config = JSON.stringify({
+        form: script.form,
+        maxLogEntries: this.#maxLogEntries,
+        maxLogBytes: this.#maxLogBytes,
+        maxResultBytes: this.#maxResultBytes,
+      });
+      const envelope: unknown = await entry.apply(undefined, ['load', factory.derefInto({ release: true }), config], {
+        timeout: remaining(deadline),
+      });
+      if (typeof envelope !== 'string') throw new Error('guest returned a non-string envelope');
+      return { entry, envelope };
+    } catch (error) {
+      entry.release();
+      throw error;
+    }
+  }
+
+  async #compiledFor(slot: IsolateSlot, script: PreparedScript): Promise<ivm.Script> {
+    const known = slot.compiled.get(script.hash);
+    if (known) {
+      slot.compiled.delete(script.hash);
+      slot.compiled.set(script.hash, known);
+      return known;
+    }
+    const compiled = await slot.isolate.compileScript(script.wrapped, {
+      filename: USER_FILE,
+      lineOffset: -1,
+      ...(script.cachedData ? { cachedData: script.cachedData } : {}),
+    });
+    this.#rememberCompiled(slot, script.hash, compiled);
+    return compiled;
+  }
+
+  #rememberCompiled(slot: IsolateSlot, hash: string, compiled: ivm.Script): void {
+    slot.compiled.get(hash)?.release();
+    slot.compiled.set(hash, compiled);
+    while (slot.compiled.size > COMPILED_SCRIPTS_PER_ISOLATE) {
+      const [oldestHash, oldest] = slot.compiled.entries().next().value ?? [];
+      if (oldestHash === undefined || !oldest) break;
+      oldest.release();
+      slot.compiled.delete(oldestHash);
+    }
+  }
+
+  #evictContexts(slot: IsolateSlot): void {
+    if (slot.contexts.size <= this.#contextsPerIsolate) return;
+    for (const warm of slot.contexts.values()) {
+      if (slot.contexts.size <= this.#contextsPerIsolate) break;
+      if (!warm.inUse) this.#dropContext(slot, warm);
+    }
+  }
+
+  #dropContext(slot: IsolateSlot, warm: WarmContext): void {
+    if (slot.contexts.get(warm.key) !== warm) return;
+    slot.contexts.delete(warm.key);
+    if (slot.isolate.isDisposed) return;
+    try {
+      warm.entry.release();
+      warm.context.release();
+    } catch (error) {
+      this.#logger.debug({ err: error }, 'nodejs runtime: context release failed');
+    }
+  }
+
+  /**
+   * Runs `work` (calls into `slot`) under the host's own deadline. isolated-vm's `timeout` stops
+   * running code; this covers the rest: at `limitMs + ABORT_GRACE_MS` `onSoftDeadline` asks the
+   * guest to end a pending invocation, and if the call is still not settled after
+   * DISPOSE_GRACE_MS more, the isolate is disposed and replaced.
+   */
+  async #guard<T>(slot: IsolateSlot, limitMs: number, work: Promise<T>, onSoftDeadline: () => void): Promise<T> {
+    // The losing side of the race must not become an unhandled rejection.
+    work.catch(() => undefined);
+    let softTimer: NodeJS.Timeout | undefined;
+    let hardTimer: NodeJS.Timeout | undefined;
+    const forced = new Promise<never>((_resolve, reject) => {
+      softTimer = setTimeout(() => {
+        onSoftDeadline();
+        hardTimer = setTimeout(() => {
+          this.#logger.warn({ slot: slot.id, limitMs }, 'nodejs runtime: call did not end after its timeout; disposing its isolate');
+          this.#disposeIsolate(slot, 'timeout');
+          reject(new HardTimeout('call did not settle after its deadline'));
+        }, DISPOSE_GRACE_MS);
+      }, limitMs + ABORT_GRACE_MS);
+    });
+    try {
+      return await Promise.race([work, forced]);
+    } finally {
+      clearTimeout(softTimer);
+      clearTimeout(hardTimer);
+    }
+  }
+
+  /** Resolves a never-settling invocation as a timeout without losing the isolate. */
+  #abortPending(warm: WarmContext | undefined): void {
+    if (!warm) return;
+    warm.entry.apply(undefined, ['abort'], { timeout: DISPOSE_GRACE_MS }).catch(() => undefined);
+  }
+
+  /** After isolated-vm stopped a runaway call the isolate lives on: fetch what the script logged. */
+  async #collectLogsAfterTimeout(slot: IsolateSlot, warm: WarmContext | undefined): Promise<string[]> {
+    if (!warm || !slot.alive) return [];
+    try {
+      const text: unknown = await warm.entry.apply(undefined, ['abort'], { timeout: 50 });
+      return typeof text === 'string' ? toLogs(parseEnvelope(text).l) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  #classify(slot: IsolateSlot, error: unknown): Failure {
+    if (slot.disposeReason === 'stop' || (this.#state !== 'running' && slot.isolate.isDisposed)) return { kind: 'stopped' };
+    if (slot.disposeReason === 'timeout' || error instanceof HardTimeout) return { kind: 'timeout' };
+    const message = errorMessage(error);
+    if (message.includes('memory limit') || slot.disposeReason === 'memory' || slot.isolate.isDisposed) {
+      // isolated-vm has already disposed the isolate; replace it.
+      this.#disposeIsolate(slot, 'memory');
+      return { kind: 'memory', message };
+    }
+    if (message === 'Script execution timed out.') return { kind: 'timeout' };
+    return { kind: 'internal', error };
+  }
+
+  #memoryMessage(detail: string): string {
+    return `script exceeded the memory limit of ${this.#memoryLimitMb} MiB (${this.#memoryLimitBytes} bytes)${detail ? `: ${detail}` : ''}`;
+  }
+
+  #sampleHeap(slot: IsolateSlot): number | undefined {
+    const now = performance.now();
+    if (now - slot.heapSampledAt >= HEAP_SAMPLE_MS && slot.alive) {
+      try {
+        slot.heapUsed = slot.isolate.getHeapStatisticsSync().used_heap_size;
+        slot.heapSampledAt = now;
+      } catch {
+        return undefined;
+      }
+    }
+    return slot.heapUsed;
+  }
+
+  // ---- the pool --------------------------------------------------------------------------------
+
+  #addSlot(): IsolateSlot {
+    const id = this.#nextSlotId++;
+    const isolate = new ivm.Isolate({
+      memoryLimit: this.#memoryLimitMb,
+      onCatastrophicError: (message: string) => {
+        // isolated-vm lost control of this isolate (e.g. it would not terminate). The process is
+        // no longer trustworthy; report it so the operator (or orchestrator) restarts the service.
+        this.#catastrophic = message;
+        this.#logger.fatal({ slot: id, message }, 'nodejs runtime: catastrophic isolate failure');
+      },
+    });
+    const slot = new IsolateSlot(id, isolate);
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /**
+   * Picks an isolate for one call: an idle one that already holds the instance's context, else
+   * the idle one with the fewest contexts, else a new one (up to maxPoolSize), else waits (FIFO).
+   */
+  #acquire(key: string | undefined): Promise<IsolateSlot> {
+    this.#assertRunning();
+    let chosen: IsolateSlot | undefined;
+    for (const slot of [...this.#slots]) {
+      if (slot.busy) continue;
+      if (!slot.alive) {
+        // Died while idle (isolated-vm can dispose an isolate for memory after a call returned).
+        this.#disposeIsolate(slot, 'memory');
+        continue;
+      }
+      if (key !== undefined && slot.contexts.has(key)) {
+        chosen = slot;
+        break;
+      }
+      if (!chosen || slot.contexts.size < chosen.contexts.size) chosen = slot;
+    }
+    if (!chosen && this.#slots.length < this.#maxPoolSize) chosen = this.#addSlot();
+    if (chosen) {
+      chosen.busy = true;
+      return Promise.resolve(chosen);
+    }
+    return new Promise((resolve, reject) => this.#queue.push({ resolve, reject }));
+  }
+
+  #releaseSlot(slot: IsolateSlot): void {
+    slot.busy = false;
+    slot.idleSince = performance.now();
+    if (!slot.alive) this.#retire(slot);
+    this.#dispatch();
+    if (this.#idleWaiters.length > 0 && !this.#slots.some((s) => s.busy)) {
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** Hands idle isolates to queued calls, oldest call first. */
+  #dispatch(): void {
+    while (this.#queue.length > 0 && this.#state === 'running') {
+      let slot = this.#slots.find((s) => !s.busy && s.alive);
+      if (!slot && this.#slots.length < this.#maxPoolSize) slot = this.#addSlot();
+      if (!slot) return;
+      const waiter = this.#queue.shift();
+      if (!waiter) return;
+      slot.busy = true;
+      waiter.resolve(slot);
+    }
+  }
+
+  /** Takes a dead isolate out of the pool and keeps the pool at its warm size. */
+  #retire(slot: IsolateSlot): void {
+    const index = this.#slots.indexOf(slot);
+    if (index === -1) return;
+    this.#slots.splice(index, 1);
+    slot.contexts.clear();
+    slot.compiled.clear();
+    slot.bootstrap = undefined;
+    if (slot.disposeReason !== 'idle' && slot.disposeReason !== 'stop') this.#restarts += 1;
+    if (this.#state === 'running' && this.#slots.length < this.#poolSize) this.#addSlot();
+  }
+
+  #disposeIsolate(slot: IsolateSlot, reason: DisposeReason): void {
+    slot.disposeReason ??= reason;
+    if (reason !== 'stop' && reason !== 'idle') {
+      this.#logger.warn({ slot: slot.id, reason: slot.disposeReason }, 'nodejs runtime: isolate disposed, replacing it');
+    }
+    if (!slot.isolate.isDisposed) {
+      try {
+        slot.isolate.dispose();
+      } catch (error) {
+        this.#logger.debug({ err: error }, 'nodejs runtime: dispose failed');
+      }
+    }
+    // A busy isolate is retired when its call returns; an idle one now.
+    if (!slot.busy) {
+      this.#retire(slot);
+      this.#dispatch();
+    }
+  }
+
+  #reapIdleIsolates(): void {
+    const now = performance.now();
+    for (const slot of [...this.#slots]) {
+      if (this.#slots.length <= this.#poolSize) return;
+      if (!slot.busy && now - slot.idleSince > this.#idleIsolateMs) this.#disposeIsolate(slot, 'idle');
+    }
+  }
+
+  #assertRunning(): void {
+    if (this.#state !== 'running') throw this.#unavailable();
+  }
+
+  #unavailable(): ServiceError {
+    return new ServiceError('RUNTIME_UNAVAILABLE', `the Node.js runtime is ${this.#state === 'new' ? 'not started' : this.#state}`);
+  }
+}
+
+function remaining(deadline: number): number {
+  return Math.max(1, Math.ceil(deadline - performance.now()));
+}
+
+function parseEnvelope(text: string): Envelope {
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || !('s' in parsed)) throw new Error('malformed guest envelope');
+  return parsed as Envelope;
+}
+
+function toLogs(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((line): line is string => typeof line === 'string') : [];
+}
+
+function toScriptError(error: GuestError | undefined): ScriptError {
+  const name = typeof error?.name === 'string' ? error.name : 'Error';
+  const message = typeof error?.message === 'string' ? error.message : '';
+  return {
+    name,
+    message,
+    ...(typeof error?.stack === 'string' ? { stack: error.stack } : {}),
+    ...(typeof error?.line === 'number' ? { line: error.line } : {}),
+    ...(typeof error?.column === 'number' ? { column: error.column } : {}),
+  };
+}
+
+interface V8CompileError {
+  readonly name: string;
+  readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** Splits V8's "Unexpected token ';' [script.js:3:9]" (isolated-vm's format) into its parts. */
+function parseCompileError(error: unknown): V8CompileError {
+  const name = error instanceof Error ? error.name : 'SyntaxError';
+  const raw = errorMessage(error);
+  const match = /\s*\[script\.js:(\d+):(\d+)\]\s*$/.exec(raw);
+  if (!match) return { name, message: raw };
+  return { name, message: raw.slice(0, match.index), line: Number(match[1]), column: Number(match[2]) };
+}
+
+function describeCompileFailure(error: V8CompileError, sourceLines: readonly string[]): CompileFailure {
+  if (error.line === undefined || error.column === undefined) {
+    return { kind: error.name, message: error.message, diagnostics: `${error.name}: ${error.message}` };
+  }
+  const line = Math.min(Math.max(1, error.line), sourceLines.length);
+  const column = Math.max(1, error.column);
+  const text = sourceLines[line - 1] ?? '';
+  const caret = `${text.slice(0, column - 1).replace(/[^\t]/g, ' ')}^`;
+  return {
+    kind: error.name,
+    message: error.message,
+    line,
+    column,
+    diagnostics: `${USER_FILE}:${line}:${column}\n${text}\n${caret}\n\n${error.name}: ${error.message}`,
+  };
+}
+
+function lastClosingBrace(sourceLines: readonly string[]): { line: number; column: number } {
+  for (let i = sourceLines.length - 1; i >= 0; i--) {
+    const index = sourceLines[i]?.lastIndexOf('}') ?? -1;
+    if (index !== -1) return { line: i + 1, column: index + 1 };
+  }
+  return { line: sourceLines.length, column: 1 };
+}
+
+export function createNodejsRuntime(options: Partial<NodejsRuntimeOptions> & { logger: Logger }): NodejsRuntime {
+  return new NodejsRuntime({
+    ...options,
+    poolSize: options.poolSize ?? NODEJS_RUNTIME_DEFAULTS.poolSize,
+    maxPoolSize: options.maxPoolSize ?? NODEJS_RUNTIME_DEFAULTS.maxPoolSize,
+    memoryLimitMb: options.memoryLimitMb ?? NODEJS_RUNTIME_DEFAULTS.memoryLimitMb,
+    maxLogEntries: options.maxLogEntries ?? NODEJS_RUNTIME_DEFAULTS.maxLogEntries,
+    maxLogBytes: options.maxLogBytes ?? NODEJS_RUNTIME_DEFAULTS.maxLogBytes,
+    maxResultBytes: options.maxResultBytes ?? NODEJS_RUNTIME_DEFAULTS.maxResultBytes,
+  });
+}
