@@ -3,7 +3,7 @@
 import Fastify from 'fastify';
 
 const app = Fastify({ logger: false });
-app.post('/bare', async () => ({ result: 15 }));
+app.post('/bare', (_request, reply) => reply.send({ result: 15 }));
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`listening on ${address}\n`);
 process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

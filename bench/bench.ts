@@ -106,7 +106,7 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
-  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATA_DIR: dataDir };
+  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   const service = await start(['--no-node-snapshot', 'dist/src/main/server.js'], env);
   const bare = await start(['--import', 'tsx', 'bench/bare-server.ts'], {});

@@ -71,7 +71,7 @@ export class FunctionService {
   async register(body: unknown, userId: string | null): Promise<FunctionDetail> {
     if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object');
     const languageTitle = typeof body.language_title === 'string' ? body.language_title : undefined;
-    const { language, title } = this.#o.router.resolve(languageTitle);
+    const { language, title, languageTitle: resolvedTitle } = this.#o.router.resolve(languageTitle);
     const { script_content: source, description = null, schema = null, examples = [], tags = [] } = body;
     if (typeof source !== 'string' || source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
     if (Buffer.byteLength(source) > this.#o.maxScriptSize) {
@@ -96,8 +96,8 @@ export class FunctionService {
     const created = await this.#o.store.create({
       language,
       title,
-      languageTitle: languageTitle as string,
-      description: description as string | null,
+      languageTitle: resolvedTitle,
+      description,
       schema: schema as FunctionSchema | null,
       examples,
       createdBy: userId,

@@ -89,8 +89,9 @@ export function toServiceError(error: FastifyError | Error): ServiceError {
 }
 
 export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyInstance> {
+  const loggerInstance: FastifyBaseLogger = deps.logger;
   const app: FastifyInstance = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance,
     // request_logs and metrics record every request; a log line per request would only cost time.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit,

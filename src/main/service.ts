@@ -74,13 +74,12 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const functionStore = new PgFunctionStore(database.pool);
   const requestLogStore = new PgRequestLogStore(database.pool);
 
-  let sessions: SessionService | undefined;
-  let requestLogs: BatchWriter<RequestLogEntry> | undefined;
+  // Sampled only when /metrics is scraped, after everything below exists.
   const metrics = createMetrics({
-    activeSessions: () => sessions?.activeCount ?? 0,
-    logQueueDepth: () => ({ request_logs: requestLogs?.depth ?? 0, session_activity: sessions?.activityQueueDepth ?? 0 }),
+    activeSessions: () => sessions.activeCount,
+    logQueueDepth: () => ({ request_logs: requestLogs.depth, session_activity: sessions.activityQueueDepth }),
   });
-  requestLogs = new BatchWriter<RequestLogEntry>({
+  const requestLogs = new BatchWriter<RequestLogEntry>({
     name: 'request-logs',
     logger,
     intervalMs: config.logFlushIntervalMs,
@@ -89,7 +88,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     write: (batch) => requestLogStore.writeBatch(batch),
     onDrop: (n) => metrics.logRowsDropped.inc({ writer: 'request_logs' }, n),
   });
-  sessions = new SessionService({
+  const sessions = new SessionService({
     store: sessionStore,
     functions: functionStore,
     runtimes,

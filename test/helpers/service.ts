@@ -15,7 +15,7 @@ export interface JsonResponse<T = Record<string, unknown>> {
   readonly headers: LightMyRequestResponse['headers'];
 }
 
-type AnyJson = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type AnyJson = Record<string, any>;
 
 export async function call(
   service: RunningService,

@@ -39,9 +39,9 @@ export interface NodejsRuntimeOptions {
   maxPoolSize: number;
   /** Heap limit of each isolate, in MiB (default 64, isolated-vm's minimum is 8). */
   memoryLimitMb: number;
-  /** Log lines kept per invocation (default 100). */
+  /** Log lines kept per invocation (default 100); when lines are dropped or cut, one marker line follows them. */
   maxLogEntries: number;
-  /** UTF-8 bytes of log lines kept per invocation (default 65536). */
+  /** UTF-8 bytes of log lines kept per invocation (default 65536), the truncation marker aside. */
   maxLogBytes: number;
   /** A result whose JSON is bigger than this is refused with `output_limit` (default 1 MiB). */
   maxResultBytes: number;
@@ -86,6 +86,8 @@ const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
 const ABORT_GRACE_MS = 50;
 /** ...and if the isolate does not even answer that, it is disposed and replaced. */
 const DISPOSE_GRACE_MS = 250;
+/** Time allowed to fetch the logs of a call isolated-vm stopped. */
+const LOG_COLLECT_MS = 50;
 /** Heap statistics need the isolate's lock (≈15 µs); sample them at most this often per isolate. */
 const HEAP_SAMPLE_MS = 100;
 /** Compiled scripts kept per isolate (they are cheap to rebuild from the cached data). */
@@ -102,7 +104,10 @@ type ScriptForm = 'body' | 'module';
 const MODULE_FORM = /(?:^|[^.\w$])(?:module\s*\.\s*exports|exports)\s*(?:\.\s*[A-Za-z_$][\w$]*\s*|\[[^\]\n]*\]\s*)*=(?!=)/m;
 /*
  * The wrapper's opening sits on a line of its own and scripts are compiled with lineOffset -1, so
- * V8 reports lines and columns in the user's own coordinates with no arithmetic.
+ * V8 reports lines and columns in the user's own coordinates with no arithmetic. A script can close
+ * the wrapper early (`}); more code; (function () {`): that only runs its own code at the top level
+ * of its own context, still inside the sandbox and under the call's timeout, and the guest refuses
+ * a completion value that is not the wrapper function.
  */
 const BODY_PREFIX = '(async function (event, params, context) {\n';
 const MODULE_PREFIX = '(function (exports, require, module, __filename, __dirname) {\n';
@@ -112,7 +117,6 @@ interface PreparedScript {
   readonly hash: string;
   readonly form: ScriptForm;
   readonly wrapped: string;
-  readonly sourceLines: readonly string[];
   /** V8 code cache produced by the first compile; speeds the compile in the other isolates. */
   readonly cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
   readonly bytes: number;
@@ -148,7 +152,7 @@ interface WarmContext {
   released: boolean;
 }
 
-type DisposeReason = 'memory' | 'timeout' | 'stop' | 'idle' | 'catastrophic';
+type DisposeReason = 'memory' | 'timeout' | 'stop' | 'idle';
 
 class IsolateSlot {
   readonly isolate: ivm.Isolate;
@@ -177,6 +181,7 @@ class IsolateSlot {
 interface Waiter {
   resolve(slot: IsolateSlot): void;
   reject(error: unknown): void;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** The host-side deadline passed and the isolate was disposed. */
@@ -201,11 +206,14 @@ function detectForm(source: string): ScriptForm {
   return MODULE_FORM.test(source) ? 'module' : 'body';
 }
 
-function wrapSource(source: string, form: ScriptForm): string {
+function normalizeSource(source: string): string {
   // A shebang line is legal at the top of a Node.js file but not inside a function body; turning
   // it into a comment keeps every column where it was.
-  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
-  return `${form === 'body' ? BODY_PREFIX : MODULE_PREFIX}${body}${WRAPPER_SUFFIX}`;
+  return source.startsWith('#!') ? `//${source.slice(2)}` : source;
+}
+
+function wrapSource(source: string, form: ScriptForm): string {
+  return `${form === 'body' ? BODY_PREFIX : MODULE_PREFIX}${normalizeSource(source)}${WRAPPER_SUFFIX}`;
 }
 
 function findBootstrapPath(): string {
@@ -299,7 +307,10 @@ export class NodejsRuntime implements Runtime {
     }
     this.#state = 'stopping';
     if (this.#reaper) clearInterval(this.#reaper);
-    for (const waiter of this.#queue.splice(0)) waiter.reject(this.#unavailable());
+    for (const waiter of this.#queue.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(this.#unavailable());
+    }
     // Graceful: in-flight calls may finish (each is bounded by its own timeout)...
     if (this.#slots.some((slot) => slot.busy)) {
       let timer: NodeJS.Timeout | undefined;
@@ -335,12 +346,12 @@ export class NodejsRuntime implements Runtime {
     return { status: 'up', details };
   }
 
-  prepare(request: PrepareRequest): Promise<PrepareResult> {
+  async prepare(request: PrepareRequest): Promise<PrepareResult> {
     this.#assertRunning();
     const known = this.#scripts.get(request.scriptHash);
     if (known) {
       this.#touchScript(known);
-      return Promise.resolve({ ok: true, compileMs: 0 });
+      return { ok: true, compileMs: 0 };
     }
     // Concurrent prepares of one script share the work.
     const inFlight = this.#preparing.get(request.scriptHash);
@@ -361,7 +372,7 @@ export class NodejsRuntime implements Runtime {
     } catch (error) {
       throw new ServiceError('INTERNAL_ERROR', `event is not JSON-serialisable: ${errorMessage(error)}`);
     }
-    const slot = await this.#acquire(warmKey(request.instanceKey, request.scriptHash));
+    const slot = await this.#acquire(warmKey(request.instanceKey, request.scriptHash), request.timeoutMs);
     try {
       return await this.#invoke(slot, script, request, eventJson);
     } finally {
@@ -385,6 +396,7 @@ export class NodejsRuntime implements Runtime {
 
   // ---- prepare ---------------------------------------------------------------------------------
 
+  /** Node.js takes no compile options and no artifact: both are ignored if given. */
   async #prepare(request: PrepareRequest): Promise<PrepareResult> {
     if (typeof request.source !== 'string') {
       return { ok: false, error: { kind: 'InvalidScript', message: 'script source must be a string' } };
@@ -392,7 +404,7 @@ export class NodejsRuntime implements Runtime {
     const form = detectForm(request.source);
     const wrapped = wrapSource(request.source, form);
     const sourceLines = request.source.split(/\r\n|\r|\n/);
-    const slot = await this.#acquire(undefined);
+    const slot = await this.#acquire(undefined, this.#prepareTimeoutMs);
     const started = performance.now();
     try {
       let compiled: ivm.Script;
@@ -406,7 +418,6 @@ export class NodejsRuntime implements Runtime {
         hash: request.scriptHash,
         form,
         wrapped,
-        sourceLines,
         cachedData: (compiled as ivm.Script & ivm.CachedDataResult).cachedData,
         bytes: wrapped.length * 2,
       };
@@ -470,10 +481,7 @@ export class NodejsRuntime implements Runtime {
     const end = { line: sourceLines.length, column: (sourceLines[sourceLines.length - 1]?.length ?? 0) + 1 };
     const prefix = form === 'body' ? 'async function check(event, params, context) {\n' : 'function check(exports, require, module, __filename, __dirname) {\n';
     try {
-      const probe = await slot.isolate.compileScript(`${prefix}${wrapSource(source, form).slice(prefix.length - (prefix.length - (form === 'body' ? BODY_PREFIX : MODULE_PREFIX).length)).slice((form === 'body' ? BODY_PREFIX : MODULE_PREFIX).length, -WRAPPER_SUFFIX.length)}\n`, {
-        filename: USER_FILE,
-        lineOffset: -1,
-      });
+      const probe = await slot.isolate.compileScript(`${prefix}${normalizeSource(source)}\n`, { filename: USER_FILE, lineOffset: -1 });
       probe.release();
       return describeCompileFailure({ name: parsed.name, message: "Unexpected token '}'", ...lastClosingBrace(sourceLines) }, sourceLines);
     } catch (probeError) {
@@ -534,6 +542,11 @@ export class NodejsRuntime implements Runtime {
     const deadline = started + timeoutMs;
     const key = warmKey(request.instanceKey, script.hash);
     let warm = slot.contexts.get(key);
+    if (warm) {
+      // Most recently used last, for the LRU bound.
+      slot.contexts.delete(key);
+      slot.contexts.set(key, warm);
+    }
     const elapsed = (): number => roundMs(performance.now() - started);
 
     const work = (async (): Promise<string> => {
@@ -554,7 +567,7 @@ export class NodejsRuntime implements Runtime {
 
     let envelope: Envelope;
     try {
-      envelope = parseEnvelope(await this.#guard(slot, timeoutMs, work, () => this.#abortPending(warm)));
+      envelope = readEnvelope(await this.#guard(slot, timeoutMs, work, () => this.#abortPending(warm)));
     } catch (error) {
       const failure = this.#classify(slot, error);
       switch (failure.kind) {
@@ -766,11 +779,20 @@ export class NodejsRuntime implements Runtime {
   /** After isolated-vm stopped a runaway call the isolate lives on: fetch what the script logged. */
   async #collectLogsAfterTimeout(slot: IsolateSlot, warm: WarmContext | undefined): Promise<string[]> {
     if (!warm || !slot.alive) return [];
+    // isolated-vm's timeout counts from when a call starts running, so a host timer bounds the wait
+    // for an isolate that would not even start it.
+    let timer: NodeJS.Timeout | undefined;
+    const call = warm.entry.apply(undefined, ['abort'], { timeout: LOG_COLLECT_MS }).then(
+      (text: unknown) => (typeof text === 'string' ? toLogs(parseEnvelope(text).l) : []),
+      () => [],
+    );
+    const gaveUp = new Promise<string[]>((resolve) => {
+      timer = setTimeout(() => resolve([]), LOG_COLLECT_MS * 2);
+    });
     try {
-      const text: unknown = await warm.entry.apply(undefined, ['abort'], { timeout: 50 });
-      return typeof text === 'string' ? toLogs(parseEnvelope(text).l) : [];
-    } catch {
-      return [];
+      return await Promise.race([call, gaveUp]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -825,8 +847,10 @@ export class NodejsRuntime implements Runtime {
   /**
    * Picks an isolate for one call: an idle one that already holds the instance's context, else
    * the idle one with the fewest contexts, else a new one (up to maxPoolSize), else waits (FIFO).
+   * A call that waits longer than its own time limit is refused with RUNTIME_UNAVAILABLE: the
+   * runtime is saturated, which is not the script's fault (its timeout counts from when it runs).
    */
-  #acquire(key: string | undefined): Promise<IsolateSlot> {
+  #acquire(key: string | undefined, maxWaitMs: number): Promise<IsolateSlot> {
     this.#assertRunning();
     let chosen: IsolateSlot | undefined;
     for (const slot of [...this.#slots]) {
@@ -847,7 +871,16 @@ export class NodejsRuntime implements Runtime {
       chosen.busy = true;
       return Promise.resolve(chosen);
     }
-    return new Promise((resolve, reject) => this.#queue.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      waiter.timer = setTimeout(() => {
+        const index = this.#queue.indexOf(waiter);
+        if (index === -1) return;
+        this.#queue.splice(index, 1);
+        reject(new ServiceError('RUNTIME_UNAVAILABLE', `every Node.js isolate stayed busy for ${maxWaitMs} ms`, { queued: this.#queue.length }));
+      }, maxWaitMs);
+      this.#queue.push(waiter);
+    });
   }
 
   #releaseSlot(slot: IsolateSlot): void {
@@ -868,6 +901,7 @@ export class NodejsRuntime implements Runtime {
       if (!slot) return;
       const waiter = this.#queue.shift();
       if (!waiter) return;
+      clearTimeout(waiter.timer);
       slot.busy = true;
       waiter.resolve(slot);
     }
@@ -906,7 +940,8 @@ export class NodejsRuntime implements Runtime {
 
   #reapIdleIsolates(): void {
     const now = performance.now();
-    for (const slot of [...this.#slots]) {
+    // The isolates with the fewest warm contexts go first: they cost the least to lose.
+    for (const slot of [...this.#slots].sort((a, b) => a.contexts.size - b.contexts.size)) {
       if (this.#slots.length <= this.#poolSize) return;
       if (!slot.busy && now - slot.idleSince > this.#idleIsolateMs) this.#disposeIsolate(slot, 'idle');
     }
@@ -929,6 +964,18 @@ function parseEnvelope(text: string): Envelope {
   const parsed: unknown = JSON.parse(text);
   if (typeof parsed !== 'object' || parsed === null || !('s' in parsed)) throw new Error('malformed guest envelope');
   return parsed as Envelope;
+}
+
+/**
+ * The guest builds envelopes from strings only, so they always parse; should a script still find a
+ * way to garble one, that is its own failure, reported to it, not a fault of the service.
+ */
+function readEnvelope(text: string): Envelope {
+  try {
+    return parseEnvelope(text);
+  } catch {
+    return { s: 'error', e: { name: 'Error', message: 'the runtime could not read what the script returned' } };
+  }
 }
 
 function toLogs(value: unknown): string[] {

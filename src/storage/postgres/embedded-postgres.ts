@@ -91,7 +91,7 @@ export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Pr
   try {
     await server.start();
   } catch (error) {
-    throw new Error(`embedded PostgreSQL did not start in ${clusterDir}: ${String(error ?? 'server exited early (see LOG_LEVEL=debug)')}`);
+    throw new Error(`embedded PostgreSQL did not start in ${clusterDir}: ${error instanceof Error ? error.message : 'the server exited early (LOG_LEVEL=debug shows its log)'}`);
   }
   logger.info({ clusterDir, ms: Date.now() - started }, 'embedded PostgreSQL started');
 

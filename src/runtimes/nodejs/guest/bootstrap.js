@@ -55,6 +55,12 @@
   // once the globals are gone.
   delete global.WebAssembly;
   delete global.SharedArrayBuffer;
+  // FinalizationRegistry callbacks run as tasks V8 posts after a garbage collection, outside any
+  // host call and so outside every timeout: `new FinalizationRegistry(() => { for (;;) {} })` would
+  // hang the isolate for every other session in it. Atomics.waitAsync likewise resolves from a
+  // posted task. Neither has a use in a request/response script.
+  delete global.FinalizationRegistry;
+  if (typeof Atomics === 'object') delete Atomics.waitAsync;
   // `global` is what CommonJS code expects; it is the same sandboxed object as globalThis.
   defineProperty(global, 'global', { value: global, writable: true, configurable: true, enumerable: false });
 
@@ -260,6 +266,30 @@
   // Replaces the context's built-in console, which would talk to an inspector, never to `logs`.
   defineProperty(global, 'console', { value: sandboxConsole, writable: true, configurable: true, enumerable: false });
 
+  // ---- envelope serialisation ------------------------------------------------------------------
+  // The envelope's own parts are serialised by hand: JSON.stringify of an object or array consults
+  // `toJSON`, which a script can define on Object.prototype or Array.prototype and so corrupt the
+  // envelope. JSON.stringify of a string primitive never does, so strings go through it.
+  function quote(value) {
+    return jsonStringify(typeof value === 'string' ? value : safeString(value));
+  }
+
+  function logsJson() {
+    const lines = takeLogs();
+    let out = '[';
+    for (let i = 0; i < lines.length; i++) out += (i === 0 ? '' : ',') + quote(lines[i]);
+    return `${out}]`;
+  }
+
+  function errorJson(described) {
+    let out = `{"name":${quote(described.name)},"message":${quote(described.message)}`;
+    if (typeof described.stack === 'string') out += `,"stack":${quote(described.stack)}`;
+    if (typeof described.line === 'number' && typeof described.column === 'number') {
+      out += `,"line":${described.line},"column":${described.column}`;
+    }
+    return `${out}}`;
+  }
+
   // ---- errors ----------------------------------------------------------------------------------
   const USER_FRAME = /script\.js:(\d+):(\d+)/;
 
@@ -328,7 +358,7 @@
 
   function errorEnvelope(error) {
     const status = isArrayBufferMemoryError(error) ? 'memory' : 'error';
-    return `{"s":"${status}","e":${jsonStringify(describeError(error))},"l":${jsonStringify(takeLogs())}}`;
+    return `{"s":"${status}","e":${errorJson(describeError(error))},"l":${logsJson()}}`;
   }
 
   // isolated-vm's allocator refuses ArrayBuffers over the memory limit with this RangeError instead
@@ -382,9 +412,9 @@
     // when the string is close to the limit.
     if (json.length > maxResultBytes || (json.length * 3 > maxResultBytes && utf8Length(json) > maxResultBytes)) {
       const bytes = json.length > maxResultBytes ? json.length : utf8Length(json);
-      return `{"s":"output_limit","n":${bytes},"l":${jsonStringify(takeLogs())}}`;
+      return `{"s":"output_limit","n":${bytes},"l":${logsJson()}}`;
     }
-    return `{"s":"ok","r":${json},"l":${jsonStringify(takeLogs())}}`;
+    return `{"s":"ok","r":${json},"l":${logsJson()}}`;
   }
 
   // ---- the user's module -----------------------------------------------------------------------
@@ -513,7 +543,7 @@
   }
 
   function abort() {
-    const envelope = `{"s":"timeout","l":${jsonStringify(takeLogs())}}`;
+    const envelope = `{"s":"timeout","l":${logsJson()}}`;
     if (pending !== null) {
       const { resolve } = pending;
       pending = null;

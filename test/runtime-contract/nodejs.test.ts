@@ -1,0 +1,563 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { ServiceError } from '../../src/errors/service-error.js';
+import { createSilentLogger } from '../../src/observability/logger.js';
+import { createNodejsRuntime, type NodejsRuntime, type NodejsRuntimeOptions } from '../../src/runtimes/nodejs/nodejs-runtime.js';
+import type { InvocationResult, PrepareResult } from '../../src/runtimes/runtime.js';
+import { runRuntimeContract, scriptHashOf, type ContractFixtures } from './contract.js';
+
+export const nodejsFixtures: ContractFixtures = {
+  sum: 'return event.params.a + event.params.b;',
+  echo: 'module.exports = async (event) => event.params;',
+  throws: { source: 'const x = 1;\nthrow new Error("boom");', name: 'Error', line: 2 },
+  logsTwoLines: { source: 'console.log("first line");\nconsole.log("second line");\nreturn true;', lines: ['first line', 'second line'] },
+  infiniteLoop: 'for (;;) {}',
+  memoryBomb: 'const hoard = [];\nfor (;;) hoard.push(new Array(100000).fill(1.5));',
+  syntaxError: { source: 'const a = 1;\nconst b = ;\nreturn a;', line: 2 },
+  nonJsonResult: { source: 'return 10n;', message: /not JSON-serialisable/ },
+  counter: 'let calls = 0;\nmodule.exports = async () => {\n  calls += 1;\n  return calls;\n};',
+};
+
+function newRuntime(options: Partial<NodejsRuntimeOptions> = {}): NodejsRuntime {
+  return createNodejsRuntime({ logger: createSilentLogger(), poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64, ...options });
+}
+
+runRuntimeContract('nodejs', () => Promise.resolve(newRuntime()), nodejsFixtures);
+
+/** Small helpers over one runtime, for the Node.js specific tests. */
+function harness(runtime: () => NodejsRuntime) {
+  let sequence = 0;
+  const key = (label = 'k'): string => `${label}-${++sequence}`;
+  async function prepare(source: string): Promise<{ hash: string; result: PrepareResult }> {
+    const hash = scriptHashOf('nodejs', source);
+    return { hash, result: await runtime().prepare({ scriptHash: hash, source }) };
+  }
+  async function run(source: string, params: unknown = {}, options: { timeoutMs?: number; instanceKey?: string } = {}): Promise<InvocationResult> {
+    const { hash, result } = await prepare(source);
+    assert.equal(result.ok, true, `prepare failed: ${JSON.stringify(result)}`);
+    return runtime().execute({
+      scriptHash: hash,
+      instanceKey: options.instanceKey ?? key(),
+      event: { params, context: { env: 'test', user_id: 'u-1' }, request_id: 'req-1' },
+      timeoutMs: options.timeoutMs ?? 5000,
+    });
+  }
+  async function ok(source: string, params: unknown = {}, options: { timeoutMs?: number; instanceKey?: string } = {}): Promise<unknown> {
+    const result = await run(source, params, options);
+    if (result.status !== 'ok') assert.fail(`expected ok, got ${JSON.stringify(result)}`);
+    return result.result;
+  }
+  async function failure(source: string) {
+    const { result } = await prepare(source);
+    if (result.ok) assert.fail(`expected prepare to fail for ${source}`);
+    return result.error;
+  }
+  return { key, prepare, run, ok, failure };
+}
+
+describe('nodejs runtime', () => {
+  let runtime: NodejsRuntime;
+  const h = harness(() => runtime);
+
+  before(async () => {
+    runtime = newRuntime({ maxLogEntries: 5, maxLogBytes: 200, maxResultBytes: 1000 });
+    await runtime.start();
+  });
+  after(async () => {
+    await runtime.stop();
+  });
+
+  describe('script forms', () => {
+    it('runs a function body with event, params and context in scope', async () => {
+      assert.equal(await h.ok('return event.params.a + params.b + context.user_id + event.request_id;', { a: 1, b: 2 }), '3u-1req-1');
+    });
+
+    it('allows await in a function body', async () => {
+      assert.equal(await h.ok('const v = await Promise.resolve(params.a);\nawait null;\nreturn v * 2;', { a: 21 }), 42);
+    });
+
+    it('runs module.exports = async (event) => ...', async () => {
+      assert.equal(await h.ok('module.exports = async (event) => event.params.a * 10;', { a: 4 }), 40);
+    });
+
+    it('runs exports.handler', async () => {
+      assert.equal(await h.ok('exports.handler = async function (event) { return event.params.text.toUpperCase(); };', { text: 'hi' }), 'HI');
+    });
+
+    it('runs module.exports.handler', async () => {
+      assert.deepEqual(await h.ok('module.exports.handler = (event) => ({ got: event.params });', { x: 1 }), { got: { x: 1 } });
+    });
+
+    it('runs a synchronous module.exports function', async () => {
+      assert.deepEqual(await h.ok('module.exports = function (event) { return [event.params.a, typeof require]; };', { a: 'x' }), ['x', 'function']);
+    });
+
+    it('runs the callback form', async () => {
+      assert.equal(await h.ok('module.exports = (event, callback) => callback(null, event.params.a + 1);', { a: 1 }), 2);
+    });
+
+    it('runs the callback form when the callback is called later', async () => {
+      assert.equal(await h.ok('module.exports = (event, callback) => { Promise.resolve().then(() => callback(null, "later")); };'), 'later');
+    });
+
+    it("runs Lambda's (event, context, callback) form", async () => {
+      assert.equal(await h.ok('module.exports = (event, context, callback) => callback(null, context.env);'), 'test');
+    });
+
+    it('reports callback(err) as an error', async () => {
+      const result = await h.run('module.exports = (event, callback) => {\n  callback(new TypeError("bad input"));\n};');
+      assert.equal(result.status, 'error');
+      if (result.status !== 'error') return;
+      assert.equal(result.error.name, 'TypeError');
+      assert.equal(result.error.message, 'bad input');
+      assert.equal(result.error.line, 2);
+    });
+
+    it('reports callback("text") as an error with that message', async () => {
+      const result = await h.run('module.exports = (event, cb) => cb("plain failure");');
+      assert.equal(result.status, 'error');
+      if (result.status === 'error') assert.equal(result.error.message, 'plain failure');
+    });
+
+    it('uses only the first callback call', async () => {
+      assert.equal(await h.ok('module.exports = (event, cb) => { cb(null, 1); cb(null, 2); cb(new Error("x")); };'), 1);
+    });
+
+    it('runs the module body once per instance (warm state), not per call', async () => {
+      const source = 'let loads = (globalThis.loads ?? 0) + 1;\nglobalThis.loads = loads;\nmodule.exports = () => loads;';
+      const instanceKey = h.key('warm');
+      assert.equal(await h.ok(source, {}, { instanceKey }), 1);
+      assert.equal(await h.ok(source, {}, { instanceKey }), 1);
+    });
+
+    it('turns undefined into null', async () => {
+      assert.equal(await h.ok('const x = 1;'), null);
+      assert.equal(await h.ok('module.exports = async () => undefined;'), null);
+    });
+
+    it('fails prepare for a module that exports no function', async () => {
+      const error = await h.failure('module.exports = { notAHandler: 42 };');
+      assert.match(error.message, /exports no function/);
+    });
+
+    it('fails prepare when the module body throws, with its line', async () => {
+      const error = await h.failure('const config = null;\nconst port = config.port;\nmodule.exports = () => port;');
+      assert.equal(error.kind, 'TypeError');
+      assert.equal(error.line, 2);
+      assert.match(error.message, /top-level code failed/);
+    });
+
+    it('fails prepare when the module body never ends', async () => {
+      const error = await h.failure('for (;;) {}\nmodule.exports = () => 1;');
+      assert.equal(error.kind, 'TimeoutError');
+    });
+
+    it('fails prepare when the module body exhausts memory, and keeps serving', async () => {
+      const error = await h.failure('const hoard = [];\nfor (;;) hoard.push(new Array(1e5).fill(0.5));\nmodule.exports = () => 1;');
+      assert.equal(error.kind, 'MemoryLimitError');
+      assert.match(error.message, /memory limit of 64 MiB/);
+      assert.equal(await h.ok('return "fine";'), 'fine');
+    });
+
+    it('shares one prepare between concurrent prepares of a script', async () => {
+      const source = `return ${Math.random()};`;
+      const results = await Promise.all(Array.from({ length: 5 }, () => h.prepare(source)));
+      for (const { result } of results) assert.equal(result.ok, true);
+      // One compile: every caller got the very same answer.
+      assert.equal(new Set(results.map(({ result }) => result)).size, 1);
+    });
+
+    it('has no require, with a clear message', async () => {
+      const result = await h.run('module.exports = () => require("fs");');
+      assert.equal(result.status, 'error');
+      if (result.status === 'error') assert.match(result.error.message, /require\("fs"\) is not available/);
+    });
+  });
+
+  describe('errors', () => {
+    it('reports syntax errors with line and column in the user coordinates', async () => {
+      const error = await h.failure('const a = 1;\n  let b = ;\nreturn a;');
+      assert.equal(error.kind, 'SyntaxError');
+      assert.equal(error.line, 2);
+      assert.equal(error.column, 11);
+      assert.match(error.message, /Unexpected token/);
+      assert.ok(!/\[script\.js/.test(error.message), error.message);
+      assert.match(error.diagnostics ?? '', /script\.js:2:11/);
+    });
+
+    it('reports syntax errors on the first line with the right column', async () => {
+      const error = await h.failure('return 1 +* 2;');
+      assert.equal(error.line, 1);
+      assert.equal(error.column, 11);
+    });
+
+    it('reports syntax errors of module scripts in the user coordinates', async () => {
+      const error = await h.failure('module.exports = async (event) => {\n  return event.params.a +;\n};');
+      assert.equal(error.line, 2);
+      assert.equal(error.column, 26);
+    });
+
+    it('reports an unclosed block at the end of the script', async () => {
+      const error = await h.failure('if (params.a) {\n  return 1;');
+      assert.equal(error.message, 'Unexpected end of input');
+      assert.equal(error.line, 2);
+    });
+
+    it('reports an unmatched closing brace where it is', async () => {
+      const error = await h.failure('return 1;\n}');
+      assert.equal(error.message, "Unexpected token '}'");
+      assert.equal(error.line, 2);
+      assert.equal(error.column, 1);
+    });
+
+    it('points a thrown error line, column and stack at the user script', async () => {
+      const source = 'function inner() {\n  throw new RangeError("too far");\n}\nmodule.exports = async (event) => {\n  await null;\n  return inner();\n};';
+      const result = await h.run(source);
+      assert.equal(result.status, 'error');
+      if (result.status !== 'error') return;
+      assert.equal(result.error.name, 'RangeError');
+      assert.equal(result.error.message, 'too far');
+      assert.equal(result.error.line, 2);
+      assert.equal(result.error.column, 9);
+      const stack = result.error.stack ?? '';
+      assert.match(stack, /^RangeError: too far\n/);
+      assert.match(stack, /at inner \(script\.js:2:9\)/);
+      assert.match(stack, /script\.js:6:10/);
+      assert.ok(!stack.includes('bootstrap'), stack);
+      assert.ok(!stack.includes('new Promise'), stack);
+    });
+
+    it('reports errors of a function body at the right line', async () => {
+      const result = await h.run('const a = 1;\n\nnull.x;');
+      assert.equal(result.status, 'error');
+      if (result.status !== 'error') return;
+      assert.equal(result.error.name, 'TypeError');
+      assert.equal(result.error.line, 3);
+      assert.equal(result.error.column, 6);
+    });
+
+    it('reports thrown non-errors', async () => {
+      const text = await h.run('throw "just a string";');
+      assert.equal(text.status, 'error');
+      if (text.status === 'error') assert.equal(text.error.message, 'just a string');
+      const object = await h.run('throw { code: 42 };');
+      assert.equal(object.status, 'error');
+      if (object.status === 'error') assert.match(object.error.message, /42/);
+    });
+
+    it('survives hostile error objects', async () => {
+      const source =
+        'const e = new Error("x");\nObject.defineProperty(e, "message", { get() { throw new Error("nope"); } });\n' +
+        'Object.defineProperty(e, "stack", { get() { throw new Error("nope"); } });\nthrow e;';
+      const result = await h.run(source);
+      assert.equal(result.status, 'error');
+      const proxy = await h.run('throw new Proxy({}, { get() { throw new Error("trap"); } });');
+      assert.equal(proxy.status, 'error');
+    });
+
+    it('rejects results without a JSON form, with a clear message', async () => {
+      const cases: Array<[string, RegExp]> = [
+        ['return 10n;', /result is not JSON-serialisable: a BigInt/],
+        ['return { n: 1n };', /a BigInt \(at key "n"\)/],
+        ['return () => 1;', /result is not JSON-serialisable: a function/],
+        ['return { f() {} };', /a function \(at key "f"\)/],
+        ['return Symbol("s");', /result is not JSON-serialisable: a symbol/],
+        ['const a = { b: {} };\na.b.a = a;\nreturn a;', /result is not JSON-serialisable: it contains a circular reference/],
+        ['return NaN;', /result is not JSON-serialisable: NaN/],
+        ['return [1, Infinity];', /result is not JSON-serialisable: Infinity/],
+      ];
+      for (const [source, message] of cases) {
+        const result = await h.run(source);
+        assert.equal(result.status, 'error', source);
+        if (result.status === 'error') assert.match(result.error.message, message, source);
+      }
+    });
+
+    it('returns JSON values as they are', async () => {
+      assert.deepEqual(await h.ok('return { s: "x", n: 1.5, b: false, z: null, a: [1, "2"], d: new Date(0) };'), {
+        s: 'x',
+        n: 1.5,
+        b: false,
+        z: null,
+        a: [1, '2'],
+        d: '1970-01-01T00:00:00.000Z',
+      });
+    });
+  });
+
+  describe('limits', () => {
+    it('captures console methods and formats objects as JSON', async () => {
+      const result = await h.run('console.log("a", 1, { b: [2] });\nconsole.error(new Error("e1"));\nconsole.warn("%s=%d", "n", 5);\nconsole.info(null, undefined, 3n);');
+      assert.equal(result.status, 'ok');
+      assert.equal(result.logs[0], 'a 1 {"b":[2]}');
+      assert.match(result.logs[1] ?? '', /^Error: e1\n\s+at script\.js:2:15/);
+      assert.equal(result.logs[2], 'n=5');
+      assert.equal(result.logs[3], 'null undefined 3n');
+    });
+
+    it('formats cyclic objects without failing', async () => {
+      const result = await h.run('const a = { name: "a" };\na.self = a;\nconsole.log(a);');
+      assert.deepEqual(result.logs, ['{"name":"a","self":"[Circular]"}']);
+    });
+
+    it('bounds the number of log entries, with a marker', async () => {
+      const result = await h.run('for (let i = 0; i < 1000; i++) console.log("line " + i);');
+      assert.equal(result.status, 'ok');
+      assert.equal(result.logs.length, 6);
+      assert.deepEqual(result.logs.slice(0, 5), ['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+      assert.match(result.logs[5] ?? '', /logs truncated: 995 more log entries dropped/);
+    });
+
+    it('bounds the bytes of logs, with a marker', async () => {
+      const result = await h.run('console.log("é".repeat(150));\nconsole.log("more");');
+      assert.equal(result.status, 'ok');
+      const kept = result.logs.slice(0, -1);
+      assert.ok(Buffer.byteLength(kept.join(''), 'utf8') <= 200, JSON.stringify(result.logs));
+      assert.equal(kept[0]?.length, 100);
+      assert.match(result.logs.at(-1) ?? '', /logs truncated/);
+    });
+
+    it('never writes script logs to the host stdout or stderr', async () => {
+      const marker = `marker-${Math.random()}`;
+      const seen: string[] = [];
+      const originalOut = process.stdout.write.bind(process.stdout);
+      const originalErr = process.stderr.write.bind(process.stderr);
+      const capture = (chunk: unknown): boolean => {
+        seen.push(String(chunk));
+        return true;
+      };
+      process.stdout.write = capture;
+      process.stderr.write = capture;
+      try {
+        await h.run(`console.log(${JSON.stringify(marker)}); console.error(${JSON.stringify(marker)});`);
+      } finally {
+        process.stdout.write = originalOut;
+        process.stderr.write = originalErr;
+      }
+      assert.ok(!seen.join('').includes(marker));
+    });
+
+    it('refuses a result over maxResultBytes with output_limit', async () => {
+      const result = await h.run('return "x".repeat(2000);');
+      assert.equal(result.status, 'output_limit');
+      if (result.status === 'output_limit') {
+        assert.equal(result.limitBytes, 1000);
+        assert.match(result.message, /over the limit of 1000 bytes/);
+      }
+      const multibyte = await h.run('return "€".repeat(400);');
+      assert.equal(multibyte.status, 'output_limit', 'counts UTF-8 bytes, not characters');
+      assert.equal(await h.ok('return "x".repeat(900);'), 'x'.repeat(900));
+    });
+
+    it('times out in the middle of an await chain', async () => {
+      const started = performance.now();
+      const result = await h.run('console.log("started");\nawait null;\nawait Promise.resolve();\nfor (;;) {}', {}, { timeoutMs: 300 });
+      assert.equal(result.status, 'timeout');
+      if (result.status === 'timeout') assert.equal(result.limitMs, 300);
+      assert.ok(performance.now() - started < 1300);
+      assert.deepEqual(result.logs, ['started']);
+    });
+
+    it('times out a microtask loop', async () => {
+      const result = await h.run('for (;;) await null;', {}, { timeoutMs: 300 });
+      assert.equal(result.status, 'timeout');
+    });
+
+    it('times out a promise that never settles, and keeps the isolate', async () => {
+      const restartsBefore = runtime.health().details?.restarts;
+      const started = performance.now();
+      const result = await h.run('console.log("waiting");\nawait new Promise(() => {});', {}, { timeoutMs: 300 });
+      const elapsed = performance.now() - started;
+      assert.equal(result.status, 'timeout');
+      assert.ok(elapsed >= 300 && elapsed < 1300, `took ${elapsed} ms`);
+      assert.deepEqual(result.logs, ['waiting']);
+      assert.equal(runtime.health().details?.restarts, restartsBefore);
+    });
+
+    it('times out a callback that is never called', async () => {
+      const result = await h.run('module.exports = (event, callback) => {};', {}, { timeoutMs: 200 });
+      assert.equal(result.status, 'timeout');
+    });
+
+    it('starts an instance afresh after a timeout', async () => {
+      const source = 'let n = 0;\nmodule.exports = async (event) => {\n  n += 1;\n  if (event.params.spin) for (;;) {}\n  return n;\n};';
+      const instanceKey = h.key('after-timeout');
+      assert.equal(await h.ok(source, {}, { instanceKey }), 1);
+      assert.equal(await h.ok(source, {}, { instanceKey }), 2);
+      const result = await h.run(source, { spin: true }, { instanceKey, timeoutMs: 200 });
+      assert.equal(result.status, 'timeout');
+      assert.equal(await h.ok(source, {}, { instanceKey }), 1);
+    });
+
+    it('does not stall other sessions while one runs long', async () => {
+      const loop = h.run('for (;;) {}', {}, { timeoutMs: 1500 }).then((result) => ({ result, at: performance.now() }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const finished: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        assert.equal(await h.ok('return params.i * 2;', { i }, { instanceKey: `other-${i % 3}` }), i * 2);
+        finished.push(performance.now());
+      }
+      const { result, at } = await loop;
+      assert.equal(result.status, 'timeout');
+      assert.ok(Math.max(...finished) < at, 'the other calls completed while the loop ran');
+    });
+
+    it('reports memory_limit for an ArrayBuffer bomb', async () => {
+      const result = await h.run('const keep = [];\nfor (;;) keep.push(new ArrayBuffer(8 * 1024 * 1024));');
+      assert.equal(result.status, 'memory_limit');
+      if (result.status === 'memory_limit') assert.match(result.message, /64 MiB/);
+    });
+
+    it('survives 20 memory bombs in a row and stays healthy', async () => {
+      const restartsBefore = Number(runtime.health().details?.restarts);
+      for (let i = 0; i < 20; i++) {
+        const result = await h.run(`// bomb ${i}\nconst a = [];\nfor (;;) a.push(new Array(1e5).fill(${i}.5));`);
+        assert.equal(result.status, 'memory_limit', JSON.stringify(result));
+        if (result.status === 'memory_limit') {
+          assert.equal(result.limitBytes, 64 * 1024 * 1024);
+          assert.match(result.message, /memory limit of 64 MiB/);
+        }
+      }
+      const health = runtime.health();
+      assert.equal(health.status, 'up');
+      assert.equal(Number(health.details?.restarts) - restartsBefore, 20);
+      assert.ok(Number(health.details?.isolates) >= 2);
+      assert.equal(await h.ok('return 7;'), 7);
+    });
+
+    it('reports duration and heap use', async () => {
+      const result = await h.run('return 1;');
+      assert.equal(typeof result.stats.durationMs, 'number');
+      assert.ok((result.stats.memoryUsageBytes ?? 0) > 0);
+    });
+  });
+
+  describe('pool', () => {
+    it('reports its state in health', () => {
+      const health = runtime.health();
+      assert.equal(health.status, 'up');
+      for (const field of ['isolates', 'busy', 'queued', 'restarts', 'scripts']) assert.equal(typeof health.details?.[field], 'number', field);
+    });
+  });
+});
+
+describe('nodejs runtime with one isolate', () => {
+  let runtime: NodejsRuntime;
+  const h = harness(() => runtime);
+
+  before(async () => {
+    runtime = newRuntime({ poolSize: 1, maxPoolSize: 1, contextsPerIsolate: 3 });
+    await runtime.start();
+  });
+  after(async () => {
+    await runtime.stop();
+  });
+
+  it('queues calls and serves them all', async () => {
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => h.ok('return params.i;', { i }, { instanceKey: `q-${i % 4}` })));
+    assert.deepEqual(
+      results,
+      Array.from({ length: 30 }, (_, i) => i),
+    );
+    assert.equal(runtime.health().details?.isolates, 1);
+  });
+
+  it('refuses a call that waited in the queue longer than its time limit', async () => {
+    await h.prepare('return 1;');
+    const loop = h.run('for (;;) {}', {}, { timeoutMs: 600 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await assert.rejects(h.run('return 1;', {}, { timeoutMs: 100 }), (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE');
+    assert.equal((await loop).status, 'timeout');
+    assert.equal(runtime.health().details?.queued, 0);
+  });
+
+  it('rebuilds the warm contexts another instance lost to a memory kill', async () => {
+    const counter = nodejsFixtures.counter;
+    const instanceKey = h.key('victim');
+    assert.equal(await h.ok(counter, {}, { instanceKey }), 1);
+    assert.equal(await h.ok(counter, {}, { instanceKey }), 2);
+    const bomb = await h.run(nodejsFixtures.memoryBomb);
+    assert.equal(bomb.status, 'memory_limit');
+    // Its isolate is gone: the instance starts afresh, transparently.
+    assert.equal(await h.ok(counter, {}, { instanceKey }), 1);
+  });
+
+  it('keeps at most contextsPerIsolate warm contexts, evicting the least recently used', async () => {
+    const keys = ['lru-a', 'lru-b', 'lru-c', 'lru-d'].map((label) => h.key(label));
+    for (const instanceKey of keys) assert.equal(await h.ok(nodejsFixtures.counter, {}, { instanceKey }), 1);
+    assert.ok(Number(runtime.health().details?.contexts) <= 3);
+    // The most recent ones are still warm, the oldest was evicted.
+    assert.equal(await h.ok(nodejsFixtures.counter, {}, { instanceKey: keys[3] }), 2);
+    assert.equal(await h.ok(nodejsFixtures.counter, {}, { instanceKey: keys[0] }), 1);
+  });
+});
+
+describe('nodejs runtime pool growth', () => {
+  it('grows while all isolates are busy and shrinks back when idle', async () => {
+    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 3, idleIsolateMs: 1000 });
+    const h = harness(() => runtime);
+    await runtime.start();
+    try {
+      const spin = 'const end = Date.now() + 150;\nwhile (Date.now() < end) {}\nreturn params.i;';
+      const results = await Promise.all([0, 1, 2, 3].map((i) => h.ok(spin, { i })));
+      assert.deepEqual(results, [0, 1, 2, 3]);
+      assert.equal(runtime.health().details?.isolates, 3);
+      await new Promise((resolve) => setTimeout(resolve, 2300));
+      assert.equal(runtime.health().details?.isolates, 1);
+      assert.equal(runtime.health().details?.restarts, 0);
+      assert.equal(await h.ok('return 5;'), 5);
+    } finally {
+      await runtime.stop();
+    }
+  });
+});
+
+describe('nodejs runtime lifecycle', () => {
+  it('refuses calls before start and after stop', async () => {
+    const runtime = newRuntime();
+    await assert.rejects(runtime.prepare({ scriptHash: 'x', source: 'return 1;' }), (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE');
+    assert.equal(runtime.health().status, 'unavailable');
+    await runtime.start();
+    await runtime.prepare({ scriptHash: 'x', source: 'return 1;' });
+    await runtime.stop();
+    assert.equal(runtime.health().status, 'unavailable');
+    await assert.rejects(
+      runtime.execute({ scriptHash: 'x', instanceKey: 'k', event: { params: {}, context: {}, request_id: 'r' }, timeoutMs: 100 }),
+      (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE',
+    );
+    runtime.release('k');
+  });
+
+  it('ends in-flight calls with RUNTIME_UNAVAILABLE when stop runs out of grace', async () => {
+    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 1, stopGraceMs: 100 });
+    await runtime.start();
+    await runtime.prepare({ scriptHash: 'loop', source: 'for (;;) {}' });
+    const event = { params: {}, context: {}, request_id: 'r' };
+    const calls = Promise.allSettled([
+      runtime.execute({ scriptHash: 'loop', instanceKey: 'a', event, timeoutMs: 10_000 }),
+      runtime.execute({ scriptHash: 'loop', instanceKey: 'b', event, timeoutMs: 10_000 }),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    await runtime.stop();
+    assert.ok(performance.now() - started < 2000);
+    for (const call of await calls) {
+      assert.equal(call.status, 'rejected');
+      if (call.status === 'rejected') {
+        assert.ok(call.reason instanceof ServiceError && call.reason.code === 'RUNTIME_UNAVAILABLE', String(call.reason));
+      }
+    }
+  });
+
+  it('lets in-flight calls finish within the grace period', async () => {
+    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 1, stopGraceMs: 5000 });
+    await runtime.start();
+    await runtime.prepare({ scriptHash: 'spin', source: 'const end = Date.now() + 200;\nwhile (Date.now() < end) {}\nreturn "done";' });
+    const running = runtime.execute({ scriptHash: 'spin', instanceKey: 'a', event: { params: {}, context: {}, request_id: 'r' }, timeoutMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await runtime.stop();
+    const result = await running;
+    assert.equal(result.status, 'ok');
+  });
+});
