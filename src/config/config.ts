@@ -16,6 +16,15 @@ export interface Config {
   readonly sessionMaxLifetimeSeconds: number;
   readonly sessionSweepIntervalSeconds: number;
   readonly cacheTtlSeconds: number;
+  /** Redis commands taking longer than this count as failed (the service never waits on Redis). */
+  readonly redisCommandTimeoutMs: number;
+  /** Prefix of every key this service writes to Redis (several deployments or test runs can share one). */
+  readonly redisKeyPrefix: string;
+  /** The embedded (in-process) cache's bounds, used without REDIS_URL. */
+  readonly cacheMaxEntries: number;
+  readonly cacheMaxBytes: number;
+  /** Request log rows kept in memory while PostgreSQL is unreachable; older ones spill to DATA_DIR/spool. */
+  readonly logMaxInMemory: number;
   readonly runtimeTimeoutSeconds: number;
   readonly defaultTimeoutMs: number;
   readonly maxScriptSize: number;
@@ -77,6 +86,11 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     sessionMaxLifetimeSeconds: int(env, 'SESSION_MAX_LIFETIME_SECONDS', 86400, 1, 365 * 86400),
     sessionSweepIntervalSeconds: int(env, 'SESSION_SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
     cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 3600, 0, 30 * 86400),
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 100, 5, 60_000),
+    redisKeyPrefix: str(env, 'REDIS_KEY_PREFIX') ?? 'lm:',
+    cacheMaxEntries: int(env, 'CACHE_MAX_ENTRIES', 10_000, 1, 10_000_000),
+    cacheMaxBytes: int(env, 'CACHE_MAX_BYTES', 64 * 1_048_576, 1024, 16 * 1024 * 1_048_576),
+    logMaxInMemory: int(env, 'LOG_MAX_IN_MEMORY', 10_000, 10, 10_000_000),
     runtimeTimeoutSeconds,
     defaultTimeoutMs: Math.min(runtimeTimeoutSeconds * 1000, int(env, 'DEFAULT_TIMEOUT_MS', 30_000, 1, 3_600_000)),
     maxScriptSize,

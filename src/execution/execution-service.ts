@@ -10,7 +10,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { InvocationResult, Runtime } from '../runtimes/runtime.js';
+import type { SessionRecord } from '../sessions/session.js';
 import { isPlainObject, type HotSession, type SessionService } from '../sessions/session-service.js';
+import type { Computed, ResultCache } from './result-cache.js';
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -21,6 +23,7 @@ export interface ExecutionServiceOptions {
   readonly runtimes: RuntimeRegistry;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  readonly results: ResultCache;
   readonly runtimeTimeoutSeconds: number;
   readonly defaultTimeoutMs: number;
 }
@@ -28,6 +31,17 @@ export interface ExecutionServiceOptions {
 export interface ExecuteInput {
   readonly requestId: string;
   readonly body: unknown;
+  /** The X-Cache-Control header. */
+  readonly cacheControl?: string;
+}
+
+interface FunctionInfo {
+  readonly validate: ValidateFunction | undefined;
+  readonly cacheable: boolean;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 /** The success body of POST /api/v1/execute/{id} (contract section 1). */
@@ -51,8 +65,8 @@ export interface ExecuteOutcome {
 export class ExecutionService {
   readonly #o: ExecutionServiceOptions;
   readonly #ajv: Ajv;
-  /** Compiled params validators by function id (undefined: the function has no params schema). */
-  readonly #validators = new Map<string, ValidateFunction | undefined>();
+  /** Per function: its compiled params validator (none without a schema) and its cache opt-out. */
+  readonly #functions = new Map<string, FunctionInfo>();
 
   constructor(options: ExecutionServiceOptions) {
     this.#o = options;
@@ -63,62 +77,87 @@ export class ExecutionService {
     const session = await this.#o.sessions.acquire(input.requestId);
     const { record } = session;
     try {
-      const params = await this.#params(input.body, record.functionId);
+      const control = this.#o.results.control(input.cacheControl);
+      const { params, cacheable } = await this.#params(input.body, record.functionId);
       const runtime = this.#o.runtimes.get(record.language);
       this.#o.sessions.claim(session);
-      const timeoutMs = this.#timeoutMs(record.context.timeout_ms);
-      const event = { params, context: record.context, request_id: record.requestId };
-      let result = await runtime.execute({ scriptHash: record.scriptHash, instanceKey: record.requestId, event, timeoutMs });
-      if (result.status === 'not_prepared') {
-        // The runtime lost the script (restart, eviction, another replica): it travels again, once.
-        await this.#prepareAgain(runtime, session);
-        result = await runtime.execute({ scriptHash: record.scriptHash, instanceKey: record.requestId, event, timeoutMs });
+      const started = performance.now();
+      const useCache = cacheable && record.context.cache !== false;
+      const outcome = useCache
+        ? await this.#o.results.run(this.#o.results.key(record.language, record.scriptHash, params, record.context), control, () => this.#invoke(runtime, session, params))
+        : { computed: await this.#invoke(runtime, session, params) };
+      this.#o.sessions.recordExecution(session, new Date());
+
+      if ('hit' in outcome) {
+        const ms = round(performance.now() - started);
+        return {
+          session,
+          runtimeMetrics: { status: 'ok', cached: true, original_execution_time_ms: outcome.hit.executionTimeMs },
+          response: this.#response(record, outcome.hit.result, ms, true, outcome.hit.memoryUsageBytes, []),
+        };
       }
-      const executedAt = new Date();
-      this.#o.sessions.recordExecution(session, executedAt);
-      this.#o.metrics.executions.inc({ language: record.language, outcome: result.status });
-      this.#o.metrics.executionDuration.observe({ language: record.language }, result.stats.durationMs / 1000);
+      const result = outcome.computed.value;
       const runtimeMetrics = { status: result.status, duration_ms: result.stats.durationMs, memory_usage_bytes: result.stats.memoryUsageBytes ?? null, log_lines: result.logs.length };
       if (result.status === 'not_prepared') throw new ServiceError('INTERNAL_ERROR', 'The runtime lost the script again right after preparing it');
-      if (result.status !== 'ok') throw invocationError(result, timeoutMs);
-      const ms = Math.round(result.stats.durationMs * 1000) / 1000;
-      return {
-        session,
-        runtimeMetrics,
-        response: {
-          request_id: record.requestId,
-          language_title: record.languageTitle,
-          result: result.result,
-          execution_time: ms,
-          execution_time_ms: ms,
-          cached: false,
-          memory_usage_bytes: result.stats.memoryUsageBytes ?? null,
-          logs: result.logs,
-        },
-      };
+      if (result.status !== 'ok') throw invocationError(result, this.#timeoutMs(record.context.timeout_ms));
+      const ms = round(result.stats.durationMs);
+      return { session, runtimeMetrics, response: this.#response(record, result.result, ms, false, result.stats.memoryUsageBytes ?? null, result.logs) };
     } catch (error) {
       if (error instanceof ServiceError) error.withRequestId(record.requestId);
       throw error;
     }
   }
 
-  async #params(body: unknown, functionId: string | null): Promise<unknown> {
+  /** One run of the script on its runtime; an ok result is offered to the result cache. */
+  async #invoke(runtime: Runtime, session: HotSession, params: unknown): Promise<Computed<InvocationResult>> {
+    const { record } = session;
+    const timeoutMs = this.#timeoutMs(record.context.timeout_ms);
+    const event = { params, context: record.context, request_id: record.requestId };
+    let result = await runtime.execute({ scriptHash: record.scriptHash, instanceKey: record.requestId, event, timeoutMs });
+    if (result.status === 'not_prepared') {
+      // The runtime lost the script (restart, eviction, another replica): it travels again, once.
+      await this.#prepareAgain(runtime, session);
+      result = await runtime.execute({ scriptHash: record.scriptHash, instanceKey: record.requestId, event, timeoutMs });
+    }
+    this.#o.metrics.executions.inc({ language: record.language, outcome: result.status });
+    this.#o.metrics.executionDuration.observe({ language: record.language }, result.stats.durationMs / 1000);
+    const cacheable =
+      result.status === 'ok' ? { result: result.result, memoryUsageBytes: result.stats.memoryUsageBytes ?? null, executionTimeMs: result.stats.durationMs } : undefined;
+    return { cacheable, value: result };
+  }
+
+  #response(record: SessionRecord, result: unknown, ms: number, cached: boolean, memory: number | null, logs: readonly string[]): ExecuteResponse {
+    return {
+      request_id: record.requestId,
+      language_title: record.languageTitle,
+      result,
+      execution_time: ms,
+      execution_time_ms: ms,
+      cached,
+      memory_usage_bytes: memory,
+      logs,
+    };
+  }
+
+  /** The params, checked against the function's schema; and whether its results may be cached. */
+  async #params(body: unknown, functionId: string | null): Promise<{ params: unknown; cacheable: boolean }> {
     if (body !== undefined && body !== null && !isPlainObject(body)) {
       throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "params": { ... } }');
     }
     const params = body?.params ?? {};
-    if (functionId === null) return params;
-    const validate = await this.#validator(functionId);
+    if (functionId === null) return { params, cacheable: true };
+    const { validate, cacheable } = await this.#functionInfo(functionId);
     if (validate && !validate(params)) {
       throw new ServiceError('INVALID_PARAMS', `params do not match the function's schema: ${this.#ajv.errorsText(validate.errors, { dataVar: 'params' })}`, {
         violations: (validate.errors ?? []).map(describeViolation),
       });
     }
-    return params;
+    return { params, cacheable };
   }
 
-  async #validator(functionId: string): Promise<ValidateFunction | undefined> {
-    if (this.#validators.has(functionId)) return this.#validators.get(functionId);
+  async #functionInfo(functionId: string): Promise<FunctionInfo> {
+    const known = this.#functions.get(functionId);
+    if (known) return known;
     const fn = await this.#o.functions.getById(functionId);
     const schema = fn?.schema?.params;
     let validate: ValidateFunction | undefined;
@@ -129,8 +168,9 @@ export class ExecutionService {
         this.#o.logger.error({ err: error, functionId }, 'function params schema does not compile; params are not validated');
       }
     }
-    this.#validators.set(functionId, validate);
-    return validate;
+    const info = { validate, cacheable: fn?.cacheable ?? true };
+    this.#functions.set(functionId, info);
+    return info;
   }
 
   #timeoutMs(requested: unknown): number {

@@ -28,6 +28,7 @@ export interface FunctionSummary {
   updated_at: string;
   version: string;
   tags: readonly string[];
+  cache: boolean;
 }
 
 export interface FunctionDetail extends FunctionSummary {
@@ -72,7 +73,7 @@ export class FunctionService {
     if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object');
     const languageTitle = typeof body.language_title === 'string' ? body.language_title : undefined;
     const { language, title, languageTitle: resolvedTitle } = this.#o.router.resolve(languageTitle);
-    const { script_content: source, description = null, schema = null, examples = [], tags = [] } = body;
+    const { script_content: source, description = null, schema = null, examples = [], tags = [], cache = true } = body;
     if (typeof source !== 'string' || source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
     if (Buffer.byteLength(source) > this.#o.maxScriptSize) {
       throw new ServiceError('INVALID_REQUEST', `script_content is over the limit (MAX_SCRIPT_SIZE ${this.#o.maxScriptSize} bytes)`, { limit: this.#o.maxScriptSize }, 413);
@@ -82,6 +83,7 @@ export class FunctionService {
       throw new ServiceError('INVALID_REQUEST', '"description" must be a string of at most 2000 characters', { field: 'description' });
     }
     if (schema !== null) validateSchema(schema);
+    if (typeof cache !== 'boolean') throw new ServiceError('INVALID_REQUEST', '"cache" must be a boolean (false: never cache results)', { field: 'cache' });
     if (!Array.isArray(examples)) throw new ServiceError('INVALID_REQUEST', '"examples" must be an array', { field: 'examples' });
     if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length > 64) || tags.length > 32) {
       throw new ServiceError('INVALID_REQUEST', '"tags" must be an array of at most 32 strings', { field: 'tags' });
@@ -103,6 +105,7 @@ export class FunctionService {
       createdBy: userId,
       tags: tags as string[],
       scriptContent: source,
+      cacheable: cache,
     });
     if (!created) throw new ServiceError('CONFLICT', `A function "${languageTitle}" already exists`, { language_title: languageTitle });
     return detail(created);
@@ -121,6 +124,7 @@ function summary(fn: FunctionRecord): FunctionSummary {
     updated_at: fn.updatedAt.toISOString(),
     version: fn.version,
     tags: fn.tags,
+    cache: fn.cacheable,
   };
 }
 

@@ -23,6 +23,8 @@ export interface FunctionRecord {
   readonly version: string;
   readonly tags: readonly string[];
   readonly scriptContent: string | null;
+  /** false: results are never cached (the function is not deterministic). */
+  readonly cacheable: boolean;
 }
 
 export interface FunctionFilter {
@@ -41,6 +43,7 @@ export interface NewFunction {
   readonly createdBy: string | null;
   readonly tags: readonly string[];
   readonly scriptContent: string;
+  readonly cacheable: boolean;
 }
 
 export interface FunctionStore {

@@ -3,10 +3,14 @@
  * runtime serves each language) and connects them. Starts in dependency order and stops in
  * reverse, flushing every queued row before the database closes.
  */
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { MemoryCache } from '../cache/memory-cache.js';
+import type { SharedCache } from '../cache/shared-cache.js';
 import type { Config } from '../config/config.js';
 import { LanguageRouter } from '../execution/language-router.js';
 import { ExecutionService } from '../execution/execution-service.js';
+import { ResultCache } from '../execution/result-cache.js';
 import { FunctionService } from '../functions/function-service.js';
 import { buildHttpApp } from '../http/app.js';
 import type { ComponentHealth, HealthReport } from '../http/routes/operations-routes.js';
@@ -16,17 +20,20 @@ import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
 import { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import { UnavailableRuntime } from '../runtimes/unavailable-runtime.js';
+import { SessionCache } from '../sessions/session-cache.js';
 import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgFunctionStore } from '../storage/postgres/pg-function-store.js';
 import { PgRequestLogStore } from '../storage/postgres/pg-request-log-store.js';
 import { PgSessionStore } from '../storage/postgres/pg-session-store.js';
+import { RedisCache } from '../storage/redis/redis-cache.js';
 import type { RequestLogEntry } from '../storage/request-log.js';
 
 export interface RunningService {
   readonly app: FastifyInstance;
   readonly database: Database;
+  readonly cache: SharedCache;
   readonly sessions: SessionService;
   /** Writes every queued log and counter row now (tests and operators use it). */
   flush(): Promise<void>;
@@ -74,22 +81,49 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const functionStore = new PgFunctionStore(database.pool);
   const requestLogStore = new PgRequestLogStore(database.pool);
 
+  // Redis when configured; otherwise the in-process default with the same semantics (one machine).
+  let redis: RedisCache | undefined;
+  const cache: SharedCache = config.redisUrl
+    ? (redis = new RedisCache({
+        url: config.redisUrl,
+        logger: logger.child({ component: 'redis' }),
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+        keyPrefix: config.redisKeyPrefix,
+        // Invalidations published while Redis was away were lost: reload every hot session.
+        onReconnect: () => sessions.dropAllHot(),
+      }))
+    : new MemoryCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
+  redis?.start();
+
   // Sampled only when /metrics is scraped, after everything below exists.
   const metrics = createMetrics({
     activeSessions: () => sessions.activeCount,
     logQueueDepth: () => ({ request_logs: requestLogs.depth, session_activity: sessions.activityQueueDepth }),
+    dependencies: async () => ({ postgres: (await pingDatabase()).status === 'up', redis: cache.health().status === 'up' }),
   });
   const requestLogs = new BatchWriter<RequestLogEntry>({
     name: 'request-logs',
     logger,
     intervalMs: config.logFlushIntervalMs,
     batchSize: config.logBatchSize,
-    maxQueued: 100_000,
+    maxQueued: config.logMaxInMemory,
+    maxInMemory: config.logMaxInMemory,
+    // While PostgreSQL is away, rows beyond what memory holds wait on disk, and survive a restart.
+    spool: {
+      dir: join(config.dataDir, 'spool', 'request-logs'),
+      encode: (entry) => ({ ...entry, timestamp: entry.timestamp.toISOString() }),
+      decode: (raw) => {
+        const entry = raw as RequestLogEntry & { timestamp: string };
+        return { ...entry, timestamp: new Date(entry.timestamp) };
+      },
+    },
     write: (batch) => requestLogStore.writeBatch(batch),
     onDrop: (n) => metrics.logRowsDropped.inc({ writer: 'request_logs' }, n),
   });
+  await requestLogs.start();
   const sessions = new SessionService({
     store: sessionStore,
+    cache: new SessionCache(cache),
     functions: functionStore,
     runtimes,
     router,
@@ -100,40 +134,51 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     activityFlushIntervalMs: config.logFlushIntervalMs,
     onSessionCreated: (language) => metrics.sessionsCreated.inc({ language }),
   });
+  await sessions.start();
+  const results = new ResultCache({
+    cache,
+    defaultTtlSeconds: config.cacheTtlSeconds,
+    onHit: () => metrics.cacheHit(),
+    onMiss: () => metrics.cacheMiss(),
+  });
   const execution = new ExecutionService({
     sessions,
     functions: functionStore,
     runtimes,
     metrics,
     logger,
+    results,
     runtimeTimeoutSeconds: config.runtimeTimeoutSeconds,
     defaultTimeoutMs: config.defaultTimeoutMs,
   });
   const functions = new FunctionService({ store: functionStore, router, runtimes, maxScriptSize: config.maxScriptSize });
 
-  const health = async (): Promise<HealthReport> => {
-    let postgres: ComponentHealth;
+  async function pingDatabase(): Promise<ComponentHealth> {
     try {
       const latency = await Promise.race([
         database.ping(),
         new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS).unref()),
       ]);
-      postgres = { status: 'up', mode: database.mode, latency_ms: Math.round(latency * 100) / 100 };
+      return { status: 'up', mode: database.mode, latency_ms: Math.round(latency * 100) / 100 };
     } catch (error) {
-      postgres = { status: 'down', mode: database.mode, error: (error as Error).message };
+      return { status: 'down', mode: database.mode, error: (error as Error).message };
     }
+  }
+
+  const health = async (): Promise<HealthReport> => {
+    const postgres = await pingDatabase();
     const runtimeHealth: Record<string, ComponentHealth> = {};
     for (const [language, h] of Object.entries(runtimes.health())) {
       runtimeHealth[language] = { status: h.status, ...(h.reason ? { reason: h.reason } : {}), ...(h.details ?? {}) };
     }
-    const serving = postgres.status === 'up' && runtimeHealth.nodejs?.status === 'up';
+    const serving = postgres.status === 'up' && runtimeHealth.nodejs?.status === 'up' && cache.health().status === 'up';
     return {
       status: serving ? 'ok' : 'degraded',
       version: config.version,
       components: {
         controller: { status: 'up', uptime_seconds: Math.round(process.uptime()) },
         postgres,
-        redis: { status: 'not_configured', reason: 'Redis support is not built yet (issue #5); results are not cached' },
+        redis: { ...cache.health(), ...(redis ? {} : { note: 'REDIS_URL not set: the in-process cache serves this one machine' }) },
         runtimes: runtimeHealth,
       },
     };
@@ -166,6 +211,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   return {
     app,
     database,
+    cache,
     sessions,
     async flush() {
       await sessions.flushActivity();
@@ -179,6 +225,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         const lostLogs = await requestLogs.stop(config.shutdownGraceMs);
         if (lostActivity + lostLogs > 0) logger.error({ lostActivity, lostLogs }, 'rows not written at shutdown');
         await runtimes.stopAll();
+        await cache.close();
         await database.close();
       })();
       return stopping;

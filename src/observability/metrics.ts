@@ -12,12 +12,17 @@ export interface Metrics {
   readonly activeSessions: Gauge;
   readonly logQueueDepth: Gauge<'writer'>;
   readonly logRowsDropped: Counter<'writer'>;
+  /** Counts a result cache hit / miss (and keeps the hit ratio). */
+  cacheHit(): void;
+  cacheMiss(): void;
 }
 
 export interface MetricsOptions {
   /** Sampled when /metrics is scraped. */
   readonly activeSessions: () => number;
   readonly logQueueDepth: () => Readonly<Record<string, number>>;
+  /** 1 up, 0 down, per dependency (postgres, redis), sampled at scrape time. */
+  readonly dependencies: () => Promise<Readonly<Record<string, boolean>>>;
   readonly defaultMetrics?: boolean;
 }
 
@@ -26,7 +31,36 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'lambda_' });
+  let hits = 0;
+  let misses = 0;
+  const cacheHits = new Counter({ name: 'lambda_cache_hits_total', help: 'Executes answered from the result cache', registers: [registry] });
+  const cacheMisses = new Counter({ name: 'lambda_cache_misses_total', help: 'Executes that ran the script (cacheable, not found in the result cache)', registers: [registry] });
+  new Gauge({
+    name: 'lambda_cache_hit_ratio',
+    help: 'Result cache hits / (hits + misses) since start',
+    registers: [registry],
+    collect() {
+      this.set(hits + misses === 0 ? 0 : hits / (hits + misses));
+    },
+  });
+  new Gauge({
+    name: 'lambda_dependency_up',
+    help: 'Whether a dependency answers (1) or not (0)',
+    labelNames: ['dependency'],
+    registers: [registry],
+    async collect() {
+      for (const [dependency, up] of Object.entries(await options.dependencies())) this.set({ dependency }, up ? 1 : 0);
+    },
+  });
   return {
+    cacheHit() {
+      hits++;
+      cacheHits.inc();
+    },
+    cacheMiss() {
+      misses++;
+      cacheMisses.inc();
+    },
     registry,
     httpRequests: new Counter({
       name: 'lambda_http_requests_total',

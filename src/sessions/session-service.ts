@@ -1,7 +1,9 @@
 /**
- * Sessions: created by initialize (the script checked/compiled once), kept hot in memory so that
- * the warm execute path needs no database read, extended or updated by PATCH, ended by DELETE, by
- * `retain_session: false` after the first execute, or by expiry (a periodic sweep).
+ * Sessions: created by initialize (the script checked/compiled once), kept hot in memory (and in
+ * the shared cache, for the other replicas) so that the warm execute path needs no database read,
+ * extended or updated by PATCH, ended by DELETE, by `retain_session: false` after the first
+ * execute, or by expiry (a periodic sweep). Every end or change is announced on the shared cache's
+ * invalidation channel, so every replica drops its in-memory copy at once.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { ServiceError } from '../errors/service-error.js';
@@ -10,11 +12,14 @@ import type { FunctionStore } from '../functions/function.js';
 import type { Logger } from '../observability/logger.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Language } from '../runtimes/runtime.js';
-import { BatchWriter } from '../storage/batch-writer.js';
+import { ActivityRecorder } from './activity-recorder.js';
+import { canonicalJson } from './canonical-json.js';
+import type { SessionCache } from './session-cache.js';
 import type { SessionActivity, SessionRecord, SessionStatus, SessionStore } from './session.js';
 
 export interface SessionServiceOptions {
   readonly store: SessionStore;
+  readonly cache: SessionCache;
   readonly functions: FunctionStore;
   readonly runtimes: RuntimeRegistry;
   readonly router: LanguageRouter;
@@ -72,18 +77,6 @@ export function assertSessionId(requestId: string): string {
   return requestId.toLowerCase();
 }
 
-/** Key order must not change the hash: objects are hashed with sorted keys. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isPlainObject(value)) {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
 export function scriptHash(language: Language, source: string, compileOptions: unknown): string {
   return createHash('sha256').update(language).update('\0').update(source).update('\0').update(canonicalJson(compileOptions ?? null)).digest('hex');
 }
@@ -91,28 +84,40 @@ export function scriptHash(language: Language, source: string, compileOptions: u
 export class SessionService {
   readonly #o: SessionServiceOptions;
   readonly #hot = new Map<string, HotSession>();
-  readonly #activity: BatchWriter<SessionActivity>;
+  readonly #activity: ActivityRecorder;
   #activeCount = 0;
 
   constructor(options: SessionServiceOptions) {
     this.#o = options;
-    this.#activity = new BatchWriter<SessionActivity>({
-      name: 'session-activity',
+    this.#activity = new ActivityRecorder({
       logger: options.logger,
       intervalMs: options.activityFlushIntervalMs,
-      batchSize: 1000,
-      maxQueued: 1_000_000,
-      write: (batch) => options.store.recordActivity(mergeActivity(batch)),
+      write: (batch) => options.store.recordActivity(batch),
     });
+  }
+
+  /** Listens for other replicas' invalidations. */
+  async start(): Promise<void> {
+    await this.#o.cache.onInvalidate((id) => this.#drop(id));
+  }
+
+  /**
+   * Forgets every in-memory copy without touching runtime state: used when invalidations may have
+   * been missed (the shared cache was down). Sessions reload from the cache or the database.
+   */
+  dropAllHot(): void {
+    this.#hot.clear();
+  }
+
+  /** An invalidated session: reloaded on its next use; a runtime context it still needs is reused. */
+  #drop(id: string): void {
+    const hot = this.#hot.get(id);
+    if (hot && !hot.ended) this.#hot.delete(id);
   }
 
   /** Active sessions as of the last sweep (for metrics). */
   get activeCount(): number {
     return this.#activeCount;
-  }
-
-  get activityQueueDepth(): number {
-    return this.#activity.depth;
   }
 
   async initialize(input: InitializeInput): Promise<{ session: SessionRecord; compileMs: number }> {
@@ -193,6 +198,7 @@ export class SessionService {
     this.#o.onSessionCreated?.(language);
     this.#activeCount++;
     this.#remember({ record, executionCount: 0, lastExecutedAt: null, ended: false });
+    await this.#o.cache.put(record);
     return { session: record, compileMs: prepared.compileMs };
   }
 
@@ -214,7 +220,7 @@ export class SessionService {
       this.#hot.delete(id);
       this.#hot.set(id, hot);
     } else {
-      const record = await this.#o.store.find(id);
+      const record = (await this.#o.cache.get(id)) ?? (await this.#load(id));
       if (!record) throw notFound(id);
       hot = { record, executionCount: record.executionCount, lastExecutedAt: record.lastExecutedAt, ended: record.status !== 'active' };
       if (record.status === 'active') this.#remember(hot);
@@ -227,6 +233,19 @@ export class SessionService {
     return hot;
   }
 
+  /** A session from the database, put in the shared cache for the next replica that needs it. */
+  async #load(id: string): Promise<SessionRecord | undefined> {
+    let record: SessionRecord | undefined;
+    try {
+      record = await this.#o.store.find(id);
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'session lookup failed');
+      throw new ServiceError('SERVICE_UNAVAILABLE', 'The session could not be loaded (database unavailable); try again shortly', { request_id: id });
+    }
+    if (record?.status === 'active') await this.#o.cache.put(record);
+    return record;
+  }
+
   /** Counts an execution (written to the database in batches); ends a `retain_session: false` session. */
   recordExecution(hot: HotSession, at: Date): void {
     hot.executionCount++;
@@ -234,10 +253,12 @@ export class SessionService {
     const completed = hot.record.context.retain_session === false;
     if (completed) {
       // Stays in memory, ended, until the sweep: until the batched write lands, this copy is what
-      // answers 404 to a second execute and shows `completed`.
+      // answers 404 to a second execute here and shows `completed`; the shared cache tells the rest.
       hot.ended = true;
       this.#release(hot);
       this.#activeCount = Math.max(0, this.#activeCount - 1);
+      const ended: SessionRecord = { ...hot.record, status: 'completed', executionCount: hot.executionCount, lastExecutedAt: at };
+      void this.#o.cache.replace(ended);
     }
     this.#activity.add({ requestId: hot.record.requestId, executions: 1, lastExecutedAt: at, completed });
   }
@@ -250,15 +271,29 @@ export class SessionService {
     }
   }
 
+  /**
+   * The session as stored, with this replica's counters not yet written added: PostgreSQL holds
+   * every replica's executions, memory only this one's. While the database is down, the
+   * in-memory copy answers.
+   */
   async get(requestId: string): Promise<SessionView> {
     const id = assertSessionId(requestId);
-    const hot = this.#hot.get(id);
-    if (hot) return this.#view(hot.record, hot);
-    const record = await this.#o.store.find(id);
+    let record: SessionRecord | undefined;
+    try {
+      record = await this.#o.store.find(id);
+    } catch (error) {
+      const hot = this.#hot.get(id);
+      if (hot) return this.#view(hot.record, { executions: hot.executionCount, lastExecutedAt: hot.lastExecutedAt, completed: hot.ended });
+      this.#o.logger.warn({ err: error }, 'session lookup failed');
+      throw new ServiceError('SERVICE_UNAVAILABLE', 'The session could not be loaded (database unavailable); try again shortly', { request_id: id });
+    }
     if (!record || record.metadata.deleted === true || record.status === 'expired' || (record.status === 'active' && record.expiresAt.getTime() <= Date.now())) {
       throw notFound(id);
     }
-    return this.#view(record);
+    const pending = this.#activity.pending(id);
+    if (!pending) return this.#view(record);
+    const last = record.lastExecutedAt && record.lastExecutedAt > pending.lastExecutedAt ? record.lastExecutedAt : pending.lastExecutedAt;
+    return this.#view(record, { executions: record.executionCount + pending.executions, lastExecutedAt: last, completed: pending.completed });
   }
 
   async update(requestId: string, body: unknown): Promise<SessionView> {
@@ -295,7 +330,8 @@ export class SessionService {
     const updated = await this.#o.store.update(id, { ...(expiresAt ? { expiresAt } : {}), ...(merged ? { context: merged } : {}) });
     if (!updated) throw notFound(id);
     if (hot) hot.record = updated;
-    return this.#view(updated, hot);
+    await this.#o.cache.replace(updated);
+    return this.get(id);
   }
 
   async delete(requestId: string): Promise<void> {
@@ -310,6 +346,7 @@ export class SessionService {
     });
     if (record.status === 'active') this.#activeCount = Math.max(0, this.#activeCount - 1);
     this.#forget(id);
+    await this.#o.cache.remove(id);
   }
 
   /** Marks expired sessions, drops them from memory and refreshes the active count. */
@@ -328,6 +365,11 @@ export class SessionService {
 
   flushActivity(): Promise<void> {
     return this.#activity.flush();
+  }
+
+  /** Sessions whose counters wait to be written. */
+  get activityQueueDepth(): number {
+    return this.#activity.depth;
   }
 
   #remember(hot: HotSession): void {
@@ -355,16 +397,16 @@ export class SessionService {
     }
   }
 
-  #view(record: SessionRecord, hot?: HotSession): SessionView {
-    const lastExecutedAt = hot?.lastExecutedAt ?? record.lastExecutedAt;
-    const status: SessionStatus = hot?.ended ? 'completed' : record.status === 'active' && record.expiresAt.getTime() <= Date.now() ? 'expired' : record.status;
+  #view(record: SessionRecord, live?: { executions: number; lastExecutedAt: Date | null; completed: boolean }): SessionView {
+    const lastExecutedAt = live?.lastExecutedAt ?? record.lastExecutedAt;
+    const status: SessionStatus = live?.completed ? 'completed' : record.status === 'active' && record.expiresAt.getTime() <= Date.now() ? 'expired' : record.status;
     return {
       request_id: record.requestId,
       language_title: record.languageTitle,
       status,
       created_at: record.createdAt.toISOString(),
       expires_at: record.expiresAt.toISOString(),
-      execution_count: hot?.executionCount ?? record.executionCount,
+      execution_count: live?.executions ?? record.executionCount,
       last_executed_at: lastExecutedAt ? lastExecutedAt.toISOString() : null,
       compile_status: record.compileStatus,
       user_id: record.userId,
@@ -403,24 +445,4 @@ function validateContext(context: Record<string, unknown>): void {
 function formatCompileError(error: { kind: string; message: string; line?: number; column?: number; diagnostics?: string }): string {
   const where = error.line ? ` at line ${error.line}${error.column ? `, column ${error.column}` : ''}` : '';
   return `${error.kind}: ${error.message}${where}${error.diagnostics ? `\n${error.diagnostics}` : ''}`;
-}
-
-/** Several executions of one session in a batch become one row update. */
-function mergeActivity(batch: readonly SessionActivity[]): SessionActivity[] {
-  const merged = new Map<string, SessionActivity>();
-  for (const a of batch) {
-    const prev = merged.get(a.requestId);
-    merged.set(
-      a.requestId,
-      prev
-        ? {
-            requestId: a.requestId,
-            executions: prev.executions + a.executions,
-            lastExecutedAt: a.lastExecutedAt > prev.lastExecutedAt ? a.lastExecutedAt : prev.lastExecutedAt,
-            completed: prev.completed || a.completed,
-          }
-        : a,
-    );
-  }
-  return [...merged.values()];
 }

@@ -112,7 +112,8 @@ describe('functions catalog and operations routes (real PostgreSQL)', () => {
     assert.equal(res.body.components.controller.status, 'up');
     assert.equal(res.body.components.postgres.status, 'up');
     assert.equal(res.body.components.postgres.mode, 'external');
-    assert.equal(res.body.components.redis.status, 'not_configured');
+    assert.equal(res.body.components.redis.status, 'up');
+    assert.equal(res.body.components.redis.kind, 'memory');
     assert.equal(res.body.components.runtimes.nodejs.status, 'up');
     assert.equal(res.body.components.runtimes.python.status, 'unavailable');
     assert.match(res.body.components.runtimes.rust.reason, /Rust/);

@@ -21,7 +21,11 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: HttpAppDepen
   app.post<{ Params: { requestId: string } }>('/api/v1/execute/:requestId', { config: { audit: true } }, async (request) => {
     const audit = request.audit;
     if (audit) audit.requestId = request.params.requestId.slice(0, 64);
-    const outcome = await deps.execution.execute({ requestId: request.params.requestId, body: request.body });
+    const outcome = await deps.execution.execute({
+      requestId: request.params.requestId,
+      body: request.body,
+      cacheControl: headerString(request.headers['x-cache-control']) ?? undefined,
+    });
     if (audit) {
       audit.languageTitle = outcome.response.language_title;
       audit.userId = outcome.session.record.userId;
