@@ -70,6 +70,12 @@ function treeRssKiB(pid: number): { self: number; selfPeak: number; children: nu
   };
 }
 
+interface Scenario {
+  readonly label: string;
+  readonly url: string;
+  readonly headers: Record<string, string>;
+}
+
 interface Figures {
   requestsPerSec: number;
   p50: number;
@@ -108,21 +114,35 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
   const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
+  if (process.env.BENCH_REDIS_URL) env.REDIS_URL = process.env.BENCH_REDIS_URL;
   const service = await start(['--no-node-snapshot', 'dist/src/main/server.js'], env);
   const bare = await start(['--import', 'tsx', 'bench/bare-server.ts'], {});
   try {
-    const init = await postJson(`${service.url}/api/v1/initialize`, { script_content: 'return event.params.a + event.params.b;' }, { 'Language-Title': 'nodejs-calculator' });
-    const executeUrl = `${service.url}/api/v1/execute/${String(init.request_id)}`;
+    const session = async (languageTitle: string, script: string): Promise<string> => {
+      const init = await postJson(`${service.url}/api/v1/initialize`, { script_content: script }, { 'Language-Title': languageTitle });
+      return `${service.url}/api/v1/execute/${String(init.request_id)}`;
+    };
     const body = JSON.stringify({ params: { a: 10, b: 5 } });
-    const check = await postJson(executeUrl, { params: { a: 10, b: 5 } });
+    const nodeUrl = await session('nodejs-calculator', 'return event.params.a + event.params.b;');
+    const check = await postJson(nodeUrl, { params: { a: 10, b: 5 } }, { 'X-Cache-Control': 'no-cache' });
     if (check.result !== 15) throw new Error(`unexpected result ${JSON.stringify(check)}`);
 
-    // Warm both up briefly so JIT and pools are steady, then measure: bare first, then execute.
-    await autocannon({ url: `${bare.url}/bare`, method: 'POST', connections: 10, duration: 2, headers: { 'content-type': 'application/json' }, body });
-    await autocannon({ url: executeUrl, method: 'POST', connections: 10, duration: 2, headers: { 'content-type': 'application/json' }, body });
-    const bareFigures = await load(`${bare.url}/bare`, body);
-    const execFigures = await load(executeUrl, body);
+    // One table, one run: every scenario warmed briefly, then measured one after another.
+    const noCache = { 'x-cache-control': 'no-cache' };
+    const scenarios: Scenario[] = [
+      { label: 'bare Fastify route (constant)', url: `${bare.url}/bare`, headers: {} },
+      { label: 'execute, Node.js, warm session, uncached (X-Cache-Control: no-cache), logging on', url: nodeUrl, headers: noCache },
+      { label: 'execute, Node.js, result cache hit, logging on', url: nodeUrl, headers: {} },
+    ];
+    const rows: { scenario: Scenario; figures: Figures }[] = [];
+    for (const scenario of scenarios) {
+      await autocannon({ url: scenario.url, method: 'POST', connections: 10, duration: 2, headers: { 'content-type': 'application/json', ...scenario.headers }, body });
+      rows.push({ scenario, figures: await load(scenario.url, body, scenario.headers) });
+    }
     const mem = treeRssKiB(service.child.pid ?? 0);
+    const bareFigures = rows[0]?.figures as Figures;
+    const execFigures = rows[1]?.figures as Figures;
+    const cachedFigures = rows[2]?.figures as Figures;
 
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     const queued = /lambda_log_queue_depth\{writer="request_logs"\} (\d+)/.exec(metrics)?.[1] ?? '?';
@@ -130,11 +150,12 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: `${process.platform} ${process.arch}, node ${process.version}`,
       database: env.DATABASE_URL ? 'external PostgreSQL' : 'embedded PostgreSQL (default)',
+      cache: env.REDIS_URL ? 'Redis' : 'in-process (default)',
       connections: CONNECTIONS,
       durationSeconds: DURATION_S,
-      bare: bareFigures,
-      execute: execFigures,
+      rows: rows.map((r) => ({ label: r.scenario.label, ...r.figures })),
       ratio: Math.round((execFigures.requestsPerSec / bareFigures.requestsPerSec) * 100) / 100,
+      cachedOverBareLatencyP50: Math.round((cachedFigures.p50 / Math.max(bareFigures.p50, 0.001)) * 100) / 100,
       serviceRssMiB: Math.round(mem.self / 1024),
       servicePeakRssMiB: Math.round(mem.selfPeak / 1024),
       embeddedPostgresRssMiB: Math.round(mem.children / 1024),
@@ -142,12 +163,11 @@ async function main(): Promise<void> {
     };
     mkdirSync(join(root, '.bench'), { recursive: true });
     writeFileSync(join(root, '.bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`\nBenchmark (${results.machine}; ${results.database}; ${CONNECTIONS} connections, ${DURATION_S} s each, autocannon on loopback)\n`);
-    console.log('| route | requests/s | p50 ms | p99 ms | errors | non-2xx |');
+    console.log(`\nBenchmark (${results.machine}; ${results.database}; cache ${results.cache}; ${CONNECTIONS} connections, ${DURATION_S} s each, autocannon on loopback)\n`);
+    console.log('| scenario | requests/s | p50 ms | p99 ms | errors | non-2xx |');
     console.log('|---|---:|---:|---:|---:|---:|');
-    console.log(`| bare Fastify route (constant) | ${bareFigures.requestsPerSec} | ${bareFigures.p50} | ${bareFigures.p99} | ${bareFigures.errors} | ${bareFigures.non2xx} |`);
-    console.log(`| execute, Node.js, warm session, logging on | ${execFigures.requestsPerSec} | ${execFigures.p50} | ${execFigures.p99} | ${execFigures.errors} | ${execFigures.non2xx} |`);
-    console.log(`\nratio execute / bare: ${results.ratio}`);
+    for (const { scenario, figures: f } of rows) console.log(`| ${scenario.label} | ${f.requestsPerSec} | ${f.p50} | ${f.p99} | ${f.errors} | ${f.non2xx} |`);
+    console.log(`\nratio execute (uncached) / bare: ${results.ratio}; cached execute requests/s / bare: ${Math.round((cachedFigures.requestsPerSec / bareFigures.requestsPerSec) * 100) / 100}`);
     console.log(`service RSS: ${results.serviceRssMiB} MiB now, ${results.servicePeakRssMiB} MiB peak; embedded PostgreSQL processes: ${results.embeddedPostgresRssMiB} MiB`);
     console.log(`request_logs rows still queued at the end: ${queued}`);
   } finally {
