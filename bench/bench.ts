@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: warm execute of `return event.params.a + event.params.b;` on one session, with
+ * `npm run bench`: warm execute of `return event.params.a + event.params.b;` on one session (and of
+ * its Python twin `result = params["a"] + params["b"]`), with
  * request logging on, against the service as `npm start` runs it (compiled, embedded default
  * database unless BENCH_DATABASE_URL is set), beside a bare Fastify route returning a constant,
  * in the same run. Load: autocannon on loopback, 50 connections, bounded in time.
@@ -112,7 +113,8 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
-  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir };
+  // The Rust toolchain build (serde_json for wasm32-wasi, ~7 s) is kept between bench runs.
+  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: join(root, '.bench', 'wasm-toolchain') };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   if (process.env.BENCH_REDIS_URL) env.REDIS_URL = process.env.BENCH_REDIS_URL;
   const service = await start(['--no-node-snapshot', 'dist/src/main/server.js'], env);
@@ -127,12 +129,38 @@ async function main(): Promise<void> {
     const check = await postJson(nodeUrl, { params: { a: 10, b: 5 } }, { 'X-Cache-Control': 'no-cache' });
     if (check.result !== 15) throw new Error(`unexpected result ${JSON.stringify(check)}`);
 
+    // Python, cold: initialize a new session and run its first execute (a blank sandboxed worker
+    // is waiting for it), a few times, spaced so the pool refills in between as it would.
+    const pythonScript = 'result = params["a"] + params["b"]';
+    const coldMs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const started = performance.now();
+      const url = await session('python-calculator', pythonScript);
+      const first = await postJson(url, { params: { a: 10, b: i } }, { 'X-Cache-Control': 'no-cache' });
+      coldMs.push(performance.now() - started);
+      if (first.result !== 10 + i) throw new Error(`unexpected Python result ${JSON.stringify(first)}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    coldMs.sort((a, b) => a - b);
+    const pythonUrl = await session('python-calculator', pythonScript);
+
+    // Rust: a cold compile (a new script) timed, then the warm session measured below.
+    const rustScript = (n: number): string =>
+      `use serde_json::{json, Map, Value};\npub fn handler(event: Map<String, Value>) -> Result<Value, String> {\n    let p = &event["params"];\n    Ok(json!(p["a"].as_f64().unwrap_or(0.0) + p["b"].as_f64().unwrap_or(0.0) + ${n}.0 - ${n}.0))\n}\n`;
+    const compileStarted = performance.now();
+    const rustUrl = await session('rust-bench', rustScript(Date.now()));
+    const rustCompileMs = performance.now() - compileStarted;
+    const rustCheck = await postJson(rustUrl, { params: { a: 10, b: 5 } }, { 'X-Cache-Control': 'no-cache' });
+    if (rustCheck.result !== 15) throw new Error(`unexpected Rust result ${JSON.stringify(rustCheck)}`);
+
     // One table, one run: every scenario warmed briefly, then measured one after another.
     const noCache = { 'x-cache-control': 'no-cache' };
     const scenarios: Scenario[] = [
       { label: 'bare Fastify route (constant)', url: `${bare.url}/bare`, headers: {} },
       { label: 'execute, Node.js, warm session, uncached (X-Cache-Control: no-cache), logging on', url: nodeUrl, headers: noCache },
       { label: 'execute, Node.js, result cache hit, logging on', url: nodeUrl, headers: {} },
+      { label: 'execute, Python, warm session, uncached (X-Cache-Control: no-cache), logging on', url: pythonUrl, headers: noCache },
+      { label: 'execute, Rust (WebAssembly), warm session, uncached (X-Cache-Control: no-cache), logging on', url: rustUrl, headers: noCache },
     ];
     const rows: { scenario: Scenario; figures: Figures }[] = [];
     for (const scenario of scenarios) {
@@ -143,6 +171,7 @@ async function main(): Promise<void> {
     const bareFigures = rows[0]?.figures as Figures;
     const execFigures = rows[1]?.figures as Figures;
     const cachedFigures = rows[2]?.figures as Figures;
+    const pythonFigures = rows[3]?.figures as Figures;
 
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     const queued = /lambda_log_queue_depth\{writer="request_logs"\} (\d+)/.exec(metrics)?.[1] ?? '?';
@@ -160,6 +189,14 @@ async function main(): Promise<void> {
       servicePeakRssMiB: Math.round(mem.selfPeak / 1024),
       embeddedPostgresRssMiB: Math.round(mem.children / 1024),
       requestLogRowsQueuedAtEnd: queued,
+      pythonColdInitializeAndFirstExecuteMs: {
+        min: Math.round((coldMs[0] ?? 0) * 10) / 10,
+        median: Math.round((coldMs[Math.floor(coldMs.length / 2)] ?? 0) * 10) / 10,
+        max: Math.round((coldMs.at(-1) ?? 0) * 10) / 10,
+      },
+      pythonOverNodejs: Math.round((pythonFigures.requestsPerSec / Math.max(1, execFigures.requestsPerSec)) * 100) / 100,
+      rustColdCompileMs: Math.round(rustCompileMs),
+      rustOverNodejs: Math.round(((rows[4]?.figures.requestsPerSec ?? 0) / Math.max(1, execFigures.requestsPerSec)) * 100) / 100,
     };
     mkdirSync(join(root, '.bench'), { recursive: true });
     writeFileSync(join(root, '.bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -170,6 +207,9 @@ async function main(): Promise<void> {
     console.log(`\nratio execute (uncached) / bare: ${results.ratio}; cached execute requests/s / bare: ${Math.round((cachedFigures.requestsPerSec / bareFigures.requestsPerSec) * 100) / 100}`);
     console.log(`service RSS: ${results.serviceRssMiB} MiB now, ${results.servicePeakRssMiB} MiB peak; embedded PostgreSQL processes: ${results.embeddedPostgresRssMiB} MiB`);
     console.log(`request_logs rows still queued at the end: ${queued}`);
+    const cold = results.pythonColdInitializeAndFirstExecuteMs;
+    console.log(`Python cold initialize + first execute (new session, over HTTP): median ${cold.median} ms (min ${cold.min}, max ${cold.max}, ${coldMs.length} runs)`);
+    console.log(`Rust cold initialize (compile of a new script to WebAssembly, over HTTP): ${results.rustColdCompileMs} ms; Rust / Node.js warm execute: ${results.rustOverNodejs}`);
   } finally {
     bare.child.kill('SIGTERM');
     service.child.kill('SIGTERM');

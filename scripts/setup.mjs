@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Idempotent set-up run before `npm start`, `npm test` and `npm run bench`: installs the npm
-// packages from the lock file when they are missing or stale. Later runtimes add their system
-// packages here, so nothing is ever installed by hand.
+// packages from the lock file when they are missing or stale, and the runtimes' system packages
+// (bubblewrap for Python), so nothing is ever installed by hand.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,4 +20,68 @@ function ensureNpmPackages() {
   writeFileSync(stamp, digest);
 }
 
+/**
+ * The Python runtime's sandbox: Debian's bubblewrap. Quiet when `bwrap` is there; installs it as
+ * root (running `apt-get update` first only when the package lists lack it); otherwise says why
+ * and goes on: the Python runtime then reports itself unavailable, with the reason, in /health.
+ */
+function ensureBubblewrap() {
+  const present = () => ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((path) => existsSync(path));
+  if (present()) return;
+  const skip = (why) => log(`bubblewrap (bwrap) is missing and ${why}: the Python runtime will report itself unavailable (install the Debian package bubblewrap, or set PYTHON_ALLOW_UNSANDBOXED=true, which is unsafe)`);
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return skip('installing it needs root');
+  if (!existsSync('/usr/bin/apt-get')) return skip('there is no apt-get here');
+  const apt = (args) =>
+    execFileSync('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 });
+  const firstLine = (error) => String(error?.stderr || error?.message || error).trim().split('\n').pop();
+  log('installing bubblewrap for the Python sandbox (apt-get install -y bubblewrap)');
+  try {
+    apt(['install', '-y', '--no-install-recommends', 'bubblewrap']);
+  } catch (error) {
+    const text = `${String(error?.stdout ?? '')}${String(error?.stderr ?? '')}`;
+    if (!/Unable to locate package|has no installation candidate/.test(text)) return skip(`apt-get install failed (${firstLine(error)})`);
+    try {
+      apt(['update']);
+      apt(['install', '-y', '--no-install-recommends', 'bubblewrap']);
+    } catch (retryError) {
+      return skip(`apt-get update + install failed (${firstLine(retryError)})`);
+    }
+  }
+  if (present()) log('bubblewrap installed');
+  else skip('apt-get did not install it');
+}
+
+/**
+ * The Rust runtime's toolchain: Debian's rustc with the wasm32-wasi standard library, serde_json's
+ * sources, and lld (rust-lld links wasm; Debian only recommends it, so it is named here).
+ */
+function ensureRustToolchain() {
+  const packages = ['rustc', 'cargo', 'libstd-rust-dev-wasm32', 'librust-serde-json-dev', 'lld-14', 'bubblewrap'];
+  const missing = packages.filter((name) => {
+    try {
+      return !execFileSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('install ok installed');
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return;
+  const skip = (why) => log(`Rust runtime packages missing (${missing.join(' ')}) and ${why}: the Rust runtime will report itself unavailable`);
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return skip('installing them needs root');
+  if (!existsSync('/usr/bin/apt-get')) return skip('there is no apt-get here');
+  const apt = (args) => execFileSync('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+  log(`installing ${missing.join(' ')} for the Rust (WebAssembly) runtime`);
+  try {
+    apt(['install', '-y', '--no-install-recommends', ...missing]);
+  } catch {
+    try {
+      apt(['update']);
+      apt(['install', '-y', '--no-install-recommends', ...missing]);
+    } catch (error) {
+      return skip(`apt-get failed (${String(error?.stderr || error).trim().split('\n').pop()})`);
+    }
+  }
+}
+
 ensureNpmPackages();
+ensureBubblewrap();
+ensureRustToolchain();

@@ -2,7 +2,7 @@
  * The service's configuration: one schema with defaults, parsed once from the environment and
  * frozen. Nothing else in the code base reads `process.env`.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface Config {
   readonly host: string;
@@ -39,6 +39,27 @@ export interface Config {
     readonly maxPoolSize: number;
     readonly memoryLimitMb: number;
   };
+  readonly python: {
+    /** Blank sandboxed workers kept started ahead of demand. */
+    readonly poolSize: number;
+    /** Worker processes at most; each serves one session (its warm state), LRU-evicted when full. */
+    readonly maxWorkers: number;
+    /** Calls waiting for a worker at most; beyond, 503 RUNTIME_UNAVAILABLE. */
+    readonly maxQueue: number;
+    /** Address-space limit (RLIMIT_AS) of each worker. */
+    readonly memoryLimitMb: number;
+    /** UNSAFE: run Python without bubblewrap where it cannot run (scripts then see the host). */
+    readonly allowUnsandboxed: boolean;
+  };
+  readonly rust: {
+    /** Worker threads running WebAssembly instances. */
+    readonly poolSize: number;
+    /** Memory maximum of each WebAssembly instance. */
+    readonly memoryLimitMb: number;
+    readonly maxConcurrentCompiles: number;
+    /** Where serde_json, built once for wasm32-wasi, is kept between compiles and restarts. */
+    readonly toolchainDir: string;
+  };
   readonly maxLogEntries: number;
   readonly maxLogBytes: number;
   readonly maxResultBytes: number;
@@ -62,6 +83,14 @@ function str(env: Env, name: string): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(true|1|yes|on)$/i.test(raw)) return true;
+  if (/^(false|0|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = str(env, name);
   if (raw === undefined) return fallback;
@@ -75,13 +104,14 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
 export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   const runtimeTimeoutSeconds = int(env, 'RUNTIME_TIMEOUT_SECONDS', 30, 1, 3600);
   const maxScriptSize = int(env, 'MAX_SCRIPT_SIZE', 1_048_576, 1024, 64 * 1_048_576);
+  const dataDir = resolve(str(env, 'DATA_DIR') ?? './data');
   const config: Config = {
     host: str(env, 'HOST') ?? '127.0.0.1',
     port: int(env, 'PORT', 8080, 0, 65535),
     logLevel: str(env, 'LOG_LEVEL') ?? 'info',
     databaseUrl: str(env, 'DATABASE_URL'),
     redisUrl: str(env, 'REDIS_URL'),
-    dataDir: resolve(str(env, 'DATA_DIR') ?? './data'),
+    dataDir,
     sessionExpirySeconds: int(env, 'SESSION_EXPIRY_SECONDS', 3600, 1, 30 * 86400),
     sessionMaxLifetimeSeconds: int(env, 'SESSION_MAX_LIFETIME_SECONDS', 86400, 1, 365 * 86400),
     sessionSweepIntervalSeconds: int(env, 'SESSION_SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
@@ -110,6 +140,19 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
       maxPoolSize: int(env, 'NODEJS_MAX_POOL_SIZE', 8, 1, 256),
       memoryLimitMb: int(env, 'NODEJS_MEMORY_LIMIT_MB', 64, 8, 4096),
     },
+    python: {
+      poolSize: int(env, 'PYTHON_POOL_SIZE', 2, 0, 64),
+      maxWorkers: int(env, 'PYTHON_MAX_WORKERS', 16, 1, 1024),
+      maxQueue: int(env, 'PYTHON_MAX_QUEUE', 256, 0, 100_000),
+      memoryLimitMb: int(env, 'PYTHON_MEMORY_LIMIT_MB', 256, 32, 65_536),
+      allowUnsandboxed: bool(env, 'PYTHON_ALLOW_UNSANDBOXED', false),
+    },
+    rust: {
+      poolSize: int(env, 'RUST_POOL_SIZE', 2, 1, 64),
+      memoryLimitMb: int(env, 'RUST_MEMORY_LIMIT_MB', 128, 4, 4096),
+      maxConcurrentCompiles: int(env, 'RUST_MAX_CONCURRENT_COMPILES', 2, 1, 64),
+      toolchainDir: resolve(str(env, 'RUST_TOOLCHAIN_DIR') ?? join(dataDir, 'wasm-toolchain')),
+    },
     maxLogEntries: int(env, 'MAX_LOG_ENTRIES', 100, 0, 100_000),
     maxLogBytes: int(env, 'MAX_LOG_BYTES', 65_536, 0, 16 * 1_048_576),
     maxResultBytes: int(env, 'MAX_RESULT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
@@ -120,6 +163,9 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   };
   if (config.nodejs.maxPoolSize < config.nodejs.poolSize) {
     throw new ConfigError('NODEJS_MAX_POOL_SIZE must be at least NODEJS_POOL_SIZE');
+  }
+  if (config.python.maxWorkers < config.python.poolSize) {
+    throw new ConfigError('PYTHON_MAX_WORKERS must be at least PYTHON_POOL_SIZE');
   }
   return Object.freeze(config);
 }

@@ -17,14 +17,16 @@ import type { ComponentHealth, HealthReport } from '../http/routes/operations-ro
 import type { Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
+import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
 import { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Runtime } from '../runtimes/runtime.js';
-import { UnavailableRuntime } from '../runtimes/unavailable-runtime.js';
+import { createRustRuntime } from '../runtimes/wasm/rust-runtime.js';
 import { SessionCache } from '../sessions/session-cache.js';
 import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgFunctionStore } from '../storage/postgres/pg-function-store.js';
+import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
 import { PgRequestLogStore } from '../storage/postgres/pg-request-log-store.js';
 import { PgSessionStore } from '../storage/postgres/pg-session-store.js';
 import { RedisCache } from '../storage/redis/redis-cache.js';
@@ -48,7 +50,7 @@ export interface ServiceOverrides {
 
 const PING_TIMEOUT_MS = 1000;
 
-function createDefaultRuntimes(config: Config, logger: Logger): Runtime[] {
+function createDefaultRuntimes(config: Config, logger: Logger, database: Database): Runtime[] {
   return [
     createNodejsRuntime({
       logger: logger.child({ runtime: 'nodejs' }),
@@ -59,15 +61,36 @@ function createDefaultRuntimes(config: Config, logger: Logger): Runtime[] {
       maxLogBytes: config.maxLogBytes,
       maxResultBytes: config.maxResultBytes,
     }),
-    new UnavailableRuntime('python', 'The Python runtime is not available yet: sandboxed CPython workers are not built (issue #3)'),
-    new UnavailableRuntime('rust', 'The Rust runtime is not available yet: the WebAssembly toolchain and runner are not built (issue #4)'),
+    createPythonRuntime({
+      logger: logger.child({ runtime: 'python' }),
+      poolSize: config.python.poolSize,
+      maxWorkers: config.python.maxWorkers,
+      maxQueue: config.python.maxQueue,
+      memoryLimitMb: config.python.memoryLimitMb,
+      allowUnsandboxed: config.python.allowUnsandboxed,
+      maxLogEntries: config.maxLogEntries,
+      maxLogBytes: config.maxLogBytes,
+      maxResultBytes: config.maxResultBytes,
+    }),
+    createRustRuntime({
+      logger: logger.child({ runtime: 'rust' }),
+      store: new PgWasmModuleStore(database.pool),
+      cacheDir: config.rust.toolchainDir,
+      compileTimeoutMs: config.wasmCompileTimeoutSeconds * 1000,
+      poolSize: config.rust.poolSize,
+      memoryLimitMb: config.rust.memoryLimitMb,
+      maxConcurrentCompiles: config.rust.maxConcurrentCompiles,
+      maxLogEntries: config.maxLogEntries,
+      maxLogBytes: config.maxLogBytes,
+      maxResultBytes: config.maxResultBytes,
+    }),
   ];
 }
 
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const runtimes = new RuntimeRegistry();
-  for (const runtime of overrides.runtimes ?? createDefaultRuntimes(config, logger)) runtimes.register(runtime);
+  for (const runtime of overrides.runtimes ?? createDefaultRuntimes(config, logger, database)) runtimes.register(runtime);
   try {
     await runtimes.startAll();
   } catch (error) {

@@ -1,5 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { projectPath } from '../../src/config/paths.js';
+import { RUST_TEST_CACHE_DIR } from './rust.js';
 
 export interface ServerProcess {
   readonly child: ChildProcess;
@@ -14,7 +18,16 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', projectPath('src/main/server.ts')], {
     cwd: projectPath(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'lm-e2e-data-')),
+      RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,11 +1,28 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { startService, type RunningService } from '../../src/main/service.js';
 import type { LightMyRequestResponse } from 'fastify';
+import { RUST_TEST_CACHE_DIR } from './rust.js';
 
-/** The whole service in-process (routes tested with inject), on the given environment. */
+/**
+ * The whole service in-process (routes tested with inject), on the given environment. Each gets
+ * a DATA_DIR of its own (spool, embedded database) unless one is given; the Rust toolchain build
+ * (serde_json for wasm32-wasi) is shared by every test on the machine.
+ */
 export async function startTestService(env: Record<string, string>): Promise<RunningService> {
-  const config = loadConfig({ LOG_FLUSH_INTERVAL_MS: '20', NODEJS_POOL_SIZE: '2', ...env }, 'test');
+  const config = loadConfig(
+    {
+      LOG_FLUSH_INTERVAL_MS: '20',
+      NODEJS_POOL_SIZE: '2',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'lm-test-data-')),
+      RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR,
+      ...env,
+    },
+    'test',
+  );
   return startService(config, createSilentLogger());
 }
 

@@ -187,13 +187,164 @@ describe('initialize and execute (routes, real PostgreSQL)', () => {
     }
   });
 
-  it('answers Python and Rust with 503 RUNTIME_UNAVAILABLE naming what is missing', async () => {
-    for (const title of ['python-textprocessor', 'rust-validator']) {
-      const res = await initialize(service, title, { script_content: 'x' });
-      assert.equal(res.status, 503);
-      assert.equal(res.body.error.code, 'RUNTIME_UNAVAILABLE');
-      assert.match(res.body.error.message, /not available/);
-    }
+  describe('Rust', () => {
+    const ECHO = `use serde_json::{Map, Value};
+pub fn handler(event: Map<String, Value>) -> Result<Value, String> {
+    let p = event.get("params").and_then(|p| p.as_object()).ok_or("Missing params")?;
+    Ok(serde_json::json!({ "echo": p }))
+}`;
+
+    it('compiles the issue\'s handler at initialize and executes it many times', async () => {
+      const init = await initialize(service, 'rust-echo', { script_content: ECHO });
+      assert.equal(init.status, 200, JSON.stringify(init.body));
+      for (let i = 0; i < 5; i++) {
+        const run = await execute(service, init.body.request_id, { i, s: 'x' }, { 'x-cache-control': 'no-cache' });
+        assert.equal(run.status, 200, JSON.stringify(run.body));
+        assert.deepEqual(run.body.result, { echo: { i, s: 'x' } });
+      }
+      const stored = await db.query<{ compile_status: string; size: number }>(
+        'SELECT compile_status, octet_length(compiled_artifact) AS size FROM meta.sessions WHERE request_id = $1',
+        [init.body.request_id],
+      );
+      assert.equal(stored[0]?.compile_status, 'compiled');
+      assert.ok((stored[0]?.size ?? 0) > 1000, 'the compiled module is kept with the session');
+    });
+
+    it('runs the shipped rust-data_validator without a script', async () => {
+      const init = await initialize(service, 'rust-data_validator', {});
+      assert.equal(init.status, 200, JSON.stringify(init.body));
+      const run = await execute(service, init.body.request_id, { data: { age: '42', name: '' }, rules: { age: ['required', 'numeric'], name: ['required'] } });
+      assert.equal(run.status, 200, JSON.stringify(run.body));
+      assert.deepEqual(run.body.result, { valid: false, errors: ['name is required'] });
+    });
+
+    it('reports compile errors with the compiler diagnostics and marks the session failed', async () => {
+      const res = await initialize(service, 'rust-broken', { script_content: 'pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String> {\n    let x: u32 = "no";\n    Ok(serde_json::json!(x))\n}' });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'COMPILATION_ERROR');
+      assert.equal(res.body.error.details.line, 2);
+      assert.match(res.body.error.details.diagnostics, /mismatched types/);
+      const rows = await db.query<{ compile_status: string; compile_error: string }>('SELECT compile_status, compile_error FROM meta.sessions WHERE request_id = $1', [res.body.error.details.request_id]);
+      assert.equal(rows[0]?.compile_status, 'failed');
+      assert.match(rows[0]?.compile_error ?? '', /mismatched types/);
+    });
+
+    it('refuses unknown compile options', async () => {
+      const res = await initialize(service, 'rust-options', { script_content: ECHO, context: { compile_options: { optimization_level: 'turbo' } } });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'COMPILATION_ERROR');
+    });
+  });
+
+  describe('Python', () => {
+    it('runs python-textprocessor: initialize once, execute many times with different params', async () => {
+      const init = await initialize(service, 'python-textprocessor', { script_content: 'result = len(params["text"].split())' });
+      assert.equal(init.status, 200, JSON.stringify(init.body));
+      assert.match(init.body.request_id, UUID);
+      const texts = ['hello big world', 'one', '', 'a b c d e f g'];
+      for (const text of texts) {
+        const run = await execute(service, init.body.request_id, { text });
+        assert.equal(run.status, 200, JSON.stringify(run.body));
+        assert.equal(run.body.result, text.split(/\s+/).filter(Boolean).length);
+        assert.equal(run.body.language_title, 'python-textprocessor');
+        assert.equal(typeof run.body.execution_time_ms, 'number');
+        assert.equal(typeof run.body.memory_usage_bytes, 'number');
+      }
+    });
+
+    it('runs the def handle(params) and def handler(event) forms, with print() in logs', async () => {
+      const forms: [string, string, unknown][] = [
+        ['python-handle', 'def handle(params):\n    print("counting", params["text"])\n    return len(params["text"].split())', 2],
+        ['python-handler', 'def handler(event):\n    return {"words": len(event["params"]["text"].split()), "id": event["request_id"]}', undefined],
+      ];
+      for (const [title, script, expected] of forms) {
+        const init = await initialize(service, title, { script_content: script });
+        assert.equal(init.status, 200, JSON.stringify(init.body));
+        const run = await execute(service, init.body.request_id, { text: 'two words' });
+        assert.equal(run.status, 200, JSON.stringify(run.body));
+        if (expected !== undefined) {
+          assert.equal(run.body.result, expected);
+          assert.deepEqual(run.body.logs, ['counting two words']);
+        } else {
+          assert.deepEqual(run.body.result, { words: 2, id: init.body.request_id });
+        }
+      }
+    });
+
+    it('runs the shipped python-text_processor without a script and validates its params', async () => {
+      const init = await initialize(service, 'python-text_processor', {});
+      assert.equal(init.status, 200, JSON.stringify(init.body));
+      const count = await execute(service, init.body.request_id, { text: 'hello big world' });
+      assert.equal(count.status, 200, JSON.stringify(count.body));
+      assert.equal(count.body.result, 3);
+      const upper = await execute(service, init.body.request_id, { operation: 'uppercase', text: 'hello' });
+      assert.equal(upper.body.result, 'HELLO');
+      const chars = await execute(service, init.body.request_id, { operation: 'count_chars', text: 'héllo' });
+      assert.equal(chars.body.result, 5);
+      const bad = await execute(service, init.body.request_id, { operation: 'reverse', text: 'x' });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.code, 'INVALID_PARAMS');
+      const missing = await execute(service, init.body.request_id, {});
+      assert.equal(missing.status, 400);
+    });
+
+    it('reports a Python syntax error at initialize with its line', async () => {
+      const res = await initialize(service, 'python-broken', { script_content: 'x = 1\ny = = 2\n' });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'COMPILATION_ERROR');
+      assert.equal(res.body.error.details.line, 2);
+      assert.match(res.body.error.message, /SyntaxError|invalid syntax/);
+    });
+
+    it('reports an exception as RUNTIME_ERROR with type, line and the user frames only', async () => {
+      const init = await initialize(service, 'python-thrower', { script_content: 'def handle(params):\n    return 1 / params["n"]' });
+      const run = await execute(service, init.body.request_id, { n: 0 });
+      assert.equal(run.status, 500);
+      assert.equal(run.body.error.code, 'RUNTIME_ERROR');
+      assert.equal(run.body.error.details.name, 'ZeroDivisionError');
+      assert.equal(run.body.error.details.line, 2);
+      assert.match(run.body.error.details.stack, /File "script\.py", line 2, in handle/);
+      assert.doesNotMatch(run.body.error.details.stack, /worker\.py/);
+      assert.equal((await execute(service, init.body.request_id, { n: 4 })).body.result, 0.25);
+    });
+
+    it('stops a Python infinite loop with 504 and keeps serving', async () => {
+      const loop = await initialize(service, 'python-loop', { context: { timeout_ms: 300 }, script_content: 'while True:\n    pass' });
+      const started = Date.now();
+      const run = await execute(service, loop.body.request_id, {});
+      assert.equal(run.status, 504);
+      assert.equal(run.body.error.code, 'TIMEOUT');
+      assert.ok(Date.now() - started < 2000);
+      const again = await execute(service, loop.body.request_id, {});
+      assert.equal(again.status, 504, 'the session keeps working after its worker was replaced');
+    });
+
+    it('answers a Python memory bomb with a clear memory error', async () => {
+      const bomb = await initialize(service, 'python-bomb', { script_content: 'hoard = []\nwhile True:\n    hoard.append(bytearray(10 ** 7))' });
+      const run = await execute(service, bomb.body.request_id, {});
+      assert.equal(run.status, 500);
+      assert.equal(run.body.error.details.reason, 'memory_limit');
+      assert.match(run.body.error.message, /memory limit/);
+    });
+
+    it('rejects a non-JSON Python result clearly', async () => {
+      const init = await initialize(service, 'python-set', { script_content: 'result = {1, 2}' });
+      const run = await execute(service, init.body.request_id, {});
+      assert.equal(run.status, 500);
+      assert.match(run.body.error.message, /not JSON-serialisable/);
+    });
+
+    it('ends the worker of a deleted session', async () => {
+      const noCache = { 'x-cache-control': 'no-cache' };
+      const init = await initialize(service, 'python-state', { script_content: 'n = 0\ndef handle(params):\n    global n\n    n += 1\n    return n' });
+      assert.equal((await execute(service, init.body.request_id, {}, noCache)).body.result, 1);
+      assert.equal((await execute(service, init.body.request_id, {}, noCache)).body.result, 2);
+      const other = await initialize(service, 'python-state', { script_content: 'n = 0\ndef handle(params):\n    global n\n    n += 1\n    return n' });
+      assert.equal((await execute(service, other.body.request_id, {}, noCache)).body.result, 1, 'sessions never share state');
+      const deleted = await call(service, 'DELETE', `/api/v1/sessions/${init.body.request_id}`);
+      assert.ok(deleted.status === 200 || deleted.status === 204, String(deleted.status));
+      assert.equal((await execute(service, init.body.request_id, {})).status, 404);
+    });
   });
 
   it('validates execute ids and bodies', async () => {

@@ -115,8 +115,10 @@ describe('functions catalog and operations routes (real PostgreSQL)', () => {
     assert.equal(res.body.components.redis.status, 'up');
     assert.equal(res.body.components.redis.kind, 'memory');
     assert.equal(res.body.components.runtimes.nodejs.status, 'up');
-    assert.equal(res.body.components.runtimes.python.status, 'unavailable');
-    assert.match(res.body.components.runtimes.rust.reason, /Rust/);
+    assert.equal(res.body.components.runtimes.python.status, 'up');
+    assert.equal(res.body.components.runtimes.python.sandbox, 'bubblewrap');
+    for (const field of ['workers', 'busy', 'restarts', 'poolSize']) assert.equal(typeof res.body.components.runtimes.python[field], 'number', field);
+    assert.equal(res.body.components.runtimes.rust.status, 'up');
   });
 
   it('GET /metrics exposes request counts, latency, errors, executions and sessions', async () => {

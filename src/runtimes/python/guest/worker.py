@@ -1,0 +1,566 @@
+"""The Python worker: runs inside the sandbox, never imported by the host.
+
+Started as `python3 -I -S worker.py '<config JSON>'`. It sets its own resource limits before it
+reads any request, then speaks newline-delimited JSON with the host: one request line in, one
+reply line out, strictly in turn.
+
+  -> {"op": "compile", "id": 1, "hash": "...", "source": "..."}       (a check only; nothing is kept)
+  <- {"id": 1, "ok": true, "ms": 0.2, "form": "handle"}
+   | {"id": 1, "ok": false, "error": {"kind", "message", "line", "column", "diagnostics"}}
+  -> {"op": "run", "id": 2, "hash": "...", "source"?: "...", "event": {...}}
+  <- {"id": 2, "s": "ok" | "error" | "memory" | "output_limit" | "not_prepared", "r"?, "e"?, "n"?, "l": [...], "m": rss}
+  SIGUSR1 (the host's deadline passed) -> {"id": 2, "s": "timeout", "l": [...]}, then the worker exits.
+
+One worker serves one session (the host binds it on the session's first execute and never hands
+it to another), or only compiles (then no script ever runs in it), so nothing here defends one
+script against another: the sandbox around the process and the host's distrust of every line it
+reads are the boundary. A script can reach everything in this file (`__subclasses__`, frames,
+`gc`) and forge replies; it only ever fools itself.
+"""
+
+import binascii
+import builtins
+import gc
+import json
+import os
+import resource
+import signal
+import sys
+import symtable
+import time
+import types
+
+# The worker's own references: a script that replaces json.dumps (people do) changes its own
+# code, not the replies.
+_dumps = json.dumps
+_loads = json.loads
+
+USER_FILE = "script.py"
+MAX_MESSAGE_CHARS = 4096
+MAX_STACK_FRAMES = 50
+
+
+class Config:
+    def __init__(self, raw):
+        self.memory_limit_bytes = int(raw.get("memoryLimitBytes", 256 * 1024 * 1024))
+        self.cpu_limit_seconds = int(raw.get("cpuLimitSeconds", 3600))
+        self.max_processes = raw.get("maxProcesses")
+        self.max_file_bytes = int(raw.get("maxFileBytes", 16 * 1024 * 1024))
+        self.max_open_files = int(raw.get("maxOpenFiles", 64))
+        self.max_log_entries = int(raw.get("maxLogEntries", 100))
+        self.max_log_bytes = int(raw.get("maxLogBytes", 65536))
+        self.max_result_bytes = int(raw.get("maxResultBytes", 1024 * 1024))
+        self.workdir = raw.get("workdir")
+        self.seccomp = raw.get("seccomp")
+
+
+def set_limits(config):
+    """Hard limits the script cannot raise again (it runs unprivileged, with no capabilities)."""
+    limits = [
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_FSIZE, config.max_file_bytes),
+        (resource.RLIMIT_NOFILE, config.max_open_files),
+        (resource.RLIMIT_MSGQUEUE, 0),
+    ]
+    if config.max_processes is not None:
+        # Counted per user namespace: the sandbox's only process is this one, so no fork, no thread.
+        limits.append((resource.RLIMIT_NPROC, int(config.max_processes)))
+    for which, value in limits:
+        resource.setrlimit(which, (value, value))
+    # SIGXCPU at the soft limit, SIGKILL one second later: a lifetime budget of the worker.
+    cpu = config.cpu_limit_seconds
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (config.memory_limit_bytes, config.memory_limit_bytes))
+
+
+def install_seccomp(encoded):
+    """Installs the host's filter (classic BPF, base64) on this process: see seccomp.ts."""
+    import ctypes
+
+    data = binascii.a2b_base64(encoded)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_NO_NEW_PRIVS = 38
+    PR_SET_SECCOMP = 22
+    SECCOMP_MODE_FILTER = 2
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    buffer = ctypes.create_string_buffer(data, len(data))
+    program = SockFprog(len(data) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
+class LogCapture:
+    """sys.stdout and sys.stderr: keeps what a script prints, bounded, as lines."""
+
+    encoding = "utf-8"
+    errors = "strict"
+
+    def __init__(self, max_entries, max_bytes):
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        # No entry can hold more characters than max_bytes: whatever lies beyond is dropped unseen.
+        self.cap = max_bytes + 1
+        self.reset()
+
+    def reset(self):
+        self.parts = []
+        self.kept = 0
+        self.newlines = 0
+        self.written = False
+        self.ends_with_newline = False
+
+    def write(self, text):
+        if type(text) is not str:
+            if isinstance(text, str):
+                text = str.__str__(text)
+            else:
+                raise TypeError("write() argument must be str, not " + type(text).__name__)
+        if not text:
+            return 0
+        self.written = True
+        self.newlines += text.count("\n")
+        self.ends_with_newline = text[-1] == "\n"
+        if self.kept < self.cap:
+            piece = text[: self.cap - self.kept]
+            self.parts.append(piece)
+            self.kept += len(piece)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    def fileno(self):
+        raise OSError("script output is captured; it has no file descriptor")
+
+    @property
+    def closed(self):
+        return False
+
+    def take(self):
+        """The invocation's log entries, with a marker line when some were dropped or cut."""
+        if not self.written:
+            self.reset()
+            return []
+        text = "".join(self.parts)
+        total = self.newlines + (0 if self.ends_with_newline else 1)
+        lines = text.split("\n")
+        if self.ends_with_newline and self.kept < self.cap and lines and lines[-1] == "":
+            lines.pop()
+        entries = []
+        used = 0
+        cut = False
+        for line in lines:
+            if len(entries) >= self.max_entries or used >= self.max_bytes:
+                break
+            size = len(line.encode("utf-8", "surrogatepass"))
+            if used + size > self.max_bytes:
+                line = utf8_prefix(line, self.max_bytes - used)
+                cut = True
+                used = self.max_bytes
+            else:
+                used += size
+            entries.append(line)
+        dropped = max(0, total - len(entries))
+        if dropped > 0 or cut:
+            if dropped > 0:
+                what = "%d more log entr%s dropped" % (dropped, "y" if dropped == 1 else "ies")
+            else:
+                what = "last entry cut"
+            entries.append(
+                "[logs truncated: %s; limits are %d entries and %d bytes per invocation]"
+                % (what, self.max_entries, self.max_bytes)
+            )
+        self.reset()
+        return entries
+
+
+def utf8_prefix(text, limit):
+    data = text.encode("utf-8", "surrogatepass")[: max(0, limit)]
+    return data.decode("utf-8", "ignore")
+
+
+def encode_json(value):
+    """JSON as UTF-8 bytes; a lone surrogate becomes its \\uXXXX escape (valid JSON, as JS reads it)."""
+    return _dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
+        "utf-8", "backslashreplace"
+    )
+
+
+def bounded(text, limit=MAX_MESSAGE_CHARS):
+    return text if len(text) <= limit else text[:limit] + "... (%d more characters)" % (len(text) - limit)
+
+
+def safe_str(value):
+    try:
+        return bounded(str(value))
+    except BaseException:
+        return "<unprintable %s>" % type(value).__name__
+
+
+def exception_name(exc):
+    try:
+        name = type(exc).__name__
+        return name if type(name) is str else "Exception"
+    except BaseException:
+        return "Exception"
+
+
+class Script:
+    __slots__ = ("hash", "code", "form", "lines")
+
+    def __init__(self, hash_, code, form, lines):
+        self.hash = hash_
+        self.code = code
+        self.form = form
+        self.lines = lines
+
+
+class Instance:
+    __slots__ = ("namespace", "function", "with_context")
+
+    def __init__(self, namespace, function=None, with_context=False):
+        self.namespace = namespace
+        self.function = function
+        self.with_context = with_context
+
+
+class CompileFailure(Exception):
+    def __init__(self, error):
+        Exception.__init__(self, error.get("message"))
+        self.error = error
+
+
+def detect_form(source):
+    """What the script's module scope binds decides how it is called (see the README):
+    `handler` -> handler(event); else `handle` -> handle(params); else the top-level code runs
+    on every execute and its `result` global is the result."""
+    top = symtable.symtable(source, USER_FILE, "exec")
+    for name in ("handler", "handle"):
+        try:
+            symbol = top.lookup(name)
+        except KeyError:
+            continue
+        if symbol.is_assigned() or symbol.is_imported():
+            return name
+    return "body"
+
+
+def describe_syntax_error(exc, lines):
+    kind = exception_name(exc)
+    message = safe_str(getattr(exc, "msg", None) or exc)
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "offset", None)
+    error = {"kind": kind, "message": message}
+    if isinstance(line, int) and line > 0:
+        error["line"] = line
+        text = lines[line - 1] if line <= len(lines) else ""
+        diagnostics = '  File "%s", line %d\n    %s\n' % (USER_FILE, line, bounded(text.rstrip(), 500))
+        if isinstance(column, int) and column > 0:
+            error["column"] = column
+            diagnostics += "    " + " " * max(0, column - 1) + "^\n"
+        error["diagnostics"] = diagnostics + "%s: %s" % (kind, message)
+    else:
+        error["diagnostics"] = "%s: %s" % (kind, message)
+    return error
+
+
+def compile_script(hash_, source):
+    lines = source.splitlines()
+    try:
+        code = compile(source, USER_FILE, "exec", dont_inherit=True)
+        form = detect_form(source)
+    except SyntaxError as exc:
+        raise CompileFailure(describe_syntax_error(exc, lines))
+    except MemoryError:
+        raise CompileFailure({"kind": "MemoryError", "message": "the script is too large to compile within the memory limit"})
+    except RecursionError as exc:
+        raise CompileFailure({"kind": "RecursionError", "message": "the script nests too deeply to compile: " + safe_str(exc)})
+    except (ValueError, TypeError) as exc:
+        # e.g. "source code string cannot contain null bytes"
+        raise CompileFailure({"kind": exception_name(exc), "message": safe_str(exc)})
+    return Script(hash_, code, form, lines)
+
+
+def describe_exception(exc, script):
+    """Name, message, line and a traceback of the script's own frames only."""
+    name = exception_name(exc)
+    message = safe_str(exc)
+    frames = []
+    tb = getattr(exc, "__traceback__", None)
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == USER_FILE:
+            frames.append((tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    error = {"name": name, "message": message}
+    line = frames[-1][0] if frames else None
+    if line is None and isinstance(exc, SyntaxError) and getattr(exc, "filename", None) == USER_FILE:
+        line = exc.lineno
+    if isinstance(line, int):
+        error["line"] = line
+    out = ["Traceback (most recent call last):"]
+    if len(frames) > MAX_STACK_FRAMES:
+        omitted = len(frames) - MAX_STACK_FRAMES
+        frames = frames[:10] + [None] + frames[-(MAX_STACK_FRAMES - 10):]
+    else:
+        omitted = 0
+    for frame in frames:
+        if frame is None:
+            out.append("  ... %d more frames" % omitted)
+            continue
+        lineno, function = frame
+        out.append('  File "%s", line %d, in %s' % (USER_FILE, lineno, function))
+        if script is not None and 0 < lineno <= len(script.lines):
+            out.append("    " + bounded(script.lines[lineno - 1].strip(), 500))
+    out.append("%s: %s" % (name, message) if message else name)
+    error["stack"] = "\n".join(out)
+    return error
+
+
+class Worker:
+    def __init__(self, config, reader, out_fd):
+        self.config = config
+        self.reader = reader
+        self.out_fd = out_fd
+        self.scripts = {}
+        self.instances = {}
+        self.logs = LogCapture(config.max_log_entries, config.max_log_bytes)
+        self.current_id = None
+        # Freed when a MemoryError is caught, so that the reply can still be built.
+        self.reserve = bytearray(256 * 1024)
+
+    # ---- transport -------------------------------------------------------------------------
+
+    def send(self, data):
+        view = memoryview(data + b"\n")
+        while view:
+            written = os.write(self.out_fd, view)
+            view = view[written:]
+
+    def reply(self, head, extra=b""):
+        """`head` is a dict of small fields; `extra` is pre-encoded `,"key":value` JSON."""
+        body = encode_json(head)
+        self.send(body[:-1] + extra + b"}")
+
+    def on_deadline(self, _signum, _frame):
+        # The host's deadline passed: hand over what was printed, then go (the host kills us anyway).
+        try:
+            logs = encode_json(self.logs.take())
+            self.send(b'{"id":' + encode_json(self.current_id) + b',"s":"timeout","l":' + logs + b"}")
+        finally:
+            os._exit(0)
+
+    def serve(self):
+        while True:
+            line = self.reader.readline()
+            if not line:
+                return
+            try:
+                message = _loads(line)
+                op = message["op"]
+                self.current_id = message["id"]
+            except BaseException as exc:
+                self.send(b'{"fatal":' + encode_json("unreadable request: " + safe_str(exc)) + b"}")
+                return
+            if op == "run":
+                self.run(message)
+            elif op == "compile":
+                self.compile(message)
+            else:
+                self.reply({"id": self.current_id, "fatal": "unknown op"})
+            self.current_id = None
+
+    # ---- compile ---------------------------------------------------------------------------
+
+    def compile(self, message):
+        started = time.perf_counter()
+        try:
+            script = compile_script(message["hash"], message["source"])
+        except CompileFailure as failure:
+            self.reply({"id": message["id"], "ok": False, "error": failure.error})
+            return
+        # Only checked, not kept: the compiler worker sees every session's script and keeps none.
+        ms = round((time.perf_counter() - started) * 1000, 3)
+        self.reply({"id": message["id"], "ok": True, "ms": ms, "form": script.form})
+
+    # ---- run -------------------------------------------------------------------------------
+
+    def run(self, message):
+        id_ = message["id"]
+        hash_ = message["hash"]
+        script = self.scripts.get(hash_)
+        if script is None:
+            source = message.get("source")
+            if type(source) is not str:
+                self.reply({"id": id_, "s": "not_prepared", "l": []})
+                return
+            try:
+                script = compile_script(hash_, source)
+            except CompileFailure as failure:
+                error = failure.error
+                self.reply({"id": id_, "s": "error", "e": {"name": error["kind"], "message": error["message"]}, "l": []})
+                return
+            self.scripts[hash_] = script
+        key = (message.get("key"), hash_)
+        logs = self.logs
+        logs.reset()
+        sys.stdout = logs
+        sys.stderr = logs
+        error = None
+        out_of_memory = False
+        try:
+            event = message["event"]
+            instance = self.instances.get(key)
+            if instance is None:
+                instance = self.load(script)
+                self.instances[key] = instance
+            result = self.invoke(script, instance, event)
+            if isinstance(result, types.CoroutineType):
+                result = drive(result)
+        except MemoryError:
+            out_of_memory = True
+        except BaseException as exc:
+            try:
+                error = describe_exception(exc, script)
+            except MemoryError:
+                out_of_memory = True
+            except BaseException:
+                error = {"name": "Error", "message": "the script failed and its error could not be described"}
+        # Outside the except blocks: the traceback, and the frames holding the script's data, are gone.
+        if out_of_memory:
+            self.out_of_memory(key, id_, "the script ran out of memory")
+            return
+        if error is not None:
+            self.reply({"id": id_, "s": "error", "e": error, "l": logs.take(), "m": rss_bytes()})
+            return
+        try:
+            encoded = encode_json(result)
+        except MemoryError:
+            out_of_memory = True
+        except BaseException as exc:
+            error = {"name": "TypeError", "message": "result is not JSON-serialisable: " + safe_str(exc)}
+        result = None
+        if out_of_memory:
+            self.out_of_memory(key, id_, "the result does not fit within the memory limit")
+            return
+        if error is not None:
+            self.reply({"id": id_, "s": "error", "e": error, "l": logs.take(), "m": rss_bytes()})
+            return
+        if len(encoded) > self.config.max_result_bytes:
+            self.reply({"id": id_, "s": "output_limit", "n": len(encoded), "l": logs.take(), "m": rss_bytes()})
+            return
+        self.reply({"id": id_, "s": "ok", "l": logs.take(), "m": rss_bytes()}, b',"r":' + encoded)
+
+    def load(self, script):
+        namespace = {"__name__": "script", "__builtins__": builtins, "__file__": USER_FILE}
+        if script.form == "body":
+            return Instance(namespace)
+        exec(script.code, namespace)
+        function = namespace.get(script.form)
+        if not callable(function):
+            raise TypeError("the script binds `%s` but it is not a function" % script.form)
+        return Instance(namespace, function, accepts_two(function))
+
+    def invoke(self, script, instance, event):
+        if script.form == "body":
+            namespace = instance.namespace
+            namespace.pop("result", None)
+            namespace["event"] = event
+            namespace["params"] = event.get("params")
+            namespace["context"] = event.get("context")
+            exec(script.code, namespace)
+            return namespace.get("result")
+        first = event if script.form == "handler" else event.get("params")
+        if instance.with_context:
+            return instance.function(first, event.get("context"))
+        return instance.function(first)
+
+    def out_of_memory(self, key, id_, message):
+        self.reserve = None
+        self.instances.pop(key, None)
+        gc.collect()
+        try:
+            logs = self.logs.take()
+        except MemoryError:
+            logs = []
+        self.reply({"id": id_, "s": "memory", "e": {"name": "MemoryError", "message": message}, "l": logs})
+        # The host retires this worker after a memory error; nothing more runs here.
+
+
+def accepts_two(function):
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
+    positional = code.co_argcount
+    if getattr(function, "__self__", None) is not None:
+        positional -= 1
+    return positional >= 2 or bool(code.co_flags & 0x04)  # CO_VARARGS
+
+
+def drive(coroutine):
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
+def rss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main():
+    config = Config(_loads(sys.argv[1]))
+    if config.workdir:
+        os.chdir(config.workdir)
+    # The protocol moves off 0/1; 0, 1 and 2 then point at /dev/null, so stray writes to the
+    # standard descriptors (C extensions, os.write(1, ...)) cannot garble a reply by accident.
+    in_fd = os.dup(0)
+    out_fd = os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    # Nothing else the launcher left open stays reachable to the script.
+    for fd in sorted(int(name) for name in os.listdir("/proc/self/fd") if name.isdigit()):
+        if fd > 2 and fd not in (in_fd, out_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    reader = os.fdopen(in_fd, "rb", buffering=1 << 16)
+    if config.seccomp:
+        install_seccomp(config.seccomp)
+    set_limits(config)
+    worker = Worker(config, reader, out_fd)
+    sys.stdout = worker.logs
+    sys.stderr = worker.logs
+    sys.stdin = None
+    signal.signal(signal.SIGUSR1, worker.on_deadline)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    gc.freeze()
+    worker.send(encode_json({"ready": True, "python": sys.version.split()[0], "pid": os.getpid()}))
+    worker.serve()
+
+
+if __name__ == "__main__":
+    main()

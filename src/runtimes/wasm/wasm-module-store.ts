@@ -1,0 +1,36 @@
+/**
+ * Where compiled WebAssembly modules are kept beyond one process, so that another replica or a
+ * restart reuses a compile instead of running rustc again. The runtime receives one by injection;
+ * `src/storage/postgres/pg-wasm-module-store.ts` keeps them in PostgreSQL (`meta.wasm_modules`).
+ */
+export interface StoredWasmModule {
+  /** The module as the compiler wrote it (before the runtime caps its memory). */
+  readonly module: Uint8Array;
+  /** The toolchain that built it, e.g. `rustc-1.63.0+serde_json-1.0.87+…`. */
+  readonly toolchain: string;
+}
+
+export interface WasmModuleStore {
+  /** The module under `cacheKey`, or undefined. Also marks it used. */
+  get(cacheKey: string): Promise<StoredWasmModule | undefined>;
+  /** Keeps a module; a module already kept under the key is left as it is. */
+  put(cacheKey: string, module: StoredWasmModule): Promise<void>;
+}
+
+/** A store in this process only (tests, and a runtime started without a database). */
+export class MemoryWasmModuleStore implements WasmModuleStore {
+  readonly #modules = new Map<string, StoredWasmModule>();
+
+  get(cacheKey: string): Promise<StoredWasmModule | undefined> {
+    return Promise.resolve(this.#modules.get(cacheKey));
+  }
+
+  put(cacheKey: string, module: StoredWasmModule): Promise<void> {
+    if (!this.#modules.has(cacheKey)) this.#modules.set(cacheKey, { module: module.module.slice(), toolchain: module.toolchain });
+    return Promise.resolve();
+  }
+
+  get size(): number {
+    return this.#modules.size;
+  }
+}

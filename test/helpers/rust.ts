@@ -1,0 +1,22 @@
+/**
+ * The Rust runtime for tests: serde_json is built once per machine into a cache dir under the OS
+ * temp dir (shared by every test file, ≈ 7–13 s the first time), modules kept in the given store.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { createSilentLogger } from '../../src/observability/logger.js';
+import { createRustRuntime, type RustRuntime, type RustRuntimeOptions } from '../../src/runtimes/wasm/rust-runtime.js';
+import { MemoryWasmModuleStore } from '../../src/runtimes/wasm/wasm-module-store.js';
+
+export const RUST_TEST_CACHE_DIR = join(tmpdir(), 'lambda-rust-test-cache');
+
+export function newRustRuntime(options: Partial<RustRuntimeOptions> = {}): RustRuntime {
+  return createRustRuntime({
+    logger: createSilentLogger(),
+    store: new MemoryWasmModuleStore(),
+    cacheDir: RUST_TEST_CACHE_DIR,
+    poolSize: 2,
+    ...options,
+  });
+}
