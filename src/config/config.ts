@@ -60,6 +60,30 @@ export interface Config {
     /** Where serde_json, built once for wasm32-wasi, is kept between compiles and restarts. */
     readonly toolchainDir: string;
   };
+  readonly auth: {
+    readonly jwtSecret: string | undefined;
+    readonly jwksUrl: string | undefined;
+    readonly jwksFile: string | undefined;
+    readonly issuer: string | undefined;
+    readonly audience: string | undefined;
+    /** Scopes callers without a token hold while auth is on (none by default: they get 401). */
+    readonly anonymousScopes: readonly string[];
+    /** Explicit opt-out: listen beyond loopback with no auth configured. */
+    readonly allowUnauthenticatedNetwork: boolean;
+  };
+  readonly corsOrigins: readonly string[];
+  readonly rateLimits: {
+    readonly enabled: boolean;
+    readonly executeAuthenticatedPerMinute: number;
+    readonly executeAnonymousPerMinute: number;
+    readonly functionsPerMinute: number;
+  };
+  /** Bounds of `params` and `context` (JSON bytes and nesting depth). */
+  readonly maxParamsBytes: number;
+  readonly maxContextBytes: number;
+  readonly maxJsonDepth: number;
+  readonly maxHeaderBytes: number;
+  readonly trustProxy: boolean;
   readonly maxLogEntries: number;
   readonly maxLogBytes: number;
   readonly maxResultBytes: number;
@@ -89,6 +113,15 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (/^(true|1|yes|on)$/i.test(raw)) return true;
   if (/^(false|0|no|off)$/i.test(raw)) return false;
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+/** A comma- or space-separated list. */
+function list(env: Env, name: string): string[] {
+  return (str(env, name) ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -153,6 +186,28 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
       maxConcurrentCompiles: int(env, 'RUST_MAX_CONCURRENT_COMPILES', 2, 1, 64),
       toolchainDir: resolve(str(env, 'RUST_TOOLCHAIN_DIR') ?? join(dataDir, 'wasm-toolchain')),
     },
+    auth: {
+      jwtSecret: str(env, 'AUTH_JWT_SECRET'),
+      jwksUrl: str(env, 'AUTH_JWKS_URL'),
+      jwksFile: str(env, 'AUTH_JWKS_FILE'),
+      issuer: str(env, 'AUTH_ISSUER'),
+      audience: str(env, 'AUTH_AUDIENCE'),
+      anonymousScopes: list(env, 'AUTH_ANONYMOUS_SCOPES'),
+      allowUnauthenticatedNetwork: bool(env, 'ALLOW_UNAUTHENTICATED_NETWORK', false),
+    },
+    corsOrigins: list(env, 'CORS_ORIGINS'),
+    rateLimits: {
+      // On by default once callers are told apart (auth on); a loopback-only dev default is unlimited.
+      enabled: bool(env, 'RATE_LIMIT_ENABLED', Boolean(str(env, 'AUTH_JWT_SECRET') ?? str(env, 'AUTH_JWKS_URL') ?? str(env, 'AUTH_JWKS_FILE'))),
+      executeAuthenticatedPerMinute: int(env, 'RATE_LIMIT_EXECUTE_PER_MINUTE', 100, 1, 10_000_000),
+      executeAnonymousPerMinute: int(env, 'RATE_LIMIT_EXECUTE_ANONYMOUS_PER_MINUTE', 10, 1, 10_000_000),
+      functionsPerMinute: int(env, 'RATE_LIMIT_FUNCTIONS_PER_MINUTE', 60, 1, 10_000_000),
+    },
+    maxParamsBytes: int(env, 'MAX_PARAMS_BYTES', 262_144, 2, 64 * 1_048_576),
+    maxContextBytes: int(env, 'MAX_CONTEXT_BYTES', 65_536, 2, 16 * 1_048_576),
+    maxJsonDepth: int(env, 'MAX_JSON_DEPTH', 32, 1, 1000),
+    maxHeaderBytes: int(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
+    trustProxy: bool(env, 'TRUST_PROXY', false),
     maxLogEntries: int(env, 'MAX_LOG_ENTRIES', 100, 0, 100_000),
     maxLogBytes: int(env, 'MAX_LOG_BYTES', 65_536, 0, 16 * 1_048_576),
     maxResultBytes: int(env, 'MAX_RESULT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
@@ -161,6 +216,15 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     version,
   };
+  const authConfigured = Boolean(config.auth.jwtSecret ?? config.auth.jwksUrl ?? config.auth.jwksFile);
+  if ([config.auth.jwtSecret, config.auth.jwksUrl, config.auth.jwksFile].filter(Boolean).length > 1) {
+    throw new ConfigError('set only one of AUTH_JWT_SECRET, AUTH_JWKS_URL and AUTH_JWKS_FILE');
+  }
+  if (!authConfigured && !isLoopback(config.host) && !config.auth.allowUnauthenticatedNetwork) {
+    throw new ConfigError(
+      `HOST=${config.host} is not a loopback address and no authentication is configured: set AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_JWKS_FILE, or opt out explicitly with ALLOW_UNAUTHENTICATED_NETWORK=true`,
+    );
+  }
   if (config.nodejs.maxPoolSize < config.nodejs.poolSize) {
     throw new ConfigError('NODEJS_MAX_POOL_SIZE must be at least NODEJS_POOL_SIZE');
   }

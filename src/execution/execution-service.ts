@@ -4,6 +4,8 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
+import type { Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { FunctionStore } from '../functions/function.js';
 import type { Logger } from '../observability/logger.js';
@@ -24,12 +26,14 @@ export interface ExecutionServiceOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly results: ResultCache;
+  readonly paramsLimits: JsonLimits;
   readonly runtimeTimeoutSeconds: number;
   readonly defaultTimeoutMs: number;
 }
 
 export interface ExecuteInput {
   readonly requestId: string;
+  readonly principal: Principal;
   readonly body: unknown;
   /** The X-Cache-Control header. */
   readonly cacheControl?: string;
@@ -74,7 +78,7 @@ export class ExecutionService {
   }
 
   async execute(input: ExecuteInput): Promise<ExecuteOutcome> {
-    const session = await this.#o.sessions.acquire(input.requestId);
+    const session = await this.#o.sessions.acquire(input.requestId, input.principal);
     const { record } = session;
     try {
       const control = this.#o.results.control(input.cacheControl);
@@ -145,6 +149,7 @@ export class ExecutionService {
       throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "params": { ... } }');
     }
     const params = body?.params ?? {};
+    assertJsonLimits(params, 'params', this.#o.paramsLimits);
     if (functionId === null) return { params, cacheable: true };
     const { validate, cacheable } = await this.#functionInfo(functionId);
     if (validate && !validate(params)) {

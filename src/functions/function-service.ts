@@ -4,6 +4,7 @@
  * schema is enforced on sessions that run its own script.
  */
 import { Ajv } from 'ajv';
+import { requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
@@ -46,7 +47,8 @@ export class FunctionService {
     this.#o = options;
   }
 
-  async list(query: Readonly<Record<string, unknown>>): Promise<{ total: number; page: number; per_page: number; functions: FunctionSummary[] }> {
+  async list(query: Readonly<Record<string, unknown>>, principal: Principal): Promise<{ total: number; page: number; per_page: number; functions: FunctionSummary[] }> {
+    requireScope(principal, [SCOPES.readFunctions]);
     const page = positiveInt(query.page, 'page', 1, Number.MAX_SAFE_INTEGER);
     const perPage = positiveInt(query.per_page, 'per_page', 20, MAX_PER_PAGE);
     const filter: { -readonly [K in keyof FunctionFilter]: FunctionFilter[K] } = {};
@@ -61,7 +63,8 @@ export class FunctionService {
     return { total, page, per_page: perPage, functions: functions.map(summary) };
   }
 
-  async get(languageTitle: string): Promise<FunctionDetail> {
+  async get(languageTitle: string, principal: Principal): Promise<FunctionDetail> {
+    requireScope(principal, [SCOPES.readFunctions]);
     this.#o.router.resolve(languageTitle);
     const fn = await this.#o.store.get(languageTitle);
     if (!fn) throw new ServiceError('NOT_FOUND', `No function "${languageTitle}"`, { language_title: languageTitle });
@@ -69,7 +72,9 @@ export class FunctionService {
   }
 
   /** Registers a dynamic function; its script is checked by the runtime first. */
-  async register(body: unknown, userId: string | null): Promise<FunctionDetail> {
+  async register(body: unknown, principal: Principal): Promise<FunctionDetail> {
+    requireScope(principal, [SCOPES.writeFunctions]);
+    const userId = principal.anonymous ? null : (principal.userId ?? null);
     if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object');
     const languageTitle = typeof body.language_title === 'string' ? body.language_title : undefined;
     const { language, title, languageTitle: resolvedTitle } = this.#o.router.resolve(languageTitle);

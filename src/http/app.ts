@@ -18,6 +18,7 @@ import { registerExecutionRoutes } from './routes/execution-routes.js';
 import { registerFunctionRoutes } from './routes/function-routes.js';
 import { registerOperationsRoutes, type HealthReport } from './routes/operations-routes.js';
 import { registerSessionRoutes } from './routes/session-routes.js';
+import { registerSecurity, type SecurityOptions } from './security.js';
 
 /** What an audited route (initialize, execute) records for its request_logs row. */
 export interface Audit {
@@ -50,7 +51,9 @@ export interface HttpAppDependencies {
   readonly health: () => Promise<HealthReport>;
   readonly writeRequestLog: (entry: RequestLogEntry) => void;
   readonly bodyLimit: number;
+  readonly maxHeaderBytes: number;
   readonly trustProxy?: boolean;
+  readonly security: SecurityOptions;
 }
 
 /** A client's X-Request-ID is kept when it is a sane token; otherwise a fresh UUID is used. */
@@ -98,6 +101,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     genReqId: requestIdOf,
     requestIdHeader: false,
     trustProxy: deps.trustProxy ?? false,
+    http: { maxHeaderSize: deps.maxHeaderBytes },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -138,6 +142,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     void reply.status(404).send(error.toEnvelope());
   });
 
+  await registerSecurity(app, deps.security);
   registerExecutionRoutes(app, deps);
   registerSessionRoutes(app, deps);
   registerFunctionRoutes(app, deps);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { projectPath } from '../config/paths.js';
 import { createLogger } from '../observability/logger.js';
-import { startService } from './service.js';
+import { authEnabled, startService } from './service.js';
 
 const version = (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
 
@@ -24,6 +24,14 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const service = await startService(config, logger);
   const address = await service.app.listen({ host: config.host, port: config.port });
+  if (!authEnabled(config)) {
+    logger.warn(
+      { host: config.host },
+      config.auth.allowUnauthenticatedNetwork
+        ? 'authentication is OFF and ALLOW_UNAUTHENTICATED_NETWORK=true: anyone who reaches this address can run code'
+        : 'authentication is off: listening on loopback only (configure AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_JWKS_FILE to serve other interfaces)',
+    );
+  }
   logger.info(
     { address, database: service.database.mode, dataDir: service.database.mode === 'embedded' ? config.dataDir : undefined, version },
     `lambda-microservice listening on ${address}`,

@@ -13,6 +13,7 @@ import { ExecutionService } from '../execution/execution-service.js';
 import { ResultCache } from '../execution/result-cache.js';
 import { FunctionService } from '../functions/function-service.js';
 import { buildHttpApp } from '../http/app.js';
+import { Authenticator } from '../http/auth.js';
 import type { ComponentHealth, HealthReport } from '../http/routes/operations-routes.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -46,6 +47,11 @@ export interface RunningService {
 export interface ServiceOverrides {
   /** Runtimes to use instead of the defaults (tests, remote runtimes). */
   readonly runtimes?: readonly Runtime[];
+}
+
+/** Whether requests must carry a token (any JWT key source configured). */
+export function authEnabled(config: Config): boolean {
+  return Boolean(config.auth.jwtSecret ?? config.auth.jwksUrl ?? config.auth.jwksFile);
 }
 
 const PING_TIMEOUT_MS = 1000;
@@ -154,6 +160,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     sessionExpirySeconds: config.sessionExpirySeconds,
     sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
     maxScriptSize: config.maxScriptSize,
+    contextLimits: { maxBytes: config.maxContextBytes, maxDepth: config.maxJsonDepth },
     activityFlushIntervalMs: config.logFlushIntervalMs,
     onSessionCreated: (language) => metrics.sessionsCreated.inc({ language }),
   });
@@ -171,6 +178,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     metrics,
     logger,
     results,
+    paramsLimits: { maxBytes: config.maxParamsBytes, maxDepth: config.maxJsonDepth },
     runtimeTimeoutSeconds: config.runtimeTimeoutSeconds,
     defaultTimeoutMs: config.defaultTimeoutMs,
   });
@@ -216,6 +224,15 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     health,
     writeRequestLog: (entry) => requestLogs.add(entry),
     bodyLimit: config.maxBodyBytes,
+    maxHeaderBytes: config.maxHeaderBytes,
+    trustProxy: config.trustProxy,
+    security: {
+      authenticator: Authenticator.create(config.auth),
+      anonymousScopes: config.auth.anonymousScopes,
+      corsOrigins: config.corsOrigins,
+      rateLimits: config.rateLimits,
+      ...(redis ? { redis: redis.client } : {}),
+    },
   });
 
   const sweep = async (): Promise<void> => {

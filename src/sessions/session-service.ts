@@ -6,6 +6,8 @@
  * invalidation channel, so every replica drops its in-memory copy at once.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
+import { requireExecuteScope, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { FunctionStore } from '../functions/function.js';
@@ -15,7 +17,7 @@ import type { Language } from '../runtimes/runtime.js';
 import { ActivityRecorder } from './activity-recorder.js';
 import { canonicalJson } from './canonical-json.js';
 import type { SessionCache } from './session-cache.js';
-import type { SessionActivity, SessionRecord, SessionStatus, SessionStore } from './session.js';
+import type { SessionRecord, SessionStatus, SessionStore } from './session.js';
 
 export interface SessionServiceOptions {
   readonly store: SessionStore;
@@ -27,6 +29,7 @@ export interface SessionServiceOptions {
   readonly sessionExpirySeconds: number;
   readonly sessionMaxLifetimeSeconds: number;
   readonly maxScriptSize: number;
+  readonly contextLimits: JsonLimits;
   readonly activityFlushIntervalMs: number;
   /** Hot sessions kept in memory; the least recently used beyond this are dropped (and reloaded on use). */
   readonly maxHotSessions?: number;
@@ -36,8 +39,8 @@ export interface SessionServiceOptions {
 export interface InitializeInput {
   readonly languageTitle: string | undefined;
   readonly body: unknown;
-  /** The authenticated user, when auth is on; otherwise `context.user_id`. */
-  readonly userId?: string;
+  /** The caller; an authenticated one owns the session (others get 404 for it). */
+  readonly principal: Principal;
 }
 
 /** A session as the API shows it (GET /api/v1/sessions/{id}). */
@@ -122,6 +125,7 @@ export class SessionService {
 
   async initialize(input: InitializeInput): Promise<{ session: SessionRecord; compileMs: number }> {
     const { language, languageTitle } = this.#o.router.resolve(input.languageTitle);
+    requireExecuteScope(input.principal, language);
     if (!isPlainObject(input.body)) {
       throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "script_content": "...", "context": { ... } }');
     }
@@ -133,6 +137,7 @@ export class SessionService {
       throw new ServiceError('INVALID_REQUEST', '"compile_options" must be a JSON object', { field: 'compile_options' });
     }
     validateContext(context);
+    assertJsonLimits(context, 'context', this.#o.contextLimits);
 
     let source: string;
     let functionId: string | null = null;
@@ -163,7 +168,9 @@ export class SessionService {
 
     const now = new Date();
     const requestId = randomUUID();
-    const userId = input.userId ?? (typeof context.user_id === 'string' ? context.user_id : null);
+    // With auth on the token's subject is the user; with auth off, `context.user_id` as the client says.
+    const owner = input.principal.anonymous ? undefined : input.principal.userId;
+    const userId = owner ?? (typeof context.user_id === 'string' ? context.user_id : null);
     const record: SessionRecord = {
       requestId,
       languageTitle,
@@ -181,7 +188,7 @@ export class SessionService {
       compileOptions: compileOptions ?? null,
       compileStatus: prepared.ok ? 'compiled' : 'failed',
       compileError: prepared.ok ? null : formatCompileError(prepared.error),
-      metadata: prepared.ok ? { compile_ms: prepared.compileMs } : {},
+      metadata: { ...(prepared.ok ? { compile_ms: prepared.compileMs } : {}), ...(owner ? { owner } : {}) },
       functionId,
     };
     await this.#persist(record);
@@ -212,7 +219,7 @@ export class SessionService {
   }
 
   /** The active session for an execute: from memory when hot, else loaded once. 404 if it cannot run. */
-  async acquire(requestId: string): Promise<HotSession> {
+  async acquire(requestId: string, principal: Principal): Promise<HotSession> {
     const id = assertSessionId(requestId);
     let hot = this.#hot.get(id);
     if (hot) {
@@ -225,6 +232,8 @@ export class SessionService {
       hot = { record, executionCount: record.executionCount, lastExecutedAt: record.lastExecutedAt, ended: record.status !== 'active' };
       if (record.status === 'active') this.#remember(hot);
     }
+    assertOwner(hot.record, principal);
+    requireExecuteScope(principal, hot.record.language);
     if (hot.ended || hot.record.status !== 'active') throw notFound(id, hot.record.status === 'error' ? 'failed to compile' : 'ended');
     if (hot.record.expiresAt.getTime() <= Date.now()) {
       this.#forget(id);
@@ -276,27 +285,32 @@ export class SessionService {
    * every replica's executions, memory only this one's. While the database is down, the
    * in-memory copy answers.
    */
-  async get(requestId: string): Promise<SessionView> {
+  async get(requestId: string, principal: Principal): Promise<SessionView> {
     const id = assertSessionId(requestId);
     let record: SessionRecord | undefined;
     try {
       record = await this.#o.store.find(id);
     } catch (error) {
       const hot = this.#hot.get(id);
-      if (hot) return this.#view(hot.record, { executions: hot.executionCount, lastExecutedAt: hot.lastExecutedAt, completed: hot.ended });
+      if (hot) {
+        assertOwner(hot.record, principal);
+        return this.#view(hot.record, { executions: hot.executionCount, lastExecutedAt: hot.lastExecutedAt, completed: hot.ended });
+      }
       this.#o.logger.warn({ err: error }, 'session lookup failed');
       throw new ServiceError('SERVICE_UNAVAILABLE', 'The session could not be loaded (database unavailable); try again shortly', { request_id: id });
     }
     if (!record || record.metadata.deleted === true || record.status === 'expired' || (record.status === 'active' && record.expiresAt.getTime() <= Date.now())) {
       throw notFound(id);
     }
+    assertOwner(record, principal);
+    requireExecuteScope(principal, record.language);
     const pending = this.#activity.pending(id);
     if (!pending) return this.#view(record);
     const last = record.lastExecutedAt && record.lastExecutedAt > pending.lastExecutedAt ? record.lastExecutedAt : pending.lastExecutedAt;
     return this.#view(record, { executions: record.executionCount + pending.executions, lastExecutedAt: last, completed: pending.completed });
   }
 
-  async update(requestId: string, body: unknown): Promise<SessionView> {
+  async update(requestId: string, body: unknown, principal: Principal): Promise<SessionView> {
     const id = assertSessionId(requestId);
     if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object with "expires_at" and/or "context"');
     const unknownKeys = Object.keys(body).filter((k) => k !== 'expires_at' && k !== 'context');
@@ -323,23 +337,26 @@ export class SessionService {
       validateContext(body.context);
       context = body.context;
     }
-    const current = await this.get(id);
+    const current = await this.get(id, principal);
     if (current.status !== 'active') throw new ServiceError('NOT_FOUND', `Session ${id} has ended (${current.status}); it cannot be updated`, { request_id: id });
     const hot = this.#hot.get(id);
     const merged = context ? { ...current.context, ...context } : undefined;
+    if (merged) assertJsonLimits(merged, 'context', this.#o.contextLimits);
     const updated = await this.#o.store.update(id, { ...(expiresAt ? { expiresAt } : {}), ...(merged ? { context: merged } : {}) });
     if (!updated) throw notFound(id);
     if (hot) hot.record = updated;
     await this.#o.cache.replace(updated);
-    return this.get(id);
+    return this.get(id, principal);
   }
 
-  async delete(requestId: string): Promise<void> {
+  async delete(requestId: string, principal: Principal): Promise<void> {
     const id = assertSessionId(requestId);
-    const hot = this.#hot.get(id);
-    if (hot) hot.ended = true;
     const record = await this.#o.store.find(id);
     if (!record || record.metadata.deleted === true) throw notFound(id);
+    assertOwner(record, principal);
+    requireExecuteScope(principal, record.language);
+    const hot = this.#hot.get(id);
+    if (hot) hot.ended = true;
     await this.#o.store.update(id, {
       ...(record.status === 'active' ? { status: 'completed' as const } : {}),
       metadata: { deleted: true, deleted_at: new Date().toISOString() },
@@ -413,6 +430,15 @@ export class SessionService {
       context: record.context,
     };
   }
+}
+
+/**
+ * A session made by an authenticated caller belongs to them: anyone else is told it does not exist
+ * (404, not 403, so ids cannot be probed). Sessions made without a token have no owner.
+ */
+function assertOwner(record: SessionRecord, principal: Principal): void {
+  const owner = record.metadata.owner;
+  if (typeof owner === 'string' && owner !== principal.userId) throw notFound(record.requestId);
 }
 
 function notFound(id: string, why?: string): ServiceError {

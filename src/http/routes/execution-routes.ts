@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpAppDependencies } from '../app.js';
 import { headerString } from '../app.js';
+import { rateLimited } from '../security.js';
 
 /** POST /api/v1/initialize and POST /api/v1/execute/{request_id}: thin, audited. */
 export function registerExecutionRoutes(app: FastifyInstance, deps: HttpAppDependencies): void {
-  app.post('/api/v1/initialize', { config: { audit: true } }, async (request) => {
+  app.post('/api/v1/initialize', { config: { audit: true, ...rateLimited('execute').config } }, async (request) => {
     const languageTitle = headerString(request.headers['language-title']) ?? undefined;
-    const { session } = await deps.sessions.initialize({ languageTitle, body: request.body });
+    const { session } = await deps.sessions.initialize({ languageTitle, body: request.body, principal: request.principal });
     const reply = { request_id: session.requestId, status: 'initialized', expires_at: session.expiresAt.toISOString() };
     const audit = request.audit;
     if (audit) {
@@ -18,11 +19,12 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: HttpAppDepen
     return reply;
   });
 
-  app.post<{ Params: { requestId: string } }>('/api/v1/execute/:requestId', { config: { audit: true } }, async (request) => {
+  app.post<{ Params: { requestId: string } }>('/api/v1/execute/:requestId', { config: { audit: true, ...rateLimited('execute').config } }, async (request) => {
     const audit = request.audit;
     if (audit) audit.requestId = request.params.requestId.slice(0, 64);
     const outcome = await deps.execution.execute({
       requestId: request.params.requestId,
+      principal: request.principal,
       body: request.body,
       cacheControl: headerString(request.headers['x-cache-control']) ?? undefined,
     });

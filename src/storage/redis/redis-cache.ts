@@ -71,6 +71,11 @@ export class RedisCache implements SharedCache {
     });
   }
 
+  /** The command connection, for libraries that speak Redis themselves (the rate limiter). */
+  get client(): Redis {
+    return this.#client;
+  }
+
   /** Connects in the background: the service starts (and serves) whether or not Redis is up. */
   start(): void {
     this.#client.connect().catch((error: unknown) => this.#logger.warn({ err: error }, 'redis not reachable at start; will retry'));

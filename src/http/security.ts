@@ -1,0 +1,101 @@
+/**
+ * The HTTP side of security: who the caller is (auth.ts) on every request, CORS exactly as the
+ * contract's section 5 says, and per-caller rate limits from @fastify/rate-limit, stored in Redis
+ * when there is one so every replica shares them (in-process otherwise).
+ */
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { ServiceError } from '../errors/service-error.js';
+import { ALL_SCOPES, type Principal } from '../common/principal.js';
+import type { Authenticator } from './auth.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+export interface RateLimits {
+  readonly enabled: boolean;
+  readonly executeAuthenticatedPerMinute: number;
+  readonly executeAnonymousPerMinute: number;
+  readonly functionsPerMinute: number;
+}
+
+export interface SecurityOptions {
+  /** Undefined: auth is off, every caller is anonymous and holds every scope (loopback default). */
+  readonly authenticator: Authenticator | undefined;
+  /** Scopes anonymous callers hold when auth is on (none by default). */
+  readonly anonymousScopes: readonly string[];
+  readonly corsOrigins: readonly string[];
+  readonly rateLimits: RateLimits;
+  /** Shared rate-limit counters; in-process when absent. */
+  readonly redis?: Redis;
+}
+
+/** Which rate-limit group a route belongs to (undefined: not limited). */
+export type RateGroup = 'execute' | 'functions';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    rateGroup?: RateGroup;
+  }
+}
+
+export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<void> {
+  app.decorateRequest('principal', null as unknown as Principal);
+  const anonymousScopes = new Set(options.authenticator ? options.anonymousScopes : ALL_SCOPES);
+
+  app.addHook('onRequest', async (request) => {
+    const address = request.ip ?? 'unknown';
+    if (!options.authenticator) {
+      request.principal = { anonymous: true, userId: undefined, scopes: anonymousScopes, rateKey: `ip:${address}` };
+      return;
+    }
+    if (request.routeOptions.url === '/health' || request.method === 'OPTIONS') {
+      request.principal = { anonymous: true, userId: undefined, scopes: new Set(), rateKey: `ip:${address}` };
+      return;
+    }
+    const header = request.headers.authorization;
+    const principal = await options.authenticator.authenticate(typeof header === 'string' ? header : undefined, address);
+    request.principal = principal.anonymous ? { ...principal, scopes: anonymousScopes } : principal;
+  });
+
+  const origins = options.corsOrigins;
+  await app.register(cors, {
+    origin: origins.includes('*') ? true : origins.length === 0 ? false : [...origins],
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'Language-Title', 'X-Request-ID', 'X-Cache-Control'],
+    exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    maxAge: 86400,
+  });
+
+  if (!options.rateLimits.enabled) return;
+  const limits = options.rateLimits;
+  await app.register(rateLimit, {
+    global: false,
+    // After authentication, so that the limit counts per user (anonymous callers per address).
+    hook: 'preHandler',
+    timeWindow: 60_000,
+    ...(options.redis ? { redis: options.redis, nameSpace: 'ratelimit:' } : {}),
+    // A Redis that cannot answer must not stop the service: requests pass unlimited meanwhile.
+    skipOnError: true,
+    keyGenerator: (request: FastifyRequest) => `${request.routeOptions.config.rateGroup ?? 'other'}:${request.principal.rateKey}`,
+    max: (request: FastifyRequest) => {
+      if (request.routeOptions.config.rateGroup === 'functions') return limits.functionsPerMinute;
+      return request.principal.anonymous ? limits.executeAnonymousPerMinute : limits.executeAuthenticatedPerMinute;
+    },
+    errorResponseBuilder: (_request, context) =>
+      new ServiceError('RATE_LIMITED', `Rate limit of ${context.max} requests per minute reached; retry in ${Math.ceil(context.ttl / 1000)} s`, {
+        limit: context.max,
+        retry_after_seconds: Math.ceil(context.ttl / 1000),
+      }),
+  });
+}
+
+/** The route options that put a route under a rate-limit group. */
+export function rateLimited(group: RateGroup): { config: { rateGroup: RateGroup; rateLimit: Record<string, never> } } {
+  return { config: { rateGroup: group, rateLimit: {} } };
+}
