@@ -437,7 +437,15 @@ describe('nodejs runtime', () => {
     it('reports its state in health', () => {
       const health = runtime.health();
       assert.equal(health.status, 'up');
-      for (const field of ['isolates', 'busy', 'queued', 'restarts', 'scripts']) assert.equal(typeof health.details?.[field], 'number', field);
+      for (const field of ['isolates', 'busy', 'inFlight', 'queued', 'restarts', 'scripts', 'maxPipelinedPerIsolate']) {
+        assert.equal(typeof health.details?.[field], 'number', field);
+      }
+      const perIsolate = health.details?.perIsolate as Array<Record<string, unknown>>;
+      assert.equal(perIsolate.length, health.details?.isolates);
+      for (const isolate of perIsolate) {
+        assert.equal(typeof isolate.inFlight, 'number');
+        assert.equal(typeof isolate.pipelined, 'boolean');
+      }
     });
   });
 });
@@ -559,5 +567,285 @@ describe('nodejs runtime lifecycle', () => {
     await runtime.stop();
     const result = await running;
     assert.equal(result.status, 'ok');
+  });
+});
+
+/** Direct `execute` calls, issued without awaiting anything first, so that health shows where they went. */
+function pipelineHarness(runtime: () => NodejsRuntime) {
+  let sequence = 0;
+  async function prepared(source: string): Promise<string> {
+    const hash = scriptHashOf('nodejs', source);
+    const result = await runtime().prepare({ scriptHash: hash, source });
+    assert.equal(result.ok, true, `prepare failed: ${JSON.stringify(result)}`);
+    return hash;
+  }
+  function exec(hash: string, instanceKey: string, params: unknown, timeoutMs = 5000): Promise<InvocationResult> {
+    return runtime().execute({ scriptHash: hash, instanceKey, event: { params, context: {}, request_id: `p-${++sequence}` }, timeoutMs });
+  }
+  function perIsolate(): Array<{ id: number; inFlight: number; pipelined: boolean }> {
+    return runtime().health().details?.perIsolate as Array<{ id: number; inFlight: number; pipelined: boolean }>;
+  }
+  /** The most calls in flight on one isolate, right now. */
+  function deepest(): number {
+    return Math.max(0, ...perIsolate().map((isolate) => isolate.inFlight));
+  }
+  /** Two calls of the session issued together share one isolate: it is pipelined. */
+  async function isPipelined(hash: string, instanceKey: string, params: unknown): Promise<boolean> {
+    const pair = [exec(hash, instanceKey, params), exec(hash, instanceKey, params)];
+    const shared = deepest() >= 2;
+    for (const result of await Promise.all(pair)) assert.equal(result.status, 'ok', JSON.stringify(result));
+    return shared;
+  }
+  /** Runs fast calls until the session's calls are pipelined (a few on an idle machine). */
+  async function warmUp(hash: string, instanceKey: string, params: unknown): Promise<void> {
+    for (let i = 0; i < 100; i++) if (await isPipelined(hash, instanceKey, params)) return;
+    assert.fail('the session never became pipelined');
+  }
+  return { prepared, exec, perIsolate, deepest, isPipelined, warmUp };
+}
+
+describe('nodejs runtime pipelining', () => {
+  let runtime: NodejsRuntime;
+  const p = pipelineHarness(() => runtime);
+  let sessions = 0;
+  const session = (label: string): string => `${label}-${++sessions}`;
+
+  before(async () => {
+    runtime = newRuntime({ poolSize: 2, maxPoolSize: 4 });
+    await runtime.start();
+  });
+  after(async () => {
+    await runtime.stop();
+  });
+
+  it('starts a new session one call at a time', async () => {
+    const hash = await p.prepared('return params.i;');
+    const instanceKey = session('new');
+    const calls = [0, 1, 2].map((i) => p.exec(hash, instanceKey, { i }));
+    assert.ok(p.deepest() <= 1, JSON.stringify(p.perIsolate()));
+    assert.deepEqual(
+      (await Promise.all(calls)).map((result) => (result.status === 'ok' ? result.result : result.status)),
+      [0, 1, 2],
+    );
+  });
+
+  it('returns the right result and only its own logs to each of 200 concurrent calls of one session', async () => {
+    const source =
+      'module.exports = async (event) => {\n  console.log("start " + event.params.i);\n  await null;\n  await Promise.resolve();\n' +
+      '  console.log("end " + event.params.i);\n  return { i: event.params.i, id: event.request_id };\n};';
+    const hash = await p.prepared(source);
+    const instanceKey = session('many');
+    await p.warmUp(hash, instanceKey, { i: -1 });
+    const calls = Array.from({ length: 200 }, (_, i) => p.exec(hash, instanceKey, { i }));
+    // Pipelined up to the limit on one isolate, not one call per isolate.
+    assert.equal(p.deepest(), 8, JSON.stringify(p.perIsolate()));
+    assert.ok(p.perIsolate().some((isolate) => isolate.pipelined));
+    const results = await Promise.all(calls);
+    results.forEach((result, i) => {
+      assert.equal(result.status, 'ok', JSON.stringify(result));
+      if (result.status !== 'ok') return;
+      assert.equal((result.result as { i: number }).i, i);
+      assert.deepEqual(result.logs, [`start ${i}`, `end ${i}`]);
+    });
+    assert.equal(new Set(results.map((result) => (result.status === 'ok' ? (result.result as { id: string }).id : ''))).size, 200);
+    assert.equal(runtime.health().details?.inFlight, 0);
+  });
+
+  it('keeps an isolate that runs one session pipelined busy for every other session', async () => {
+    const hash = await p.prepared('return params.i + 1;');
+    const hot = session('hot');
+    await p.warmUp(hash, hot, { i: 0 });
+    const hotCalls = Array.from({ length: 8 }, (_, i) => p.exec(hash, hot, { i }));
+    const pipelined = p.perIsolate().find((isolate) => isolate.inFlight === 8);
+    assert.ok(pipelined, JSON.stringify(p.perIsolate()));
+    const other = p.exec(hash, session('other'), { i: 41 });
+    // The other session's call went to another isolate, not into the pipeline's queue.
+    assert.equal(p.perIsolate().find((isolate) => isolate.id === pipelined.id)?.inFlight, 8);
+    assert.equal(p.perIsolate().reduce((sum, isolate) => sum + isolate.inFlight, 0), 9);
+    const result = await other;
+    assert.equal(result.status === 'ok' ? result.result : result.status, 42);
+    for (const call of await Promise.all(hotCalls)) assert.equal(call.status, 'ok');
+  });
+
+  it('times out only the runaway call of a pipeline, then runs the session one call at a time', async () => {
+    const source =
+      'module.exports = async (event) => {\n  console.log("start " + event.params.i);\n  if (event.params.spin) for (;;) {}\n  return event.params.i;\n};';
+    const hash = await p.prepared(source);
+    const instanceKey = session('runaway');
+    await p.warmUp(hash, instanceKey, { i: -1 });
+    const restartsBefore = runtime.health().details?.restarts;
+    const calls = Array.from({ length: 8 }, (_, i) => p.exec(hash, instanceKey, { i, spin: i === 3 }, i === 3 ? 300 : 5000));
+    assert.equal(p.deepest(), 8, JSON.stringify(p.perIsolate()));
+    const results = await Promise.all(calls);
+    results.forEach((result, i) => {
+      if (i === 3) {
+        assert.equal(result.status, 'timeout', JSON.stringify(result));
+        assert.deepEqual(result.logs, ['start 3']);
+        return;
+      }
+      // The calls before it completed; those queued behind it ran again elsewhere.
+      assert.equal(result.status, 'ok', `${i}: ${JSON.stringify(result)}`);
+      if (result.status === 'ok') assert.equal(result.result, i);
+      assert.deepEqual(result.logs, [`start ${i}`]);
+    });
+    assert.equal(runtime.health().details?.restarts, restartsBefore, 'isolated-vm stopped the call; the isolate lives on');
+    // Fast again, but never pipelined again.
+    for (let i = 0; i < 10; i++) assert.equal(await p.isPipelined(hash, instanceKey, { i }), false);
+  });
+
+  it('times out a pipelined call whose promise never settles, without holding up the calls behind it', async () => {
+    const source =
+      'module.exports = async (event) => {\n  console.log("start " + event.params.i);\n  if (event.params.hang) await new Promise(() => {});\n  return event.params.i;\n};';
+    const hash = await p.prepared(source);
+    const instanceKey = session('hang');
+    await p.warmUp(hash, instanceKey, { i: -1 });
+    const started = performance.now();
+    const calls = Array.from({ length: 8 }, (_, i) => p.exec(hash, instanceKey, { i, hang: i === 2 }, 300).then((result) => ({ result, at: performance.now() - started })));
+    const results = await Promise.all(calls);
+    results.forEach(({ result, at }, i) => {
+      if (i === 2) {
+        assert.equal(result.status, 'timeout', JSON.stringify(result));
+        assert.deepEqual(result.logs, ['start 2']);
+        assert.ok(at >= 300 && at < 1300, `timed out after ${at} ms`);
+        return;
+      }
+      assert.equal(result.status, 'ok', `${i}: ${JSON.stringify(result)}`);
+      assert.deepEqual(result.logs, [`start ${i}`]);
+      assert.ok(at < 300, `call ${i} took ${at} ms`);
+    });
+    assert.equal(await p.isPipelined(hash, instanceKey, { i: 0 }), false);
+  });
+
+  it('fails no call of session B, nor the calls queued behind it, when a pipelined call of session A hits the memory limit', async () => {
+    const bombSource =
+      'module.exports = async (event) => {\n  if (event.params.bomb) {\n    const hoard = [];\n    for (;;) hoard.push(new Array(100000).fill(1.5));\n  }\n  return event.params.i;\n};';
+    const bombHash = await p.prepared(bombSource);
+    const sumHash = await p.prepared('return params.i * 2;');
+    const a = session('bomber');
+    const b = session('bystander');
+    await p.warmUp(bombHash, a, { i: -1 });
+    await p.warmUp(sumHash, b, { i: 0 });
+    const restartsBefore = Number(runtime.health().details?.restarts);
+
+    let bombDone = false;
+    const bystander: Array<{ i: number; result: InvocationResult }> = [];
+    const worker = async (w: number): Promise<void> => {
+      for (let n = 0; !bombDone || n < 20; n++) {
+        const i = w * 100_000 + n;
+        bystander.push({ i, result: await p.exec(sumHash, b, { i }) });
+      }
+    };
+    const workers = [0, 1, 2, 3].map(worker);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const calls = Array.from({ length: 8 }, (_, i) => p.exec(bombHash, a, { i, bomb: i === 2 }, 10_000));
+    assert.ok(p.perIsolate().some((isolate) => isolate.inFlight === 8 && isolate.pipelined), JSON.stringify(p.perIsolate()));
+    const results = await Promise.all(calls);
+    bombDone = true;
+    await Promise.all(workers);
+
+    // Only the bomb fails: the calls ahead of it completed, those queued behind it never started
+    // on the lost isolate and ran again elsewhere.
+    results.forEach((result, i) => {
+      if (i === 2) assert.equal(result.status, 'memory_limit', JSON.stringify(result));
+      else assert.equal(result.status === 'ok' ? result.result : result.status, i);
+    });
+    assert.ok(bystander.length >= 80);
+    for (const { i, result } of bystander) {
+      assert.equal(result.status, 'ok', JSON.stringify(result));
+      if (result.status === 'ok') assert.equal(result.result, i * 2);
+    }
+    assert.equal(Number(runtime.health().details?.restarts) - restartsBefore, 1);
+    assert.equal(runtime.health().status, 'up');
+    // The bomber runs one call at a time from now on.
+    assert.equal(await p.isPipelined(bombHash, a, { i: 0 }), false);
+  });
+
+  it('forgets the warm state of a released session even while its calls are pipelined', async () => {
+    const hash = await p.prepared(nodejsFixtures.counter);
+    const instanceKey = session('released');
+    await p.warmUp(hash, instanceKey, {});
+    const calls = Array.from({ length: 6 }, () => p.exec(hash, instanceKey, {}));
+    runtime.release(instanceKey);
+    for (const result of await Promise.all(calls)) assert.equal(result.status, 'ok');
+    const fresh = await p.exec(hash, instanceKey, {});
+    assert.equal(fresh.status === 'ok' ? fresh.result : fresh.status, 1);
+  });
+
+  it('does not pipeline a session whose calls take longer than a couple of milliseconds', async () => {
+    const hash = await p.prepared('const end = Date.now() + 4;\nwhile (Date.now() < end) {}\nreturn params.i;');
+    const instanceKey = session('slow');
+    for (let i = 0; i < 8; i++) assert.equal(await p.isPipelined(hash, instanceKey, { i }), false);
+  });
+});
+
+describe('nodejs runtime pipelining with a saturated pool', () => {
+  it('keeps serving other sessions while one hot session keeps every isolate busy', async () => {
+    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 2 });
+    const p = pipelineHarness(() => runtime);
+    await runtime.start();
+    try {
+      const hash = await p.prepared('return params.i;');
+      await p.warmUp(hash, 'hog', { i: 0 });
+      let stop = false;
+      let hogCalls = 0;
+      const hog = async (): Promise<void> => {
+        while (!stop) {
+          const result = await p.exec(hash, 'hog', { i: hogCalls });
+          assert.equal(result.status, 'ok');
+          hogCalls += 1;
+        }
+      };
+      const hogs = Array.from({ length: 40 }, hog);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(runtime.health().details?.isolates, 2);
+      for (let i = 0; i < 10; i++) {
+        const started = performance.now();
+        const result = await p.exec(hash, `other-${i}`, { i }, 2000);
+        assert.equal(result.status === 'ok' ? result.result : result.status, i);
+        assert.ok(performance.now() - started < 1000, `another session waited ${performance.now() - started} ms`);
+      }
+      stop = true;
+      await Promise.all(hogs);
+      assert.ok(hogCalls > 100, `${hogCalls} calls of the hot session`);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it('lets pipelined calls finish when stopping, and ends them with RUNTIME_UNAVAILABLE when out of grace', async () => {
+    for (const graceful of [true, false]) {
+      const runtime = newRuntime({ poolSize: 1, maxPoolSize: 1, stopGraceMs: graceful ? 5000 : 100 });
+      const p = pipelineHarness(() => runtime);
+      await runtime.start();
+      const hash = await p.prepared('module.exports = async (event) => {\n  if (event.params.spin) for (;;) {}\n  return event.params.i;\n};');
+      await p.warmUp(hash, 'stopping', { i: 0 });
+      const calls = Array.from({ length: 8 }, (_, i) => p.exec(hash, 'stopping', { i, spin: !graceful && i === 0 }, 10_000));
+      assert.equal(p.deepest(), 8);
+      const started = performance.now();
+      await runtime.stop();
+      assert.ok(performance.now() - started < 2000);
+      const settled = await Promise.allSettled(calls);
+      settled.forEach((call, i) => {
+        if (graceful) {
+          assert.equal(call.status === 'fulfilled' && call.value.status === 'ok' ? call.value.result : JSON.stringify(call), i);
+        } else {
+          assert.equal(call.status, 'rejected');
+          if (call.status === 'rejected') assert.ok(call.reason instanceof ServiceError && call.reason.code === 'RUNTIME_UNAVAILABLE', String(call.reason));
+        }
+      });
+    }
+  });
+
+  it('runs every call alone when maxPipelinedPerIsolate is 1', async () => {
+    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 2, maxPipelinedPerIsolate: 1 });
+    const p = pipelineHarness(() => runtime);
+    await runtime.start();
+    try {
+      const hash = await p.prepared('return params.i;');
+      for (let i = 0; i < 10; i++) assert.equal(await p.isPipelined(hash, 'alone', { i }), false);
+      assert.equal(runtime.health().details?.maxPipelinedPerIsolate, 1);
+    } finally {
+      await runtime.stop();
+    }
   });
 });

@@ -7,9 +7,32 @@
  * an isolate, and values cross only as strings (JSON), so a script can reach nothing but its own
  * context's built-ins.
  *
- * Scheduling: one invocation at a time per isolate, decided on the host, so that an isolate that
- * has to be killed (memory limit, runaway script) takes only the call it was running with it;
- * queued calls go to the others or to its replacement.
+ * Scheduling, decided on the host. An isolate runs either calls of many instances one at a time
+ * (exclusive), or several calls of ONE warm context at once (pipelined): isolated-vm queues them on
+ * the isolate's thread and runs them back to back, which costs a fraction of one thread hand-off per
+ * call. Pipelining is what a fast, hot session gets; everything else runs one at a time, so that an
+ * isolate that has to be killed (memory limit, runaway script) takes with it only the call it was
+ * running, or, when pipelined, that call and the calls of the same session queued behind it, never
+ * another session's.
+ *
+ * The rules (see #place, #invoke and #recordConduct):
+ * - Only calls of the same context (instanceKey + scriptHash) share an isolate's queue; an isolate
+ *   running calls of one session is busy for every other session.
+ * - A session's calls are pipelined only while it behaves: its last PIPELINE_AFTER_FAST_CALLS
+ *   invocations in a row ended (ok or a thrown error) each in under 2 ms by the guest's own clock
+ *   (FAST_CALL_MS), and it never timed out, hit the memory limit, failed inside the runtime or left
+ *   an invocation pending past its own call. A slow call (or an output_limit) only restarts the
+ *   count; any of the others bans pipelining for the session for good (kept per instanceKey +
+ *   scriptHash until `release`, in an LRU of MAX_CONDUCT_SESSIONS sessions). A new session starts
+ *   one at a time, and the call that builds a context always runs alone.
+ * - A hot call joins the isolate already running its context if that has room (the fullest such
+ *   one, up to maxPipelinedPerIsolate); only when none has room does it take an idle isolate, grow
+ *   the pool, or wait, like any other call. Calls that wait are served oldest first, and while the
+ *   oldest waiting call needs an idle isolate, no later call may join a pipeline: pipelines then
+ *   drain within a few milliseconds and free their isolates, so a hot session cannot starve others.
+ * - The guest refuses (without running anything) an invocation that arrives while an earlier one
+ *   of the same context is still pending; such a call runs again, one at a time. So do the calls
+ *   queued behind one that took its isolate down with it (memory limit): they never started.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -57,6 +80,11 @@ export interface NodejsRuntimeOptions {
   stopGraceMs?: number;
   /** Isolates above `poolSize` idle this long are disposed (default 60000 ms). */
   idleIsolateMs?: number;
+  /**
+   * Calls of one well-behaved warm context that may be queued on its isolate at once (default 8;
+   * 1 runs every call alone). See "Scheduling" above.
+   */
+  maxPipelinedPerIsolate?: number;
 }
 
 export const NODEJS_RUNTIME_DEFAULTS = {
@@ -72,6 +100,7 @@ export const NODEJS_RUNTIME_DEFAULTS = {
   prepareTimeoutMs: 2000,
   stopGraceMs: 5000,
   idleIsolateMs: 60_000,
+  maxPipelinedPerIsolate: 8,
 } as const;
 
 /** The file name user code carries in stack traces and compile errors. */
@@ -86,12 +115,26 @@ const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
 const ABORT_GRACE_MS = 50;
 /** ...and if the isolate does not even answer that, it is disposed and replaced. */
 const DISPOSE_GRACE_MS = 250;
-/** Time allowed to fetch the logs of a call isolated-vm stopped. */
+/**
+ * Time allowed to fetch the logs of a call isolated-vm stopped: to run in the isolate, and (plus
+ * DISPOSE_GRACE_MS) to get there, behind calls pipelined after it and a busy event loop.
+ */
 const LOG_COLLECT_MS = 50;
 /** Heap statistics need the isolate's lock (≈15 µs); sample them at most this often per isolate. */
 const HEAP_SAMPLE_MS = 100;
 /** Compiled scripts kept per isolate (they are cheap to rebuild from the cached data). */
 const COMPILED_SCRIPTS_PER_ISOLATE = 200;
+/** A session's calls are pipelined once this many invocations in a row were fast... */
+const PIPELINE_AFTER_FAST_CALLS = 4;
+/**
+ * ...i.e. ran at most this many whole milliseconds by the guest's clock (`Date.now`, which the
+ * host's event-loop lag cannot inflate): 1 means under 2 ms.
+ */
+const FAST_CALL_MS = 1;
+/** Sessions whose conduct is remembered (LRU); a forgotten one earns pipelining again. */
+const MAX_CONDUCT_SESSIONS = 10_000;
+/** How many times a call refused by the guest (see `invoke` in the guest) is run again. */
+const MAX_REFUSALS = 3;
 
 /*
  * Script forms. A script that assigns `module.exports` (or a property of it) or a property of
@@ -122,7 +165,7 @@ interface PreparedScript {
   readonly bytes: number;
 }
 
-type EntryFunction = (op: string, first?: unknown, second?: string) => string | Promise<string>;
+type EntryFunction = (op: string, first?: unknown, second?: unknown) => string | Promise<string>;
 type EntryReference = ivm.Reference<EntryFunction>;
 
 interface GuestError {
@@ -134,11 +177,13 @@ interface GuestError {
 }
 
 interface Envelope {
-  s: 'ok' | 'error' | 'memory' | 'output_limit' | 'timeout';
+  s: 'ok' | 'error' | 'memory' | 'output_limit' | 'timeout' | 'busy';
   r?: unknown;
   e?: GuestError;
   n?: number;
   l?: unknown;
+  /** How long the invocation ran, in whole ms of the guest's clock. */
+  t?: unknown;
 }
 
 interface WarmContext {
@@ -147,16 +192,31 @@ interface WarmContext {
   readonly scriptHash: string;
   readonly context: ivm.Context;
   readonly entry: EntryReference;
-  inUse: boolean;
-  /** `release` came while the context was running; drop it when the call ends. */
+  /** Calls running (or queued on the isolate) in this context. */
+  inFlight: number;
+  /** `release` came while the context was running; drop it when its last call ends. */
   released: boolean;
+  /** Taken out of its slot; its V8 handles are released when its last call ends. */
+  dropped: boolean;
+}
+
+/** How a session's calls have behaved: decides whether they may be pipelined. */
+interface Conduct {
+  fastStreak: number;
+  /** Timed out, hit the memory limit, failed in the runtime or left an invocation pending. */
+  banned: boolean;
 }
 
 type DisposeReason = 'memory' | 'timeout' | 'stop' | 'idle';
 
 class IsolateSlot {
   readonly isolate: ivm.Isolate;
-  busy = false;
+  /** Calls (and prepares) running or queued on this isolate. */
+  inFlight = 0;
+  /** Sum of the time limits of those calls: how long a newly queued call may wait to start. */
+  inFlightLimitMs = 0;
+  /** The warm key of the context whose calls are pipelined here; undefined when exclusive or idle. */
+  pipelineKey: string | undefined;
   disposeReason: DisposeReason | undefined;
   /** Insertion order is recency order: a context is re-inserted each time it is used. */
   readonly contexts = new Map<string, WarmContext>();
@@ -176,13 +236,29 @@ class IsolateSlot {
   get alive(): boolean {
     return this.disposeReason === undefined && !this.isolate.isDisposed;
   }
+
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
 }
 
 interface Waiter {
+  readonly key: string | undefined;
+  readonly conduct: Conduct | undefined;
+  readonly limitMs: number;
   resolve(slot: IsolateSlot): void;
   reject(error: unknown): void;
   timer: NodeJS.Timeout | undefined;
 }
+
+/**
+ * The call did not run: the guest refused it (see `invoke` in the guest), or its isolate was gone
+ * before it started. Run it again. (A script has no effect outside its own context, so even a
+ * call that had started could run again safely; these never did.)
+ */
+const REFUSED = Symbol('refused');
+/** What isolated-vm rejects a call with when the isolate was disposed before the call started. */
+const NEVER_RAN = 'Isolate is disposed';
 
 /** The host-side deadline passed and the isolate was disposed. */
 class HardTimeout extends Error {}
@@ -242,6 +318,7 @@ export class NodejsRuntime implements Runtime {
   readonly #prepareTimeoutMs: number;
   readonly #stopGraceMs: number;
   readonly #idleIsolateMs: number;
+  readonly #maxPipelined: number;
 
   #bootstrapSource = '';
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -252,6 +329,11 @@ export class NodejsRuntime implements Runtime {
   #catastrophic: string | undefined;
   #reaper: NodeJS.Timeout | undefined;
   #idleWaiters: Array<() => void> = [];
+  #dispatching = false;
+  #redispatch = false;
+  #nextCallId = 1;
+  /** instanceKey -> scriptHash -> conduct; insertion order is recency order (LRU). */
+  readonly #conduct = new Map<string, Map<string, Conduct>>();
 
   /** Insertion order is recency order (LRU). */
   readonly #scripts = new Map<string, PreparedScript>();
@@ -272,6 +354,7 @@ export class NodejsRuntime implements Runtime {
     this.#prepareTimeoutMs = Math.max(1, options.prepareTimeoutMs ?? NODEJS_RUNTIME_DEFAULTS.prepareTimeoutMs);
     this.#stopGraceMs = Math.max(0, options.stopGraceMs ?? NODEJS_RUNTIME_DEFAULTS.stopGraceMs);
     this.#idleIsolateMs = Math.max(1000, options.idleIsolateMs ?? NODEJS_RUNTIME_DEFAULTS.idleIsolateMs);
+    this.#maxPipelined = Math.max(1, Math.floor(options.maxPipelinedPerIsolate ?? NODEJS_RUNTIME_DEFAULTS.maxPipelinedPerIsolate));
   }
 
   get #memoryLimitBytes(): number {
@@ -328,6 +411,7 @@ export class NodejsRuntime implements Runtime {
     for (const script of this.#scripts.values()) script.cachedData?.release();
     this.#scripts.clear();
     this.#scriptBytes = 0;
+    this.#conduct.clear();
     this.#state = 'stopped';
     this.#logger.info('nodejs runtime stopped');
   }
@@ -336,10 +420,19 @@ export class NodejsRuntime implements Runtime {
     const details = {
       isolates: this.#slots.length,
       busy: this.#slots.filter((slot) => slot.busy).length,
+      /** Calls running or queued on the isolates, in all. */
+      inFlight: this.#slots.reduce((sum, slot) => sum + slot.inFlight, 0),
       queued: this.#queue.length,
       restarts: this.#restarts,
       scripts: this.#scripts.size,
       contexts: this.#slots.reduce((sum, slot) => sum + slot.contexts.size, 0),
+      maxPipelinedPerIsolate: this.#maxPipelined,
+      perIsolate: this.#slots.map((slot) => ({
+        id: slot.id,
+        inFlight: slot.inFlight,
+        pipelined: slot.pipelineKey !== undefined,
+        contexts: slot.contexts.size,
+      })),
     };
     if (this.#state !== 'running') return { status: 'unavailable', reason: `runtime is ${this.#state}`, details };
     if (this.#catastrophic !== undefined) return { status: 'degraded', reason: `isolate failure: ${this.#catastrophic}`, details };
@@ -372,20 +465,34 @@ export class NodejsRuntime implements Runtime {
     } catch (error) {
       throw new ServiceError('INTERNAL_ERROR', `event is not JSON-serialisable: ${errorMessage(error)}`);
     }
-    const slot = await this.#acquire(warmKey(request.instanceKey, request.scriptHash), request.timeoutMs);
-    try {
-      return await this.#invoke(slot, script, request, eventJson);
-    } finally {
-      this.#releaseSlot(slot);
+    const key = warmKey(request.instanceKey, request.scriptHash);
+    const conduct = this.#conductOf(request.instanceKey, request.scriptHash);
+    const limitMs = Math.max(1, Math.floor(request.timeoutMs));
+    for (let refusals = 0; ; refusals++) {
+      this.#assertRunning();
+      // The fast path places the call at once, without a turn of the event loop.
+      const slot = this.#tryAcquire(key, conduct, limitMs) ?? (await this.#wait(key, conduct, limitMs, request.timeoutMs));
+      let result: InvocationResult | typeof REFUSED;
+      try {
+        result = await this.#invoke(slot, script, request, eventJson, key, conduct);
+      } finally {
+        this.#releaseSlot(slot, limitMs);
+      }
+      if (result !== REFUSED) return result;
+      if (refusals + 1 >= MAX_REFUSALS) {
+        this.#logger.error({ slot: slot.id }, 'nodejs runtime: call refused again and again');
+        throw new ServiceError('INTERNAL_ERROR', 'the Node.js runtime failed to run the script');
+      }
     }
   }
 
   release(instanceKey: string): void {
     try {
+      this.#conduct.delete(instanceKey);
       for (const slot of this.#slots) {
-        for (const warm of slot.contexts.values()) {
+        for (const warm of [...slot.contexts.values()]) {
           if (warm.instanceKey !== instanceKey) continue;
-          if (warm.inUse) warm.released = true;
+          if (warm.inFlight > 0) warm.released = true;
           else this.#dropContext(slot, warm);
         }
       }
@@ -404,7 +511,7 @@ export class NodejsRuntime implements Runtime {
     const form = detectForm(request.source);
     const wrapped = wrapSource(request.source, form);
     const sourceLines = request.source.split(/\r\n|\r|\n/);
-    const slot = await this.#acquire(undefined, this.#prepareTimeoutMs);
+    const slot = this.#tryAcquire(undefined, undefined, this.#prepareTimeoutMs) ?? (await this.#wait(undefined, undefined, this.#prepareTimeoutMs, this.#prepareTimeoutMs));
     const started = performance.now();
     try {
       let compiled: ivm.Script;
@@ -434,7 +541,7 @@ export class NodejsRuntime implements Runtime {
       this.#storeScript(script);
       return { ok: true, compileMs: roundMs(performance.now() - started) };
     } finally {
-      this.#releaseSlot(slot);
+      this.#releaseSlot(slot, this.#prepareTimeoutMs);
     }
   }
 
@@ -528,51 +635,79 @@ export class NodejsRuntime implements Runtime {
     for (const slot of this.#slots) {
       slot.compiled.get(script.hash)?.release();
       slot.compiled.delete(script.hash);
-      for (const warm of slot.contexts.values()) {
-        if (warm.scriptHash === script.hash && !warm.inUse) this.#dropContext(slot, warm);
+      for (const warm of [...slot.contexts.values()]) {
+        if (warm.scriptHash === script.hash && warm.inFlight === 0) this.#dropContext(slot, warm);
       }
     }
   }
 
   // ---- execute ---------------------------------------------------------------------------------
 
-  async #invoke(slot: IsolateSlot, script: PreparedScript, request: ExecuteRequest, eventJson: string): Promise<InvocationResult> {
+  async #invoke(
+    slot: IsolateSlot,
+    script: PreparedScript,
+    request: ExecuteRequest,
+    eventJson: string,
+    key: string,
+    conduct: Conduct,
+  ): Promise<InvocationResult | typeof REFUSED> {
     const started = performance.now();
     const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
     const deadline = started + timeoutMs;
-    const key = warmKey(request.instanceKey, script.hash);
+    // Calls queued ahead of this one on the isolate may each run up to their own limit first.
+    const queuedAheadMs = Math.max(0, slot.inFlightLimitMs - timeoutMs);
     let warm = slot.contexts.get(key);
     if (warm) {
       // Most recently used last, for the LRU bound.
       slot.contexts.delete(key);
       slot.contexts.set(key, warm);
+    } else if (slot.pipelineKey === key) {
+      // Placed into a pipeline whose context was dropped since (timeout of a call ahead, release):
+      // building a new one beside calls still queued would not be one at a time. Place it again.
+      if (slot.inFlight > 1) return REFUSED;
+      slot.pipelineKey = undefined;
     }
     const elapsed = (): number => roundMs(performance.now() - started);
+    const id = this.#nextCallId++;
+    let counted: WarmContext | undefined;
 
-    const work = (async (): Promise<string> => {
-      if (!warm) {
-        const created = await this.#createContext(slot, script, request.instanceKey, deadline);
-        if (typeof created === 'string') return created;
-        warm = created;
-      }
-      warm.inUse = true;
+    const call = (target: WarmContext): Promise<unknown> => {
+      target.inFlight += 1;
+      counted = target;
+      return target.entry.apply(undefined, ['invoke', eventJson, id], { result: { promise: true }, timeout: remaining(deadline) });
+    };
+    let work: Promise<unknown>;
+    try {
       // The warm path: one async call, nothing parsed or compiled.
-      const text: unknown = await warm.entry.apply(undefined, ['invoke', eventJson], {
-        result: { promise: true },
-        timeout: remaining(deadline),
-      });
-      if (typeof text !== 'string') throw new Error('guest returned a non-string envelope');
-      return text;
-    })();
+      work = warm
+        ? call(warm)
+        : (async (): Promise<unknown> => {
+            const created = await this.#createContext(slot, script, request.instanceKey, deadline);
+            if (typeof created === 'string') return created;
+            warm = created;
+            return call(created);
+          })();
+    } catch (error) {
+      work = Promise.reject(error instanceof Error ? error : new Error(errorMessage(error)));
+    }
 
     let envelope: Envelope;
     try {
-      envelope = readEnvelope(await this.#guard(slot, timeoutMs, work, () => this.#abortPending(warm)));
+      const text = await this.#guard(slot, timeoutMs, work, () => this.#abortPending(warm, id), queuedAheadMs);
+      if (typeof text !== 'string') throw new Error('guest returned a non-string envelope');
+      envelope = readEnvelope(text);
     } catch (error) {
       const failure = this.#classify(slot, error);
+      if (failure.kind === 'memory' && errorMessage(error) === NEVER_RAN) {
+        // Queued behind a call that took the isolate down (a pipelined sibling's memory bomb, which
+        // bans the session itself), or sent to an isolate that had just died: this call never
+        // started. Run it again.
+        return REFUSED;
+      }
+      if (failure.kind !== 'stopped') conduct.banned = true;
       switch (failure.kind) {
         case 'timeout': {
-          const logs = await this.#collectLogsAfterTimeout(slot, warm);
+          const logs = await this.#collectLogsAfterTimeout(slot, warm, id);
           if (warm) this.#dropContext(slot, warm);
           return { status: 'timeout', limitMs: timeoutMs, logs, stats: { durationMs: elapsed() } };
         }
@@ -592,20 +727,31 @@ export class NodejsRuntime implements Runtime {
           throw new ServiceError('INTERNAL_ERROR', 'the Node.js runtime failed to run the script');
       }
     } finally {
-      if (warm) {
-        warm.inUse = false;
-        if (warm.released) this.#dropContext(slot, warm);
+      if (counted) {
+        counted.inFlight -= 1;
+        if (counted.inFlight === 0) {
+          if (counted.dropped) this.#freeContext(slot, counted);
+          else if (counted.released) this.#dropContext(slot, counted);
+        }
       }
     }
 
+    if (envelope.s === 'busy') {
+      // An earlier invocation of this context is still pending (it will time out): the guest ran
+      // nothing. The session runs one call at a time from now on; this call runs again.
+      conduct.banned = true;
+      return REFUSED;
+    }
     const durationMs = elapsed();
     const memoryUsageBytes = this.#sampleHeap(slot);
     const stats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
     const logs = toLogs(envelope.l);
     switch (envelope.s) {
       case 'ok':
+        this.#recordConduct(conduct, envelope.t);
         return { status: 'ok', result: envelope.r ?? null, logs, stats };
       case 'output_limit':
+        this.#recordConduct(conduct, undefined);
         return {
           status: 'output_limit',
           limitBytes: this.#maxResultBytes,
@@ -614,6 +760,7 @@ export class NodejsRuntime implements Runtime {
           stats,
         };
       case 'memory':
+        conduct.banned = true;
         if (warm) this.#dropContext(slot, warm);
         return {
           status: 'memory_limit',
@@ -624,11 +771,50 @@ export class NodejsRuntime implements Runtime {
         };
       case 'timeout':
         // The host aborted a pending invocation whose promise never settled.
+        conduct.banned = true;
         if (warm) this.#dropContext(slot, warm);
         return { status: 'timeout', limitMs: timeoutMs, logs, stats };
       case 'error':
+        this.#recordConduct(conduct, envelope.t);
         return { status: 'error', error: toScriptError(envelope.e), logs, stats };
     }
+  }
+
+  // ---- conduct: which sessions may be pipelined ------------------------------------------------
+
+  /** The conduct record of one session's script, created on first use (LRU-bounded). */
+  #conductOf(instanceKey: string, scriptHash: string): Conduct {
+    let byScript = this.#conduct.get(instanceKey);
+    if (byScript) {
+      this.#conduct.delete(instanceKey);
+    } else {
+      byScript = new Map();
+      while (this.#conduct.size >= MAX_CONDUCT_SESSIONS) {
+        const oldest = this.#conduct.keys().next().value;
+        if (oldest === undefined) break;
+        this.#conduct.delete(oldest);
+      }
+    }
+    this.#conduct.set(instanceKey, byScript);
+    let conduct = byScript.get(scriptHash);
+    if (!conduct) {
+      conduct = { fastStreak: 0, banned: false };
+      byScript.set(scriptHash, conduct);
+    }
+    return conduct;
+  }
+
+  /** An invocation ended after `runMs` (whole ms, the guest's clock; undefined: counts as slow). */
+  #recordConduct(conduct: Conduct, runMs: unknown): void {
+    if (typeof runMs === 'number' && runMs <= FAST_CALL_MS) {
+      if (conduct.fastStreak < PIPELINE_AFTER_FAST_CALLS) conduct.fastStreak += 1;
+    } else {
+      conduct.fastStreak = 0;
+    }
+  }
+
+  #isHot(conduct: Conduct): boolean {
+    return this.#maxPipelined > 1 && !conduct.banned && conduct.fastStreak >= PIPELINE_AFTER_FAST_CALLS;
   }
 
   /**
@@ -658,8 +844,9 @@ export class NodejsRuntime implements Runtime {
       scriptHash: script.hash,
       context,
       entry,
-      inUse: false,
+      inFlight: 0,
       released: false,
+      dropped: false,
     };
     slot.contexts.set(warm.key, warm);
     this.#evictContexts(slot);
@@ -725,13 +912,22 @@ export class NodejsRuntime implements Runtime {
     if (slot.contexts.size <= this.#contextsPerIsolate) return;
     for (const warm of slot.contexts.values()) {
       if (slot.contexts.size <= this.#contextsPerIsolate) break;
-      if (!warm.inUse) this.#dropContext(slot, warm);
+      if (warm.inFlight === 0) this.#dropContext(slot, warm);
     }
   }
 
+  /**
+   * Takes a context out of its slot: new calls of its instance get a new one. Its V8 handles are
+   * released now, or by its last call still running or queued in it (see #invoke).
+   */
   #dropContext(slot: IsolateSlot, warm: WarmContext): void {
-    if (slot.contexts.get(warm.key) !== warm) return;
-    slot.contexts.delete(warm.key);
+    if (warm.dropped) return;
+    warm.dropped = true;
+    if (slot.contexts.get(warm.key) === warm) slot.contexts.delete(warm.key);
+    if (warm.inFlight === 0) this.#freeContext(slot, warm);
+  }
+
+  #freeContext(slot: IsolateSlot, warm: WarmContext): void {
     if (slot.isolate.isDisposed) return;
     try {
       warm.entry.release();
@@ -745,49 +941,50 @@ export class NodejsRuntime implements Runtime {
    * Runs `work` (calls into `slot`) under the host's own deadline. isolated-vm's `timeout` stops
    * running code; this covers the rest: at `limitMs + ABORT_GRACE_MS` `onSoftDeadline` asks the
    * guest to end a pending invocation, and if the call is still not settled after
-   * DISPOSE_GRACE_MS more, the isolate is disposed and replaced.
+   * DISPOSE_GRACE_MS more, the isolate is disposed and replaced. A pipelined call may first wait
+   * behind the calls queued ahead of it on the isolate, each bounded by its own limit: their sum,
+   * `queuedAheadMs`, delays only that last step, so that waiting never costs the isolate.
    */
-  async #guard<T>(slot: IsolateSlot, limitMs: number, work: Promise<T>, onSoftDeadline: () => void): Promise<T> {
-    // The losing side of the race must not become an unhandled rejection.
-    work.catch(() => undefined);
-    let softTimer: NodeJS.Timeout | undefined;
-    let hardTimer: NodeJS.Timeout | undefined;
-    const forced = new Promise<never>((_resolve, reject) => {
-      softTimer = setTimeout(() => {
+  #guard<T>(slot: IsolateSlot, limitMs: number, work: Promise<T>, onSoftDeadline: () => void, queuedAheadMs = 0): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let hardTimer: NodeJS.Timeout | undefined;
+      const softTimer = setTimeout(() => {
         onSoftDeadline();
         hardTimer = setTimeout(() => {
-          this.#logger.warn({ slot: slot.id, limitMs }, 'nodejs runtime: call did not end after its timeout; disposing its isolate');
+          this.#logger.warn({ slot: slot.id, limitMs, queuedAheadMs }, 'nodejs runtime: call did not end after its timeout; disposing its isolate');
           this.#disposeIsolate(slot, 'timeout');
           reject(new HardTimeout('call did not settle after its deadline'));
-        }, DISPOSE_GRACE_MS);
+        }, DISPOSE_GRACE_MS + queuedAheadMs);
       }, limitMs + ABORT_GRACE_MS);
+      const done = (): void => {
+        clearTimeout(softTimer);
+        clearTimeout(hardTimer);
+      };
+      // Whichever comes first wins; the other side is ignored (a promise settles once).
+      work.then(done, done);
+      work.then(resolve, reject);
     });
-    try {
-      return await Promise.race([work, forced]);
-    } finally {
-      clearTimeout(softTimer);
-      clearTimeout(hardTimer);
-    }
   }
 
   /** Resolves a never-settling invocation as a timeout without losing the isolate. */
-  #abortPending(warm: WarmContext | undefined): void {
+  #abortPending(warm: WarmContext | undefined, id: number): void {
+    // The context is not freed while this call is counted in it (see #invoke), even if dropped.
     if (!warm) return;
-    warm.entry.apply(undefined, ['abort'], { timeout: DISPOSE_GRACE_MS }).catch(() => undefined);
+    warm.entry.apply(undefined, ['abort', id], { timeout: DISPOSE_GRACE_MS }).catch(() => undefined);
   }
 
   /** After isolated-vm stopped a runaway call the isolate lives on: fetch what the script logged. */
-  async #collectLogsAfterTimeout(slot: IsolateSlot, warm: WarmContext | undefined): Promise<string[]> {
+  async #collectLogsAfterTimeout(slot: IsolateSlot, warm: WarmContext | undefined, id: number): Promise<string[]> {
     if (!warm || !slot.alive) return [];
     // isolated-vm's timeout counts from when a call starts running, so a host timer bounds the wait
     // for an isolate that would not even start it.
     let timer: NodeJS.Timeout | undefined;
-    const call = warm.entry.apply(undefined, ['abort'], { timeout: LOG_COLLECT_MS }).then(
+    const call = warm.entry.apply(undefined, ['abort', id], { timeout: LOG_COLLECT_MS }).then(
       (text: unknown) => (typeof text === 'string' ? toLogs(parseEnvelope(text).l) : []),
       () => [],
     );
     const gaveUp = new Promise<string[]>((resolve) => {
-      timer = setTimeout(() => resolve([]), LOG_COLLECT_MS * 2);
+      timer = setTimeout(() => resolve([]), LOG_COLLECT_MS + DISPOSE_GRACE_MS);
     });
     try {
       return await Promise.race([call, gaveUp]);
@@ -845,19 +1042,41 @@ export class NodejsRuntime implements Runtime {
   }
 
   /**
-   * Picks an isolate for one call: an idle one that already holds the instance's context, else
-   * the idle one with the fewest contexts, else a new one (up to maxPoolSize), else waits (FIFO).
-   * A call that waits longer than its own time limit is refused with RUNTIME_UNAVAILABLE: the
-   * runtime is saturated, which is not the script's fault (its timeout counts from when it runs).
+   * Places one call now if it can go now (see #place); undefined when it must wait (#wait). Calls
+   * already waiting go first.
    */
-  #acquire(key: string | undefined, maxWaitMs: number): Promise<IsolateSlot> {
+  #tryAcquire(key: string | undefined, conduct: Conduct | undefined, limitMs: number): IsolateSlot | undefined {
     this.#assertRunning();
+    if (this.#queue.length > 0) return undefined;
+    return this.#place(key, conduct, limitMs);
+  }
+
+  /**
+   * Picks an isolate for one call. A hot call (see #isHot) joins the isolate already running its
+   * context that has room, the fullest such one. Otherwise: an idle isolate that
+   * already holds the instance's context (its calls are pipelined there if hot), else the idle one
+   * with the fewest contexts, else a new one (up to maxPoolSize); the call then runs alone.
+   */
+  #place(key: string | undefined, conduct: Conduct | undefined, limitMs: number): IsolateSlot | undefined {
+    const hot = key !== undefined && conduct !== undefined && this.#isHot(conduct);
+    if (hot) {
+      let best: IsolateSlot | undefined;
+      for (const slot of this.#slots) {
+        if (slot.pipelineKey !== key || slot.inFlight >= this.#maxPipelined || !slot.alive) continue;
+        if (!isLive(slot.contexts.get(key))) continue;
+        if (!best || slot.inFlight > best.inFlight) best = slot;
+      }
+      if (best) {
+        occupy(best, limitMs);
+        return best;
+      }
+    }
     let chosen: IsolateSlot | undefined;
-    for (const slot of [...this.#slots]) {
+    let dead: IsolateSlot[] | undefined;
+    for (const slot of this.#slots) {
       if (slot.busy) continue;
       if (!slot.alive) {
-        // Died while idle (isolated-vm can dispose an isolate for memory after a call returned).
-        this.#disposeIsolate(slot, 'memory');
+        (dead ??= []).push(slot);
         continue;
       }
       if (key !== undefined && slot.contexts.has(key)) {
@@ -866,44 +1085,77 @@ export class NodejsRuntime implements Runtime {
       }
       if (!chosen || slot.contexts.size < chosen.contexts.size) chosen = slot;
     }
+    // Died while idle (isolated-vm can dispose an isolate for memory after a call returned).
+    if (dead) for (const slot of dead) this.#disposeIsolate(slot, 'memory');
     if (!chosen && this.#slots.length < this.#maxPoolSize) chosen = this.#addSlot();
-    if (chosen) {
-      chosen.busy = true;
-      return Promise.resolve(chosen);
-    }
+    if (!chosen) return undefined;
+    occupy(chosen, limitMs);
+    chosen.pipelineKey = hot && isLive(chosen.contexts.get(key)) ? key : undefined;
+    return chosen;
+  }
+
+  /**
+   * Queues a call until #dispatch places it. A call that waits longer than its own time limit is
+   * refused with RUNTIME_UNAVAILABLE: the runtime is saturated, which is not the script's fault
+   * (its timeout counts from when it runs).
+   */
+  #wait(key: string | undefined, conduct: Conduct | undefined, limitMs: number, maxWaitMs: number): Promise<IsolateSlot> {
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined };
+      const waiter: Waiter = { key, conduct, limitMs, resolve, reject, timer: undefined };
       waiter.timer = setTimeout(() => {
         const index = this.#queue.indexOf(waiter);
         if (index === -1) return;
         this.#queue.splice(index, 1);
         reject(new ServiceError('RUNTIME_UNAVAILABLE', `every Node.js isolate stayed busy for ${maxWaitMs} ms`, { queued: this.#queue.length }));
+        // It may have been the call that kept later ones from joining pipelines.
+        this.#dispatch();
       }, maxWaitMs);
       this.#queue.push(waiter);
+      this.#dispatch();
     });
   }
 
-  #releaseSlot(slot: IsolateSlot): void {
-    slot.busy = false;
-    slot.idleSince = performance.now();
-    if (!slot.alive) this.#retire(slot);
-    this.#dispatch();
+  #releaseSlot(slot: IsolateSlot, limitMs: number): void {
+    slot.inFlight -= 1;
+    slot.inFlightLimitMs -= limitMs;
+    if (slot.inFlight === 0) {
+      slot.pipelineKey = undefined;
+      slot.inFlightLimitMs = 0;
+      slot.idleSince = performance.now();
+      if (!slot.alive) this.#retire(slot);
+    }
+    if (this.#queue.length > 0) this.#dispatch();
     if (this.#idleWaiters.length > 0 && !this.#slots.some((s) => s.busy)) {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
   }
 
-  /** Hands idle isolates to queued calls, oldest call first. */
+  /**
+   * Places queued calls, oldest first. The first one that cannot be placed needs an idle isolate
+   * and there is none: the calls behind it wait too, even those that could join a pipeline, so
+   * that pipelines drain and free their isolates instead of being refilled for ever.
+   */
   #dispatch(): void {
-    while (this.#queue.length > 0 && this.#state === 'running') {
-      let slot = this.#slots.find((s) => !s.busy && s.alive);
-      if (!slot && this.#slots.length < this.#maxPoolSize) slot = this.#addSlot();
-      if (!slot) return;
-      const waiter = this.#queue.shift();
-      if (!waiter) return;
-      clearTimeout(waiter.timer);
-      slot.busy = true;
-      waiter.resolve(slot);
+    if (this.#dispatching) {
+      this.#redispatch = true;
+      return;
+    }
+    this.#dispatching = true;
+    try {
+      do {
+        this.#redispatch = false;
+        while (this.#queue.length > 0 && this.#state === 'running') {
+          const waiter = this.#queue[0];
+          if (!waiter) break;
+          const slot = this.#place(waiter.key, waiter.conduct, waiter.limitMs);
+          if (!slot) break;
+          this.#queue.shift();
+          clearTimeout(waiter.timer);
+          waiter.resolve(slot);
+        }
+      } while (this.#redispatch);
+    } finally {
+      this.#dispatching = false;
     }
   }
 
@@ -956,6 +1208,16 @@ export class NodejsRuntime implements Runtime {
   }
 }
 
+function occupy(slot: IsolateSlot, limitMs: number): void {
+  slot.inFlight += 1;
+  slot.inFlightLimitMs += limitMs;
+}
+
+/** A context new calls may use. */
+function isLive(warm: WarmContext | undefined): warm is WarmContext {
+  return warm !== undefined && !warm.dropped && !warm.released;
+}
+
 function remaining(deadline: number): number {
   return Math.max(1, Math.ceil(deadline - performance.now()));
 }
@@ -979,7 +1241,9 @@ function readEnvelope(text: string): Envelope {
 }
 
 function toLogs(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((line): line is string => typeof line === 'string') : [];
+  if (!Array.isArray(value)) return [];
+  // The guest sends strings only: usually nothing to filter.
+  return value.every((line) => typeof line === 'string') ? value : value.filter((line): line is string => typeof line === 'string');
 }
 
 function toScriptError(error: GuestError | undefined): ScriptError {

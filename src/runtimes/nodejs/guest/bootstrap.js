@@ -8,12 +8,20 @@
 // Protocol (all values crossing the boundary are strings, so no object of one realm is ever handed
 // to the other):
 //   entry('load', factory, configJson) -> envelope   runs the user's module body once
-//   entry('invoke', eventJson)         -> Promise<envelope>
-//   entry('abort')                     -> envelope   ends the pending invocation as a timeout and
-//                                                    returns the logs it wrote so far
-// An envelope is a JSON string: {"s":"ok","r":<result JSON>,"l":[logs]},
-// {"s":"error","e":{name,message,stack,line,column},"l":[...]}, {"s":"output_limit","n":bytes,"l":[...]},
-// {"s":"memory","e":{...},"l":[...]} or {"s":"timeout","l":[...]}.
+//   entry('invoke', eventJson, id)     -> Promise<envelope>   `id` is the host's number for the call
+//   entry('abort', id)                 -> envelope   ends invocation `id` as a timeout if it is still
+//                                                    pending and returns the logs it wrote so far
+// An envelope is a JSON string: {"s":"ok","r":<result JSON>,"l":[logs],"t":ms},
+// {"s":"error","e":{name,message,stack,line,column},"l":[...],"t":ms}, {"s":"output_limit","n":bytes,"l":[...],"t":ms},
+// {"s":"memory","e":{...},"l":[...],"t":ms}, {"s":"timeout","l":[...]} or {"s":"busy"}.
+// `t` is how long the invocation ran, in whole milliseconds of the guest's clock (the host uses it
+// to decide whether this instance's calls may be pipelined).
+//
+// The host may queue several invocations of one context on its isolate (pipelining); isolated-vm
+// runs them one after the other, each with its microtasks. An invocation that has not settled when
+// its own call returns (a promise that never settles, or a call isolated-vm stopped) would otherwise
+// share the context, and the log buffer, with the next one: while one is pending, `invoke` refuses
+// with {"s":"busy"} without running anything, and the host runs that call again elsewhere.
 (function bootstrap() {
   'use strict';
 
@@ -41,6 +49,7 @@
   const NumberCtor = Number;
   const objectCreate = Object.create;
   const defineProperty = Object.defineProperty;
+  const dateNow = Date.now;
 
   const USER_FILE = 'script.js';
   const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
@@ -464,11 +473,15 @@
 
   // ---- invocations -----------------------------------------------------------------------------
   let sequence = 0;
+  // At most one invocation is pending at a time (see `invoke`).
   let pending = null;
+  // The invocation the log buffer belongs to: the last one `invoke` started.
+  let logOwner = 0;
+  const BUSY = '{"s":"busy"}';
 
   function settle(id, makeEnvelope) {
     if (pending === null || pending.id !== id) return;
-    const { resolve } = pending;
+    const { resolve, started } = pending;
     pending = null;
     let envelope;
     try {
@@ -476,7 +489,8 @@
     } catch (error) {
       envelope = errorEnvelope(error);
     }
-    resolve(envelope);
+    // Every envelope is an object ending in `}`; the run time joins it there.
+    resolve(`${reflectApply(stringSlice, envelope, [0, -1])},"t":${dateNow() - started}}`);
   }
 
   function settleWithPromise(id, value) {
@@ -527,13 +541,19 @@
     settleWithPromise(id, reflectApply(handler, undefined, [event]));
   }
 
-  function invoke(eventJson) {
+  function invoke(eventJson, hostId) {
+    // An earlier invocation is still pending: running this one now would let the two interleave
+    // (and mix their logs). It can settle only through code of this context, i.e. a later
+    // invocation; run one at a time it would have timed out. The host retries this call elsewhere.
+    if (pending !== null) return BUSY;
     if (keepLogsForNextInvoke) keepLogsForNextInvoke = false;
     else resetLogs();
     sequence += 1;
-    const id = sequence;
+    const id = typeof hostId === 'number' ? hostId : -sequence;
+    logOwner = id;
+    const started = dateNow();
     return new PromiseCtor((resolve) => {
-      pending = { id, resolve };
+      pending = { id, resolve, started };
       try {
         run(id, jsonParse(eventJson));
       } catch (error) {
@@ -542,9 +562,14 @@
     });
   }
 
-  function abort() {
-    const envelope = `{"s":"timeout","l":${logsJson()}}`;
-    if (pending !== null) {
+  // Ends invocation `id` as a timeout if it is pending. Its logs are returned when the buffer is
+  // still its own (also after it settled, for what it wrote before isolated-vm stopped it); a later
+  // invocation's logs never are. Without an id: whatever is pending (the host always passes one).
+  function abort(id) {
+    const anyPending = typeof id !== 'number';
+    const owned = anyPending || logOwner === id;
+    const envelope = `{"s":"timeout","l":${owned ? logsJson() : '[]'}}`;
+    if (pending !== null && (anyPending || pending.id === id)) {
       const { resolve } = pending;
       pending = null;
       resolve(envelope);
@@ -555,11 +580,11 @@
   function entry(op, first, second) {
     switch (op) {
       case 'invoke':
-        return invoke(first);
+        return invoke(first, second);
       case 'load':
         return load(first, second);
       case 'abort':
-        return abort();
+        return abort(first);
       default:
         throw new ErrorCtor(`unknown operation ${safeString(op)}`);
     }
