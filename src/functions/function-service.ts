@@ -4,6 +4,8 @@
  * schema is enforced on sessions that run its own script.
  */
 import { Ajv } from 'ajv';
+import safeRegex from 'safe-regex2';
+import { assertJsonLimits } from '../common/json-limits.js';
 import { requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
@@ -39,6 +41,9 @@ export interface FunctionDetail extends FunctionSummary {
 }
 
 export const MAX_PER_PAGE = 100;
+
+/** A schema or examples nested deeper than this cannot be a sensible contract (and would overflow recursive checks). */
+const FUNCTION_JSON_LIMITS = { maxDepth: 32, maxBytes: 262_144 };
 
 export class FunctionService {
   readonly #o: FunctionServiceOptions;
@@ -87,6 +92,8 @@ export class FunctionService {
     if (description !== null && (typeof description !== 'string' || description.length > 2000)) {
       throw new ServiceError('INVALID_REQUEST', '"description" must be a string of at most 2000 characters', { field: 'description' });
     }
+    assertJsonLimits(schema, 'schema', FUNCTION_JSON_LIMITS);
+    assertJsonLimits(examples, 'examples', FUNCTION_JSON_LIMITS);
     if (schema !== null) validateSchema(schema);
     if (typeof cache !== 'boolean') throw new ServiceError('INVALID_REQUEST', '"cache" must be a boolean (false: never cache results)', { field: 'cache' });
     if (!Array.isArray(examples)) throw new ServiceError('INVALID_REQUEST', '"examples" must be an array', { field: 'examples' });
@@ -152,8 +159,9 @@ function positiveInt(value: unknown, name: string, fallback: number, max: number
 }
 
 function shortString(value: unknown, name: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 128) {
-    throw new ServiceError('INVALID_REQUEST', `${name} must be a string of 1 to 128 characters`, { field: name });
+  // Control characters (NUL above all) cannot be query parameters for a text column.
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128 || [...value].some((c) => c < ' ') || !value.isWellFormed()) {
+    throw new ServiceError('INVALID_REQUEST', `${name} must be a string of 1 to 128 printable characters`, { field: name });
   }
   return value;
 }
@@ -168,6 +176,31 @@ function validateSchema(schema: unknown): void {
     const part = schema[key];
     if (!isPlainObject(part) || !schemaChecker.validateSchema(part)) {
       throw new ServiceError('INVALID_REQUEST', `schema.${key} is not a valid JSON Schema: ${schemaChecker.errorsText(schemaChecker.errors)}`, { field: `schema.${key}` });
+    }
+    assertSafePatterns(part, `schema.${key}`);
+  }
+}
+
+/**
+ * Params are validated on the service's own thread, where a regular expression with nested
+ * quantifiers (`^(a+)+$`) can backtrack for seconds on a short input: such patterns are refused
+ * when the function is registered.
+ */
+function assertSafePatterns(schema: unknown, path: string): void {
+  const stack: { value: unknown; path: string }[] = [{ value: schema, path }];
+  while (stack.length > 0) {
+    const { value, path: at } = stack.pop() as { value: unknown; path: string };
+    if (value === null || typeof value !== 'object') continue;
+    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+      const patterns = key === 'pattern' && typeof child === 'string' ? [child] : key === 'patternProperties' && isPlainObject(child) ? Object.keys(child) : [];
+      for (const pattern of patterns) {
+        if (!safeRegex(pattern)) {
+          throw new ServiceError('INVALID_REQUEST', `${at}.${key}: the regular expression ${JSON.stringify(pattern)} can backtrack catastrophically (nested quantifiers); rewrite it`, {
+            field: `${at}.${key}`,
+          });
+        }
+      }
+      stack.push({ value: child, path: `${at}.${key}` });
     }
   }
 }

@@ -102,6 +102,15 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     requestIdHeader: false,
     trustProxy: deps.trustProxy ?? false,
     http: { maxHeaderSize: deps.maxHeaderBytes },
+    // Errors raised before routing (a URL that does not decode, an over-long path parameter) skip
+    // the error handler: they get the same envelope here.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const serviceError = new ServiceError('INVALID_REQUEST', error.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid (bad percent-encoding?)' : 'A path parameter is too long', {
+        reason: error.code,
+      });
+      deps.metrics.errors.inc({ code: serviceError.code });
+      void reply.header('x-request-id', request.id).status(serviceError.status).send(serviceError.toEnvelope());
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });

@@ -70,6 +70,8 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
     allowedHeaders: ['Content-Type', 'Authorization', 'Language-Title', 'X-Request-ID', 'X-Cache-Control'],
     exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
     maxAge: 86400,
+    // An OPTIONS request that is not a CORS preflight is answered, not refused in plain text.
+    strictPreflight: false,
   });
 
   if (!options.rateLimits.enabled) return;

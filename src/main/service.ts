@@ -108,7 +108,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const router = config.runtimeMappingsFile ? LanguageRouter.fromFile(config.runtimeMappingsFile) : new LanguageRouter();
   const sessionStore = new PgSessionStore(database.pool);
   const functionStore = new PgFunctionStore(database.pool);
-  const requestLogStore = new PgRequestLogStore(database.pool);
+  const requestLogStore = new PgRequestLogStore(database.pool, (entry, error) =>
+    logger.error({ err: error, requestLogId: entry.id }, 'request log row dropped: PostgreSQL refuses even its bare form'),
+  );
 
   // Redis when configured; otherwise the in-process default with the same semantics (one machine).
   let redis: RedisCache | undefined;

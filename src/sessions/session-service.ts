@@ -138,6 +138,7 @@ export class SessionService {
     }
     validateContext(context);
     assertJsonLimits(context, 'context', this.#o.contextLimits);
+    if (compileOptions !== undefined) assertJsonLimits(compileOptions, 'compile_options', this.#o.contextLimits);
 
     let source: string;
     let functionId: string | null = null;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { toJsonb } from './jsonb.js';
+import { toJsonb, toText } from './jsonb.js';
 import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType, NewFunction } from '../../functions/function.js';
 import type { Language } from '../../runtimes/runtime.js';
 
@@ -86,7 +86,7 @@ export class PgFunctionStore implements FunctionStore {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'dynamic')
          ON CONFLICT (language_title) DO NOTHING
          RETURNING id`,
-        [fn.language, fn.title, fn.languageTitle, fn.description, toJsonb(fn.schema), toJsonb(fn.examples), fn.createdBy, fn.tags, fn.cacheable],
+        [fn.language, fn.title, fn.languageTitle, toText(fn.description), toJsonb(fn.schema), toJsonb(fn.examples), toText(fn.createdBy), fn.tags.map((t) => toText(t)), fn.cacheable],
       );
       const id = inserted.rows[0]?.id;
       if (!id) {

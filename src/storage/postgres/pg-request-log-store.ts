@@ -5,9 +5,11 @@ import { toJsonb } from './jsonb.js';
 /** public.request_logs and public.error_logs, a batch per transaction (one statement per table). */
 export class PgRequestLogStore implements RequestLogStore {
   readonly #pool: pg.Pool;
+  readonly #onUnstorable: ((entry: RequestLogEntry, error: unknown) => void) | undefined;
 
-  constructor(pool: pg.Pool) {
+  constructor(pool: pg.Pool, onUnstorable?: (entry: RequestLogEntry, error: unknown) => void) {
     this.#pool = pool;
+    this.#onUnstorable = onUnstorable;
   }
 
   async writeBatch(batch: readonly RequestLogEntry[]): Promise<void> {
@@ -23,7 +25,22 @@ export class PgRequestLogStore implements RequestLogStore {
           await this.#insert([entry]);
         } catch (rowError) {
           if (!isDataError(rowError)) throw rowError;
-          await this.#insert([{ ...entry, requestPayload: { unstorable: String(rowError) }, responsePayload: null, errorDetails: null, runtimeMetrics: null }]);
+          const bare: RequestLogEntry = {
+            ...entry,
+            requestHeaders: {},
+            requestPayload: { unstorable: String(rowError) },
+            responsePayload: null,
+            errorDetails: null,
+            runtimeMetrics: null,
+            ...(entry.error ? { error: { code: entry.error.code, message: '(message not storable)', stackTrace: null, context: null } } : {}),
+          };
+          try {
+            await this.#insert([bare]);
+          } catch (bareError) {
+            // Never let one row block every later one: it is dropped, and said so.
+            if (!isDataError(bareError)) throw bareError;
+            this.#onUnstorable?.(entry, bareError);
+          }
         }
       }
     }

@@ -64,7 +64,7 @@ export class PgSessionStore implements SessionStore {
       `INSERT INTO meta.sessions (${COLUMNS})
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       [
-        s.requestId, s.languageTitle, s.language, s.userId, s.createdAt, s.expiresAt, s.lastExecutedAt,
+        s.requestId, s.languageTitle, s.language, toText(s.userId), s.createdAt, s.expiresAt, s.lastExecutedAt,
         s.executionCount, s.status, toJsonb(s.context), s.scriptContent, s.scriptHash,
         s.compiledArtifact ? Buffer.from(s.compiledArtifact) : null, toJsonb(s.compileOptions), s.compileStatus,
         toText(s.compileError), toJsonb(s.metadata), s.functionId,
