@@ -53,6 +53,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
+import { ScriptCache } from '../script-cache.js';
 
 export interface NodejsRuntimeOptions {
   logger: Logger;
@@ -313,8 +314,6 @@ export class NodejsRuntime implements Runtime {
   readonly #maxLogBytes: number;
   readonly #maxResultBytes: number;
   readonly #contextsPerIsolate: number;
-  readonly #maxScripts: number;
-  readonly #maxScriptBytes: number;
   readonly #prepareTimeoutMs: number;
   readonly #stopGraceMs: number;
   readonly #idleIsolateMs: number;
@@ -336,8 +335,7 @@ export class NodejsRuntime implements Runtime {
   readonly #conduct = new Map<string, Map<string, Conduct>>();
 
   /** Insertion order is recency order (LRU). */
-  readonly #scripts = new Map<string, PreparedScript>();
-  #scriptBytes = 0;
+  readonly #scripts: ScriptCache<PreparedScript>;
   readonly #preparing = new Map<string, Promise<PrepareResult>>();
 
   constructor(options: NodejsRuntimeOptions) {
@@ -349,8 +347,11 @@ export class NodejsRuntime implements Runtime {
     this.#maxLogBytes = Math.max(0, options.maxLogBytes);
     this.#maxResultBytes = Math.max(1, options.maxResultBytes);
     this.#contextsPerIsolate = Math.max(1, options.contextsPerIsolate ?? NODEJS_RUNTIME_DEFAULTS.contextsPerIsolate);
-    this.#maxScripts = Math.max(1, options.maxScripts ?? NODEJS_RUNTIME_DEFAULTS.maxScripts);
-    this.#maxScriptBytes = Math.max(1, options.maxScriptBytes ?? NODEJS_RUNTIME_DEFAULTS.maxScriptBytes);
+    this.#scripts = new ScriptCache<PreparedScript>(
+      Math.max(1, options.maxScripts ?? NODEJS_RUNTIME_DEFAULTS.maxScripts),
+      Math.max(1, options.maxScriptBytes ?? NODEJS_RUNTIME_DEFAULTS.maxScriptBytes),
+      (script) => this.#forgetScript(script),
+    );
     this.#prepareTimeoutMs = Math.max(1, options.prepareTimeoutMs ?? NODEJS_RUNTIME_DEFAULTS.prepareTimeoutMs);
     this.#stopGraceMs = Math.max(0, options.stopGraceMs ?? NODEJS_RUNTIME_DEFAULTS.stopGraceMs);
     this.#idleIsolateMs = Math.max(1000, options.idleIsolateMs ?? NODEJS_RUNTIME_DEFAULTS.idleIsolateMs);
@@ -410,7 +411,6 @@ export class NodejsRuntime implements Runtime {
     this.#slots = [];
     for (const script of this.#scripts.values()) script.cachedData?.release();
     this.#scripts.clear();
-    this.#scriptBytes = 0;
     this.#conduct.clear();
     this.#state = 'stopped';
     this.#logger.info('nodejs runtime stopped');
@@ -443,7 +443,6 @@ export class NodejsRuntime implements Runtime {
     this.#assertRunning();
     const known = this.#scripts.get(request.scriptHash);
     if (known) {
-      this.#touchScript(known);
       return { ok: true, compileMs: 0 };
     }
     // Concurrent prepares of one script share the work.
@@ -458,7 +457,6 @@ export class NodejsRuntime implements Runtime {
     this.#assertRunning();
     const script = this.#scripts.get(request.scriptHash);
     if (!script) return { status: 'not_prepared', logs: [], stats: { durationMs: 0 } };
-    this.#touchScript(script);
     let eventJson: string;
     try {
       eventJson = JSON.stringify(request.event);
@@ -538,7 +536,7 @@ export class NodejsRuntime implements Runtime {
         }
       }
       this.#rememberCompiled(slot, script.hash, compiled);
-      this.#storeScript(script);
+      this.#scripts.set(script);
       return { ok: true, compileMs: roundMs(performance.now() - started) };
     } finally {
       this.#releaseSlot(slot, this.#prepareTimeoutMs);
@@ -613,24 +611,8 @@ export class NodejsRuntime implements Runtime {
     }
   }
 
-  #storeScript(script: PreparedScript): void {
-    this.#scripts.set(script.hash, script);
-    this.#scriptBytes += script.bytes;
-    while (this.#scripts.size > this.#maxScripts || (this.#scriptBytes > this.#maxScriptBytes && this.#scripts.size > 1)) {
-      const oldest = this.#scripts.values().next().value;
-      if (!oldest) break;
-      this.#forgetScript(oldest);
-    }
-  }
-
-  #touchScript(script: PreparedScript): void {
-    this.#scripts.delete(script.hash);
-    this.#scripts.set(script.hash, script);
-  }
-
+  /** Frees what was built from an evicted script in every isolate. */
   #forgetScript(script: PreparedScript): void {
-    this.#scripts.delete(script.hash);
-    this.#scriptBytes -= script.bytes;
     script.cachedData?.release();
     for (const slot of this.#slots) {
       slot.compiled.get(script.hash)?.release();

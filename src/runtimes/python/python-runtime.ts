@@ -40,6 +40,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
+import { ScriptCache } from '../script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
 
@@ -175,8 +176,8 @@ export class PythonRuntime implements Runtime {
   #coldStartMs: number | undefined;
 
   /** Insertion order is recency order (LRU). */
-  readonly #scripts = new Map<string, PreparedScript>();
-  #scriptBytes = 0;
+  /** Workers keep their compiled copy of an evicted script; a session bound to one goes on using it. */
+  readonly #scripts: ScriptCache<PreparedScript>;
   readonly #preparing = new Map<string, Promise<PrepareResult>>();
 
   constructor(options: PythonRuntimeOptions) {
@@ -206,6 +207,7 @@ export class PythonRuntime implements Runtime {
       stopGraceMs: Math.max(0, options.stopGraceMs ?? d.stopGraceMs),
       idleCpuMsPerSecond: Math.max(10, options.idleCpuMsPerSecond ?? d.idleCpuMsPerSecond),
     };
+    this.#scripts = new ScriptCache<PreparedScript>(this.#o.maxScripts, this.#o.maxScriptBytes);
   }
 
   get #memoryLimitBytes(): number {
@@ -335,7 +337,6 @@ export class PythonRuntime implements Runtime {
     this.#byKey.clear();
     this.#exitWaiters.clear();
     this.#scripts.clear();
-    this.#scriptBytes = 0;
     this.#state = 'stopped';
     if (wasRunning) this.#logger.info('python runtime stopped');
   }
@@ -382,7 +383,6 @@ export class PythonRuntime implements Runtime {
     }
     const known = this.#scripts.get(request.scriptHash);
     if (known && known.source === request.source) {
-      this.#touchScript(known);
       return { ok: true, compileMs: 0 };
     }
     const inFlight = this.#preparing.get(request.scriptHash);
@@ -404,7 +404,7 @@ export class PythonRuntime implements Runtime {
     try {
       const reply = await worker.request('compile', `"hash":${JSON.stringify(hash)},"source":${sourceJson}`);
       if (reply.ok === true) {
-        this.#storeScript({ hash, source, sourceJson, bytes: source.length * 2, form: typeof reply.form === 'string' ? reply.form : 'body' });
+        this.#scripts.set({ hash, source, sourceJson, bytes: source.length * 2, form: typeof reply.form === 'string' ? reply.form : 'body' });
         return { ok: true, compileMs: typeof reply.ms === 'number' ? reply.ms : 0 };
       }
       return { ok: false, error: toCompileFailure(reply.error) };
@@ -422,36 +422,12 @@ export class PythonRuntime implements Runtime {
     }
   }
 
-  #storeScript(script: PreparedScript): void {
-    const previous = this.#scripts.get(script.hash);
-    if (previous) this.#forgetScript(previous);
-    this.#scripts.set(script.hash, script);
-    this.#scriptBytes += script.bytes;
-    while (this.#scripts.size > this.#o.maxScripts || (this.#scriptBytes > this.#o.maxScriptBytes && this.#scripts.size > 1)) {
-      const oldest = this.#scripts.values().next().value;
-      if (!oldest) break;
-      this.#forgetScript(oldest);
-    }
-  }
-
-  #touchScript(script: PreparedScript): void {
-    this.#scripts.delete(script.hash);
-    this.#scripts.set(script.hash, script);
-  }
-
-  #forgetScript(script: PreparedScript): void {
-    this.#scripts.delete(script.hash);
-    this.#scriptBytes -= script.bytes;
-    // Workers keep their compiled copy; a session bound to one goes on using it.
-  }
-
   // ---- execute -----------------------------------------------------------------------------------
 
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
     this.#assertRunning();
     const script = this.#scripts.get(request.scriptHash);
     if (!script) return { status: 'not_prepared', logs: [], stats: { durationMs: 0 } };
-    this.#touchScript(script);
     let eventJson: string;
     try {
       eventJson = JSON.stringify(request.event);
