@@ -17,11 +17,8 @@ import { Authenticator } from '../http/auth.js';
 import type { ComponentHealth, HealthReport } from '../http/routes/operations-routes.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
-import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
-import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
 import { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Runtime } from '../runtimes/runtime.js';
-import { createRustRuntime } from '../runtimes/wasm/rust-runtime.js';
 import { SessionCache } from '../sessions/session-cache.js';
 import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
@@ -32,6 +29,7 @@ import { PgRequestLogStore } from '../storage/postgres/pg-request-log-store.js';
 import { PgSessionStore } from '../storage/postgres/pg-session-store.js';
 import { RedisCache } from '../storage/redis/redis-cache.js';
 import type { RequestLogEntry } from '../storage/request-log.js';
+import { createRuntimes } from './runtimes.js';
 
 export interface RunningService {
   readonly app: FastifyInstance;
@@ -56,47 +54,11 @@ export function authEnabled(config: Config): boolean {
 
 const PING_TIMEOUT_MS = 1000;
 
-function createDefaultRuntimes(config: Config, logger: Logger, database: Database): Runtime[] {
-  return [
-    createNodejsRuntime({
-      logger: logger.child({ runtime: 'nodejs' }),
-      poolSize: config.nodejs.poolSize,
-      maxPoolSize: config.nodejs.maxPoolSize,
-      memoryLimitMb: config.nodejs.memoryLimitMb,
-      maxLogEntries: config.maxLogEntries,
-      maxLogBytes: config.maxLogBytes,
-      maxResultBytes: config.maxResultBytes,
-    }),
-    createPythonRuntime({
-      logger: logger.child({ runtime: 'python' }),
-      poolSize: config.python.poolSize,
-      maxWorkers: config.python.maxWorkers,
-      maxQueue: config.python.maxQueue,
-      memoryLimitMb: config.python.memoryLimitMb,
-      allowUnsandboxed: config.python.allowUnsandboxed,
-      maxLogEntries: config.maxLogEntries,
-      maxLogBytes: config.maxLogBytes,
-      maxResultBytes: config.maxResultBytes,
-    }),
-    createRustRuntime({
-      logger: logger.child({ runtime: 'rust' }),
-      store: new PgWasmModuleStore(database.pool),
-      cacheDir: config.rust.toolchainDir,
-      compileTimeoutMs: config.wasmCompileTimeoutSeconds * 1000,
-      poolSize: config.rust.poolSize,
-      memoryLimitMb: config.rust.memoryLimitMb,
-      maxConcurrentCompiles: config.rust.maxConcurrentCompiles,
-      maxLogEntries: config.maxLogEntries,
-      maxLogBytes: config.maxLogBytes,
-      maxResultBytes: config.maxResultBytes,
-    }),
-  ];
-}
 
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const runtimes = new RuntimeRegistry();
-  for (const runtime of overrides.runtimes ?? createDefaultRuntimes(config, logger, database)) runtimes.register(runtime);
+  for (const runtime of overrides.runtimes ?? createRuntimes(config, logger, () => new PgWasmModuleStore(database.pool))) runtimes.register(runtime);
   try {
     await runtimes.startAll();
   } catch (error) {

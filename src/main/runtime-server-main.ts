@@ -1,0 +1,97 @@
+/**
+ * Entry point of a runtime server: one language's in-process runtime served over gRPC
+ * (proto/runtime.proto) for a controller elsewhere to reach with RemoteRuntime.
+ *
+ *   node --no-node-snapshot --import tsx src/main/runtime-server-main.ts --language nodejs|python|rust --port 50052 [--host 127.0.0.1]
+ *
+ * Runtime settings come from the same environment variables, with the same defaults, as the
+ * service's own in-process runtimes (src/config/config.ts, src/main/runtimes.ts).
+ * Rust keeps compiled modules in PostgreSQL when DATABASE_URL is set, in memory otherwise.
+ * SIGTERM/SIGINT: health turns NOT_SERVING, in-flight calls drain, then the runtime stops.
+ */
+import { parseArgs } from 'node:util';
+
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { createLogger } from '../observability/logger.js';
+import { LogRing } from '../rpc/log-ring.js';
+import { createRuntimeServer } from '../rpc/runtime-server.js';
+import { LANGUAGES, type Language } from '../runtimes/runtime.js';
+import { MemoryWasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
+import { openDatabase, type Database } from '../storage/postgres/database.js';
+import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
+import { createLocalRuntime } from './runtimes.js';
+
+const LOG_RING_LINES = 1000;
+
+function usage(message: string): never {
+  process.stderr.write(`${message}\nusage: runtime-server-main --language ${LANGUAGES.join('|')} --port <port> [--host 127.0.0.1]\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({ options: { language: { type: 'string' }, port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' } }, strict: true }).values;
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  const language = args.language as Language | undefined;
+  if (!language || !LANGUAGES.includes(language)) usage(`--language must be one of ${LANGUAGES.join(', ')}`);
+  const port = Number(args.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) usage('--port must be a port number');
+  const host = args.host ?? '127.0.0.1';
+
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) usage(`configuration error: ${error.message}`);
+    throw error;
+  }
+  const logs = new LogRing(LOG_RING_LINES, process.stdout);
+  const logger = createLogger(config.logLevel, logs).child({ language });
+
+  // PostgreSQL only where it pays: Rust modules shared across replicas and restarts.
+  let database: Database | undefined;
+  if (language === 'rust' && config.databaseUrl) database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const runtime = createLocalRuntime(language, config, logger, () => (database ? new PgWasmModuleStore(database.pool) : new MemoryWasmModuleStore()));
+  await runtime.start();
+  const server = createRuntimeServer(runtime, { logger, logs });
+  const bound = await server.start(host, port);
+  process.stdout.write(`runtime listening on ${host}:${bound}\n`);
+
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'stopping: draining in-flight calls');
+    const forced = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs * 3 + 5000);
+    forced.unref();
+    (async () => {
+      await server.stop(config.shutdownGraceMs);
+      await runtime.stop();
+      await database?.close();
+    })().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`runtime server failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,219 @@
+/**
+ * A `Runtime` served by another process over gRPC (src/rpc/runtime-server.ts). One grpc-js client:
+ * its channel multiplexes every call over one HTTP/2 connection and reconnects on its own.
+ *
+ * health() never makes a call: it reports the last HealthCheck, polled in the background. Faults
+ * of the transport become ServiceError RUNTIME_UNAVAILABLE naming the address, so the service
+ * answers 503 instead of hanging; failures of user code arrive as ordinary results.
+ */
+import * as grpc from '@grpc/grpc-js';
+
+import { ServiceError } from '../errors/service-error.js';
+import type { Logger } from '../observability/logger.js';
+import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
+import {
+  healthFromWire,
+  invocationResultFromWire,
+  loadProtos,
+  prepareResultFromWire,
+  type RuntimeServiceClient,
+  type WireExecuteResponse,
+  type WireHealthCheckResponse,
+  type WirePrepareResponse,
+} from './runtime-proto.js';
+
+export interface RemoteRuntimeOptions {
+  readonly language: Language;
+  /** `host:port` of a runtime server. */
+  readonly address: string;
+  readonly logger: Logger;
+  /** Added to an Execute's timeoutMs for its gRPC deadline: transport and queueing (default 2000 ms). */
+  readonly deadlineMarginMs?: number;
+  /** Deadline of a Prepare, which may compile (default 180 s: a cold Rust compile). */
+  readonly prepareDeadlineMs?: number;
+  /** How often health is polled (default 2000 ms). */
+  readonly healthIntervalMs?: number;
+  /** How long start() waits for the first health answer before reporting unavailable (default 5000 ms). */
+  readonly startTimeoutMs?: number;
+  /** Largest message accepted or sent (default 64 MiB). */
+  readonly maxMessageBytes?: number;
+}
+
+const HEALTH_DEADLINE_MS = 1500;
+const RELEASE_DEADLINE_MS = 5000;
+
+export class RemoteRuntime implements Runtime {
+  readonly language: Language;
+  readonly #address: string;
+  readonly #logger: Logger;
+  readonly #marginMs: number;
+  readonly #prepareDeadlineMs: number;
+  readonly #healthIntervalMs: number;
+  readonly #startTimeoutMs: number;
+  readonly #client: RuntimeServiceClient;
+  #health: RuntimeHealth = { status: 'unavailable', reason: 'not started' };
+  #lastCheckedAt: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #polling = false;
+  #stopped = false;
+
+  constructor(options: RemoteRuntimeOptions) {
+    this.language = options.language;
+    this.#address = options.address;
+    this.#logger = options.logger;
+    this.#marginMs = options.deadlineMarginMs ?? 2000;
+    this.#prepareDeadlineMs = options.prepareDeadlineMs ?? 180_000;
+    this.#healthIntervalMs = options.healthIntervalMs ?? 2000;
+    this.#startTimeoutMs = options.startTimeoutMs ?? 5000;
+    const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    const { RuntimeClient } = loadProtos();
+    this.#client = new RuntimeClient(options.address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': maxMessageBytes,
+      'grpc.max_send_message_length': maxMessageBytes,
+      // Find a dead peer (machine gone, no RST) within seconds, not at the OS TCP timeout.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5000,
+      'grpc.keepalive_permit_without_calls': 1,
+      // Reconnect promptly after a runtime restarts.
+      'grpc.initial_reconnect_backoff_ms': 250,
+      'grpc.max_reconnect_backoff_ms': 5000,
+    });
+  }
+
+  get address(): string {
+    return this.#address;
+  }
+
+  /** Waits for the first health answer (bounded); a runtime not reachable yet is reported unavailable, not thrown. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await this.#poll(true);
+    if (this.#health.status === 'unavailable') this.#logger.warn({ address: this.#address, reason: this.#health.reason }, `${this.language} runtime at ${this.#address} is not available yet`);
+    this.#timer = setInterval(() => void this.#poll(false), this.#healthIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** The remote process stops on its own schedule; this only closes the channel (in-flight calls end UNAVAILABLE). */
+  stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#client.close();
+    this.#health = { status: 'unavailable', reason: 'stopped' };
+    return Promise.resolve();
+  }
+
+  health(): RuntimeHealth {
+    return { ...this.#health, details: { ...this.#health.details, address: this.#address, remote: true, lastCheckedAt: this.#lastCheckedAt } };
+  }
+
+  async prepare(request: PrepareRequest): Promise<PrepareResult> {
+    const response = await this.#call<WirePrepareResponse>('Prepare', this.#prepareDeadlineMs, (options, callback) =>
+      this.#client.Prepare(
+        {
+          script_hash: request.scriptHash,
+          source: request.source,
+          compile_options_json: request.compileOptions ? JSON.stringify(request.compileOptions) : '',
+          ...(request.artifact ? { artifact: request.artifact } : {}),
+        },
+        options,
+        callback,
+      ),
+    );
+    return prepareResultFromWire(response);
+  }
+
+  async execute(request: ExecuteRequest): Promise<InvocationResult> {
+    const response = await this.#call<WireExecuteResponse>('Execute', request.timeoutMs + this.#marginMs, (options, callback) =>
+      this.#client.Execute(
+        { script_hash: request.scriptHash, instance_key: request.instanceKey, event_json: JSON.stringify(request.event), timeout_ms: Math.max(1, Math.round(request.timeoutMs)) },
+        options,
+        callback,
+      ),
+    );
+    let result: InvocationResult | undefined;
+    try {
+      result = invocationResultFromWire(response);
+    } catch (error) {
+      throw new ServiceError('INTERNAL_ERROR', `${this.language} runtime at ${this.#address} sent a result that is not JSON: ${(error as Error).message}`);
+    }
+    if (!result) throw new ServiceError('INTERNAL_ERROR', `${this.language} runtime at ${this.#address} answered an unknown status "${response.status}"`);
+    return result;
+  }
+
+  /** Fire and forget: a lost release only keeps warm state until the remote evicts it. */
+  release(instanceKey: string): void {
+    if (this.#stopped) return;
+    try {
+      this.#client.Release({ instance_key: instanceKey }, { deadline: Date.now() + RELEASE_DEADLINE_MS }, (error) => {
+        if (error) this.#logger.debug({ err: error, address: this.#address, instanceKey }, 'remote release failed');
+      });
+    } catch (error) {
+      this.#logger.debug({ err: error, address: this.#address }, 'remote release failed');
+    }
+  }
+
+  /** One unary call with a deadline; transport faults become ServiceErrors naming the address. */
+  #call<Res>(
+    rpc: string,
+    deadlineMs: number,
+    invoke: (options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: Res) => void) => grpc.ClientUnaryCall,
+  ): Promise<Res> {
+    if (this.#stopped) return Promise.reject(new ServiceError('RUNTIME_UNAVAILABLE', `${this.language} runtime client for ${this.#address} is stopped`));
+    return new Promise<Res>((resolve, reject) => {
+      invoke({ deadline: Date.now() + deadlineMs }, (error, response) => {
+        if (error) reject(this.#toServiceError(rpc, error, deadlineMs));
+        else if (response === undefined) reject(new ServiceError('INTERNAL_ERROR', `${this.language} runtime at ${this.#address}: ${rpc} answered nothing`));
+        else resolve(response);
+      });
+    });
+  }
+
+  #toServiceError(rpc: string, error: grpc.ServiceError, deadlineMs: number): ServiceError {
+    const where = `${this.language} runtime at ${this.#address}`;
+    const details = { address: this.#address, rpc, grpcCode: grpc.status[error.code] };
+    switch (error.code) {
+      case grpc.status.UNAVAILABLE:
+        return new ServiceError('RUNTIME_UNAVAILABLE', `${where} is unavailable: ${error.details}`, details);
+      case grpc.status.DEADLINE_EXCEEDED:
+        return new ServiceError('RUNTIME_UNAVAILABLE', `${where} did not answer ${rpc} within ${deadlineMs} ms`, details);
+      case grpc.status.CANCELLED:
+        return new ServiceError('RUNTIME_UNAVAILABLE', `${where}: ${rpc} was cancelled (${error.details})`, details);
+      case grpc.status.INVALID_ARGUMENT:
+        return new ServiceError('INVALID_REQUEST', error.details, details);
+      default:
+        return new ServiceError('INTERNAL_ERROR', `${where}: ${rpc} failed: ${error.details}`, details);
+    }
+  }
+
+  async #poll(first: boolean): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    try {
+      // The first check waits for the channel to connect, so a runtime started just before us counts.
+      if (first) await new Promise<void>((resolve) => this.#client.waitForReady(Date.now() + this.#startTimeoutMs, () => resolve()));
+      const response = await new Promise<WireHealthCheckResponse>((resolve, reject) => {
+        this.#client.HealthCheck({}, { deadline: Date.now() + HEALTH_DEADLINE_MS }, (error, answer) =>
+          error ? reject(error) : answer ? resolve(answer) : reject(new Error('empty answer')),
+        );
+      });
+      this.#setHealth(healthFromWire(response));
+    } catch (error) {
+      const message = (error as grpc.ServiceError).details ?? (error as Error).message;
+      this.#setHealth({ status: 'unavailable', reason: `${this.language} runtime at ${this.#address} is unreachable: ${message}` });
+    } finally {
+      this.#lastCheckedAt = new Date().toISOString();
+      this.#polling = false;
+    }
+  }
+
+  #setHealth(health: RuntimeHealth): void {
+    if (this.#stopped) return;
+    if (health.status !== this.#health.status) this.#logger.info({ address: this.#address, from: this.#health.status, to: health.status, reason: health.reason }, `${this.language} runtime health changed`);
+    this.#health = health;
+  }
+}
+
+export function createRemoteRuntime(options: RemoteRuntimeOptions): RemoteRuntime {
+  return new RemoteRuntime(options);
+}

@@ -1,0 +1,291 @@
+/**
+ * Serves any `Runtime` over gRPC (proto/runtime.proto), plus the standard grpc.health.v1 service
+ * so load balancers and Kubernetes probes can ask whether it serves. The runtime's own lifecycle
+ * stays with the caller: this starts and stops the listener only.
+ *
+ * Faults of the runtime (thrown ServiceErrors) become gRPC statuses; failures of user code are
+ * ordinary ExecuteResponse statuses, exactly as the interface returns them.
+ */
+import * as grpc from '@grpc/grpc-js';
+
+import { isServiceError } from '../errors/service-error.js';
+import type { Logger } from '../observability/logger.js';
+import type { Runtime } from '../runtimes/runtime.js';
+import type { LogRing } from './log-ring.js';
+import {
+  healthToWire,
+  invocationResultToWire,
+  loadProtos,
+  prepareResultToWire,
+  RUNTIME_SERVICE_NAME,
+  type WireEmpty,
+  type WireExecuteRequest,
+  type WireExecuteResponse,
+  type WireGetLogsRequest,
+  type WireGetLogsResponse,
+  type WireGetMetricsResponse,
+  type WireHealthCheckRequestStd,
+  type WireHealthCheckResponse,
+  type WireHealthCheckResponseStd,
+  type WirePrepareRequest,
+  type WirePrepareResponse,
+  type WireReleaseRequest,
+  type WireServingStatus,
+  type WireUpdateConfigRequest,
+  type WireUpdateConfigResponse,
+} from './runtime-proto.js';
+
+export interface RuntimeServerOptions {
+  readonly logger: Logger;
+  /** Where GetLogs reads recent lines from (the ring the logger writes to); GetLogs answers empty without it. */
+  readonly logs?: LogRing;
+  /** Largest message accepted or sent (default 64 MiB: sources, artifacts and results travel whole). */
+  readonly maxMessageBytes?: number;
+}
+
+export interface RuntimeServer {
+  /** Binds and serves; resolves to the bound port (pass 0 for any free port). */
+  start(host: string, port: number): Promise<number>;
+  /** Refuses new calls, lets in-flight calls finish for up to `graceMs`, then cancels the rest. */
+  stop(graceMs: number): Promise<void>;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const HEALTH_WATCH_INTERVAL_MS = 1000;
+const RPC_NAMES = ['Prepare', 'Execute', 'Release', 'HealthCheck', 'GetMetrics', 'GetLogs', 'UpdateConfig'] as const;
+type RpcName = (typeof RPC_NAMES)[number];
+
+/** A request this server refuses with a specific gRPC status (malformed fields, a passed deadline). */
+class RpcStatusError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function invalidArgument(message: string): RpcStatusError {
+  return new RpcStatusError(grpc.status.INVALID_ARGUMENT, message);
+}
+
+/** ServiceError code -> gRPC status: the runtime being away is retryable elsewhere; a bad request is not. */
+export function grpcStatusOf(error: unknown): { code: grpc.status; message: string } {
+  if (error instanceof RpcStatusError) return { code: error.code, message: error.message };
+  if (isServiceError(error)) {
+    switch (error.code) {
+      case 'RUNTIME_UNAVAILABLE':
+      case 'SERVICE_UNAVAILABLE':
+        return { code: grpc.status.UNAVAILABLE, message: error.message };
+      case 'INVALID_REQUEST':
+      case 'INVALID_PARAMS':
+        return { code: grpc.status.INVALID_ARGUMENT, message: error.message };
+      default:
+        return { code: grpc.status.INTERNAL, message: error.message };
+    }
+  }
+  return { code: grpc.status.INTERNAL, message: error instanceof Error ? error.message : String(error) };
+}
+
+/** Milliseconds left before the call's deadline; Infinity when the caller set none. */
+function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) ? at - Date.now() : Infinity;
+}
+
+function parseJsonObject(text: string, what: string): Record<string, unknown> {
+  if (text === '') return {};
+  const parsed = JSON.parse(text) as unknown;
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${what} is not a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOptions): RuntimeServer {
+  const { logger } = options;
+  const protos = loadProtos();
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const startedAt = Date.now();
+  const calls = Object.fromEntries(RPC_NAMES.map((name) => [name, 0])) as Record<RpcName, number>;
+  const faults = Object.fromEntries(RPC_NAMES.map((name) => [name, 0])) as Record<RpcName, number>;
+  const executeStatuses: Record<string, number> = {};
+  let inFlight = 0;
+  let stopping = false;
+  let server: grpc.Server | undefined;
+
+  /** Runs one unary handler: counts it, and turns a throw into a gRPC status. */
+  function unary<Req, Res>(name: RpcName, handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      calls[name]++;
+      inFlight++;
+      handle(call.request, call).then(
+        (response) => {
+          inFlight--;
+          callback(null, response);
+        },
+        (error: unknown) => {
+          inFlight--;
+          faults[name]++;
+          const status = grpcStatusOf(error);
+          if (status.code !== grpc.status.INVALID_ARGUMENT) logger.warn({ err: error, rpc: name, code: grpc.status[status.code] }, `runtime ${name} failed`);
+          callback({ code: status.code, details: status.message });
+        },
+      );
+    };
+  }
+
+  const handlers: grpc.UntypedServiceImplementation = {
+    Prepare: unary<WirePrepareRequest, WirePrepareResponse>('Prepare', async (request) => {
+      let compileOptions: Record<string, unknown>;
+      try {
+        compileOptions = parseJsonObject(request.compile_options_json, 'compile_options_json');
+      } catch (error) {
+        throw invalidArgument(`compile_options_json: ${(error as Error).message}`);
+      }
+      const result = await runtime.prepare({
+        scriptHash: request.script_hash,
+        source: request.source,
+        ...(request.compile_options_json !== '' ? { compileOptions } : {}),
+        ...(request.artifact && request.artifact.length > 0 ? { artifact: new Uint8Array(request.artifact) } : {}),
+      });
+      return prepareResultToWire(result);
+    }),
+
+    Execute: unary<WireExecuteRequest, WireExecuteResponse>('Execute', async (request, call) => {
+      let event: unknown;
+      try {
+        event = JSON.parse(request.event_json);
+      } catch (error) {
+        throw invalidArgument(`event_json: ${(error as Error).message}`);
+      }
+      if (!event || typeof event !== 'object') throw invalidArgument('event_json is not a JSON object');
+      // The caller's deadline caps the invocation: an answer after it would reach no one.
+      const left = Math.floor(remainingMs(call));
+      if (left <= 0) throw new RpcStatusError(grpc.status.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
+      const timeoutMs = Math.max(1, Math.min(request.timeout_ms || left, left));
+      const result = await runtime.execute({
+        scriptHash: request.script_hash,
+        instanceKey: request.instance_key,
+        event: event as Parameters<Runtime['execute']>[0]['event'],
+        timeoutMs,
+      });
+      executeStatuses[result.status] = (executeStatuses[result.status] ?? 0) + 1;
+      return invocationResultToWire(result);
+    }),
+
+    Release: unary<WireReleaseRequest, WireEmpty>('Release', (request) => {
+      runtime.release(request.instance_key);
+      return Promise.resolve({});
+    }),
+
+    HealthCheck: unary<WireEmpty, WireHealthCheckResponse>('HealthCheck', () => Promise.resolve(healthToWire(currentHealth()))),
+
+    GetMetrics: unary<WireEmpty, WireGetMetricsResponse>('GetMetrics', () => {
+      const metrics = {
+        language: runtime.language,
+        health: currentHealth(),
+        uptime_ms: Date.now() - startedAt,
+        in_flight: inFlight,
+        calls,
+        faults,
+        execute_statuses: executeStatuses,
+      };
+      return Promise.resolve({ metrics_json: JSON.stringify(metrics) });
+    }),
+
+    GetLogs: unary<WireGetLogsRequest, WireGetLogsResponse>('GetLogs', (request) => Promise.resolve({ lines: options.logs?.lines(request.limit) ?? [] })),
+
+    UpdateConfig: unary<WireUpdateConfigRequest, WireUpdateConfigResponse>('UpdateConfig', (request) => {
+      if (request.log_level === undefined) return Promise.resolve({ applied: false, message: 'nothing to change: only log_level can be updated at run time' });
+      const level = request.log_level;
+      if (level !== 'silent' && !(level in logger.levels.values)) {
+        return Promise.reject(invalidArgument(`unknown log level "${level}"; one of ${Object.keys(logger.levels.values).join(', ')}, silent`));
+      }
+      const previous = logger.level;
+      logger.level = level;
+      logger.info({ previous, level }, 'log level changed over gRPC');
+      return Promise.resolve({ applied: true, message: `log level ${previous} -> ${level}` });
+    }),
+  };
+
+  function currentHealth(): ReturnType<Runtime['health']> {
+    if (stopping) return { status: 'unavailable', reason: 'runtime server is stopping' };
+    try {
+      return runtime.health();
+    } catch (error) {
+      return { status: 'unavailable', reason: `health check failed: ${(error as Error).message}` };
+    }
+  }
+
+  function servingStatus(service: string): WireServingStatus | undefined {
+    if (service !== '' && service !== RUNTIME_SERVICE_NAME) return undefined;
+    return currentHealth().status === 'unavailable' ? 'NOT_SERVING' : 'SERVING';
+  }
+
+  const healthHandlers: grpc.UntypedServiceImplementation = {
+    Check: ((call: grpc.ServerUnaryCall<WireHealthCheckRequestStd, WireHealthCheckResponseStd>, callback: grpc.sendUnaryData<WireHealthCheckResponseStd>) => {
+      const status = servingStatus(call.request.service);
+      if (status === undefined) callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${call.request.service}"` });
+      else callback(null, { status });
+    }) as grpc.handleUnaryCall<WireHealthCheckRequestStd, WireHealthCheckResponseStd>,
+    Watch: ((call: grpc.ServerWritableStream<WireHealthCheckRequestStd, WireHealthCheckResponseStd>) => {
+      // Sends the status now and again whenever it changes, until the client goes away.
+      let last: WireServingStatus | undefined;
+      const send = (): void => {
+        const status = servingStatus(call.request.service) ?? 'SERVICE_UNKNOWN';
+        if (status !== last) {
+          last = status;
+          call.write({ status });
+        }
+        if (stopping) finish();
+      };
+      const timer = setInterval(send, HEALTH_WATCH_INTERVAL_MS);
+      const finish = (): void => {
+        clearInterval(timer);
+        if (!call.cancelled && !call.writableEnded) call.end();
+      };
+      call.on('cancelled', () => clearInterval(timer));
+      send();
+    }) as grpc.handleServerStreamingCall<WireHealthCheckRequestStd, WireHealthCheckResponseStd>,
+  };
+
+  return {
+    async start(host, port) {
+      if (server) throw new Error('runtime server already started');
+      stopping = false;
+      const instance = new grpc.Server({
+        'grpc.max_receive_message_length': maxMessageBytes,
+        'grpc.max_send_message_length': maxMessageBytes,
+        'grpc.keepalive_permit_without_calls': 1,
+      });
+      instance.addService(protos.runtimeService, handlers);
+      instance.addService(protos.healthService, healthHandlers);
+      const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+      const bound = await new Promise<number>((resolve, reject) => {
+        instance.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+      });
+      server = instance;
+      logger.info({ host, port: bound }, `${runtime.language} runtime server listening`);
+      return bound;
+    },
+
+    async stop(graceMs) {
+      const instance = server;
+      if (!instance) return;
+      server = undefined;
+      stopping = true;
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          logger.warn({ inFlight, graceMs }, 'runtime server: grace period over, cancelling the calls still running');
+          instance.forceShutdown();
+          resolve();
+        }, graceMs);
+        force.unref();
+        instance.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * The shared runtime contract over gRPC: a real NodejsRuntime served by createRuntimeServer on a
+ * loopback port, reached through RemoteRuntime. Plus what only the remote form has: failing fast
+ * when the server goes away, and the standard grpc.health.v1 service.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import * as grpc from '@grpc/grpc-js';
+
+import { ServiceError } from '../../src/errors/service-error.js';
+import { createSilentLogger } from '../../src/observability/logger.js';
+import { createRemoteRuntime, type RemoteRuntime } from '../../src/rpc/remote-runtime.js';
+import { loadProtos, type WireHealthCheckResponseStd } from '../../src/rpc/runtime-proto.js';
+import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
+import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
+import type { Runtime } from '../../src/runtimes/runtime.js';
+import { runRuntimeContract, scriptHashOf, type ContractFixtures } from './contract.js';
+
+// Copied from nodejs.test.ts: importing that file would run its tests here as well.
+const nodejsFixtures: ContractFixtures = {
+  sum: 'return event.params.a + event.params.b;',
+  echo: 'module.exports = async (event) => event.params;',
+  throws: { source: 'const x = 1;\nthrow new Error("boom");', name: 'Error', line: 2 },
+  logsTwoLines: { source: 'console.log("first line");\nconsole.log("second line");\nreturn true;', lines: ['first line', 'second line'] },
+  infiniteLoop: 'for (;;) {}',
+  memoryBomb: 'const hoard = [];\nfor (;;) hoard.push(new Array(100000).fill(1.5));',
+  syntaxError: { source: 'const a = 1;\nconst b = ;\nreturn a;', line: 2 },
+  nonJsonResult: { source: 'return 10n;', message: /not JSON-serialisable/ },
+  counter: 'let calls = 0;\nmodule.exports = async () => {\n  calls += 1;\n  return calls;\n};',
+};
+
+const logger = createSilentLogger();
+
+/** A NodejsRuntime served on a free loopback port; stopping the remote also stops both. */
+async function serve(): Promise<{ local: Runtime; server: RuntimeServer; port: number }> {
+  const local = createNodejsRuntime({ logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 });
+  await local.start();
+  const server = createRuntimeServer(local, { logger });
+  const port = await server.start('127.0.0.1', 0);
+  return { local, server, port };
+}
+
+/** The RemoteRuntime the contract gets: its stop() also stops the server and the local runtime. */
+async function createServedRemote(): Promise<Runtime> {
+  const { local, server, port } = await serve();
+  const remote = createRemoteRuntime({ language: 'nodejs', address: `127.0.0.1:${port}`, logger });
+  const stop = remote.stop.bind(remote);
+  return Object.assign(remote, {
+    stop: async () => {
+      await stop();
+      await server.stop(2000);
+      await local.stop();
+    },
+  });
+}
+
+runRuntimeContract('nodejs over gRPC', createServedRemote, nodejsFixtures);
+
+describe('remote runtime over gRPC', () => {
+  let served: Awaited<ReturnType<typeof serve>>;
+  let remote: RemoteRuntime;
+
+  before(async () => {
+    served = await serve();
+    remote = createRemoteRuntime({ language: 'nodejs', address: `127.0.0.1:${served.port}`, logger, healthIntervalMs: 200 });
+    await remote.start();
+  });
+
+  after(async () => {
+    await remote.stop();
+    await served.server.stop(1000);
+    await served.local.stop();
+  });
+
+  it('answers SERVING on grpc.health.v1 Check, and NOT_FOUND for an unknown service', async () => {
+    const { HealthClient } = loadProtos();
+    const client = new HealthClient(`127.0.0.1:${served.port}`, grpc.credentials.createInsecure());
+    try {
+      const check = (service: string): Promise<WireHealthCheckResponseStd> =>
+        new Promise((resolve, reject) => client.Check({ service }, { deadline: Date.now() + 2000 }, (error, answer) => (error ? reject(error) : resolve(answer!))));
+      assert.equal((await check('')).status, 'SERVING');
+      assert.equal((await check('lambda.runtime.v1.RuntimeService')).status, 'SERVING');
+      await assert.rejects(check('no.such.Service'), (error: grpc.ServiceError) => error.code === grpc.status.NOT_FOUND);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('reports the remote health details with its address', () => {
+    const health = remote.health();
+    assert.equal(health.status, 'up');
+    assert.equal(health.details?.address, `127.0.0.1:${served.port}`);
+    assert.equal(health.details?.remote, true);
+  });
+
+  it('caps the invocation by the call deadline', async () => {
+    const source = 'for (;;) {}';
+    const hash = scriptHashOf('nodejs', source);
+    assert.equal((await remote.prepare({ scriptHash: hash, source })).ok, true);
+    // A margin of 0: the gRPC deadline equals timeoutMs, and the server passes it on as the cap.
+    const tight = createRemoteRuntime({ language: 'nodejs', address: `127.0.0.1:${served.port}`, logger, deadlineMarginMs: 0 });
+    await tight.start();
+    try {
+      const started = performance.now();
+      const outcome = await tight
+        .execute({ scriptHash: hash, instanceKey: 'deadline', event: { params: {}, context: {}, request_id: 'd' }, timeoutMs: 300 })
+        .then((result) => result.status, (error: unknown) => (error instanceof ServiceError ? error.code : String(error)));
+      // Either the runtime's timeout wins the race or the deadline does; it never runs past it.
+      assert.ok(outcome === 'timeout' || outcome === 'RUNTIME_UNAVAILABLE', outcome);
+      assert.ok(performance.now() - started < 1500);
+    } finally {
+      await tight.stop();
+    }
+  });
+
+  it('fails fast with RUNTIME_UNAVAILABLE once the server is gone, and reports unavailable', async () => {
+    const source = 'return 1;';
+    const hash = scriptHashOf('nodejs', source);
+    assert.equal((await remote.prepare({ scriptHash: hash, source })).ok, true);
+    const event = { params: {}, context: {}, request_id: 'gone' };
+    assert.equal((await remote.execute({ scriptHash: hash, instanceKey: 'gone', event, timeoutMs: 5000 })).status, 'ok');
+
+    await served.server.stop(500);
+    const started = performance.now();
+    await assert.rejects(
+      remote.execute({ scriptHash: hash, instanceKey: 'gone', event, timeoutMs: 5000 }),
+      (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE' && error.message.includes(`127.0.0.1:${served.port}`),
+    );
+    await assert.rejects(remote.prepare({ scriptHash: hash, source }), (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE');
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1000, `failed after ${elapsed} ms`);
+    remote.release('gone'); // never throws, even now
+
+    // The background poll notices within a couple of intervals.
+    const deadline = Date.now() + 3000;
+    while (remote.health().status !== 'unavailable' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(remote.health().status, 'unavailable');
+    assert.match(remote.health().reason ?? '', /127\.0\.0\.1/);
+  });
+});
