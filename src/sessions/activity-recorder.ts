@@ -64,13 +64,25 @@ export class ActivityRecorder {
     this.#timer.unref();
   }
 
-  /** Writes what is pending now. Never rejects. */
+  /**
+   * Writes what is pending, including what arrives while a write is under way (a caller joining a
+   * flush in progress must not return before its own counters are written). Stops at a failure,
+   * leaving the rest to the retry. Never rejects.
+   */
   flush(): Promise<void> {
-    this.#flushing ??= this.#write().finally(() => {
+    this.#flushing ??= this.#writeAll().finally(() => {
       this.#flushing = undefined;
       if (this.#pending.size > 0) this.#schedule();
     });
     return this.#flushing;
+  }
+
+  async #writeAll(): Promise<void> {
+    while (this.#pending.size > 0) {
+      const failures = this.#failures;
+      await this.#write();
+      if (this.#failures > failures) return;
+    }
   }
 
   async #write(): Promise<void> {
