@@ -178,7 +178,8 @@ export function prepareResultFromWire(response: WirePrepareResponse): PrepareRes
   };
 }
 
-function scriptErrorToWire(error: ScriptError): WireScriptError {
+/** A script error's present fields; the wire message and the Runtime type have the same shape. */
+function copyScriptError(error: ScriptError): WireScriptError {
   return {
     name: error.name,
     message: error.message,
@@ -204,7 +205,7 @@ export function invocationResultToWire(result: InvocationResult): WireExecuteRes
       // The runtime already checked the result has a JSON form; `undefined` travels as ''.
       return { ...base, status: 'EXECUTE_STATUS_OK', result_json: JSON.stringify(result.result) ?? '' };
     case 'error':
-      return { ...base, status: 'EXECUTE_STATUS_ERROR', error: scriptErrorToWire(result.error) };
+      return { ...base, status: 'EXECUTE_STATUS_ERROR', error: copyScriptError(result.error) };
     case 'timeout':
       return { ...base, status: 'EXECUTE_STATUS_TIMEOUT', limit_ms: result.limitMs };
     case 'memory_limit':
@@ -227,7 +228,7 @@ export function invocationResultFromWire(response: WireExecuteResponse): Invocat
       return { ...common, status: 'ok', result: response.result_json === '' ? undefined : (JSON.parse(response.result_json) as unknown) };
     case 'EXECUTE_STATUS_ERROR': {
       const error = response.error ?? { name: 'Error', message: 'the script failed without a reason' };
-      return { ...common, status: 'error', error: scriptErrorFromWire(error) };
+      return { ...common, status: 'error', error: copyScriptError(error) };
     }
     case 'EXECUTE_STATUS_TIMEOUT':
       return { ...common, status: 'timeout', limitMs: response.limit_ms };
@@ -240,16 +241,6 @@ export function invocationResultFromWire(response: WireExecuteResponse): Invocat
     default:
       return undefined;
   }
-}
-
-function scriptErrorFromWire(error: WireScriptError): ScriptError {
-  return {
-    name: error.name,
-    message: error.message,
-    ...(error.stack !== undefined ? { stack: error.stack } : {}),
-    ...(error.line !== undefined ? { line: error.line } : {}),
-    ...(error.column !== undefined ? { column: error.column } : {}),
-  };
 }
 
 export function healthToWire(health: RuntimeHealth): WireHealthCheckResponse {

@@ -5,19 +5,9 @@ import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { createNodejsRuntime, type NodejsRuntime, type NodejsRuntimeOptions } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { InvocationResult, PrepareResult } from '../../src/runtimes/runtime.js';
-import { runRuntimeContract, scriptHashOf, type ContractFixtures } from './contract.js';
+import { runRuntimeContract, scriptHashOf } from './contract.js';
+import { nodejsFixtures } from './nodejs-fixtures.js';
 
-export const nodejsFixtures: ContractFixtures = {
-  sum: 'return event.params.a + event.params.b;',
-  echo: 'module.exports = async (event) => event.params;',
-  throws: { source: 'const x = 1;\nthrow new Error("boom");', name: 'Error', line: 2 },
-  logsTwoLines: { source: 'console.log("first line");\nconsole.log("second line");\nreturn true;', lines: ['first line', 'second line'] },
-  infiniteLoop: 'for (;;) {}',
-  memoryBomb: 'const hoard = [];\nfor (;;) hoard.push(new Array(100000).fill(1.5));',
-  syntaxError: { source: 'const a = 1;\nconst b = ;\nreturn a;', line: 2 },
-  nonJsonResult: { source: 'return 10n;', message: /not JSON-serialisable/ },
-  counter: 'let calls = 0;\nmodule.exports = async () => {\n  calls += 1;\n  return calls;\n};',
-};
 
 function newRuntime(options: Partial<NodejsRuntimeOptions> = {}): NodejsRuntime {
   return createNodejsRuntime({ logger: createSilentLogger(), poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64, ...options });
