@@ -31,9 +31,24 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly wasmCompileTimeoutSeconds: number;
   readonly runtimeMappingsFile: string | undefined;
-  readonly runtimeUrls: Readonly<Record<'nodejs' | 'python' | 'rust', string | undefined>>;
-  readonly runtimeSelectionStrategy: string;
-  readonly kubernetesNamespace: string;
+  /** Static runtime endpoints per language (`<LANGUAGE>_RUNTIME_URL`, comma-separated host:port); empty: none. */
+  readonly runtimeUrls: Readonly<Record<RuntimeLanguage, readonly string[]>>;
+  /** How a call picks one of a language's endpoints. */
+  readonly runtimeSelectionStrategy: RuntimeSelectionStrategy;
+  /** `static`: endpoints from `<LANGUAGE>_RUNTIME_URL` (or in-process); `kubernetes`: EndpointSlices of the runtime Services. */
+  readonly runtimeDiscovery: 'static' | 'kubernetes';
+  readonly kubernetes: {
+    readonly namespace: string;
+    /** The Service whose EndpointSlices are each language's runtime endpoints. */
+    readonly services: Readonly<Record<RuntimeLanguage, string>>;
+    /** The EndpointSlice port used (by name); the first port when no port has this name. */
+    readonly portName: string;
+  };
+  readonly tracing: {
+    /** OTLP/HTTP collector base URL; spans are exported only when set. */
+    readonly otlpEndpoint: string | undefined;
+    readonly serviceName: string;
+  };
   readonly nodejs: {
     readonly poolSize: number;
     readonly maxPoolSize: number;
@@ -93,6 +108,9 @@ export interface Config {
   readonly version: string;
 }
 
+export type RuntimeLanguage = 'nodejs' | 'python' | 'rust';
+export type RuntimeSelectionStrategy = 'least-outstanding' | 'round-robin';
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -118,6 +136,22 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
 /** A comma- or space-separated list. */
 function list(env: Env, name: string): string[] {
   return (str(env, name) ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+/** A comma-separated list of `host:port` (an optional `grpc://` prefix is dropped). */
+function endpoints(env: Env, name: string): string[] {
+  const addresses = (str(env, name) ?? '').split(',').map((a) => a.trim().replace(/^grpc:\/\//, '')).filter(Boolean);
+  for (const address of addresses) {
+    if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(address)) throw new ConfigError(`${name}: "${address}" is not host:port`);
+  }
+  return [...new Set(addresses)];
 }
 
 function isLoopback(host: string): boolean {
@@ -162,12 +196,25 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     wasmCompileTimeoutSeconds: int(env, 'WASM_COMPILE_TIMEOUT_SECONDS', 60, 1, 3600),
     runtimeMappingsFile: str(env, 'RUNTIME_MAPPINGS_FILE'),
     runtimeUrls: {
-      nodejs: str(env, 'NODEJS_RUNTIME_URL'),
-      python: str(env, 'PYTHON_RUNTIME_URL'),
-      rust: str(env, 'RUST_RUNTIME_URL'),
+      nodejs: endpoints(env, 'NODEJS_RUNTIME_URL'),
+      python: endpoints(env, 'PYTHON_RUNTIME_URL'),
+      rust: endpoints(env, 'RUST_RUNTIME_URL'),
     },
-    runtimeSelectionStrategy: str(env, 'RUNTIME_SELECTION_STRATEGY') ?? 'least-outstanding',
-    kubernetesNamespace: str(env, 'KUBERNETES_NAMESPACE') ?? 'default',
+    runtimeSelectionStrategy: oneOf(env, 'RUNTIME_SELECTION_STRATEGY', ['least-outstanding', 'round-robin'] as const, 'least-outstanding'),
+    runtimeDiscovery: oneOf(env, 'RUNTIME_DISCOVERY', ['static', 'kubernetes'] as const, 'static'),
+    kubernetes: {
+      namespace: str(env, 'KUBERNETES_NAMESPACE') ?? 'default',
+      services: {
+        nodejs: str(env, 'KUBERNETES_NODEJS_SERVICE') ?? 'lambda-runtime-nodejs',
+        python: str(env, 'KUBERNETES_PYTHON_SERVICE') ?? 'lambda-runtime-python',
+        rust: str(env, 'KUBERNETES_RUST_SERVICE') ?? 'lambda-runtime-rust',
+      },
+      portName: str(env, 'KUBERNETES_RUNTIME_PORT_NAME') ?? 'grpc',
+    },
+    tracing: {
+      otlpEndpoint: str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
+      serviceName: str(env, 'OTEL_SERVICE_NAME') ?? 'lambda-microservice',
+    },
     nodejs: {
       poolSize: int(env, 'NODEJS_POOL_SIZE', 2, 1, 64),
       maxPoolSize: int(env, 'NODEJS_MAX_POOL_SIZE', 8, 1, 256),
@@ -224,6 +271,12 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     throw new ConfigError(
       `HOST=${config.host} is not a loopback address and no authentication is configured: set AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_JWKS_FILE, or opt out explicitly with ALLOW_UNAUTHENTICATED_NETWORK=true`,
     );
+  }
+  if (config.runtimeDiscovery === 'kubernetes') {
+    const staticLanguages = (Object.keys(config.runtimeUrls) as RuntimeLanguage[]).filter((l) => config.runtimeUrls[l].length > 0);
+    if (staticLanguages.length > 0) {
+      throw new ConfigError(`RUNTIME_DISCOVERY=kubernetes discovers every language's endpoints: unset ${staticLanguages.map((l) => `${l.toUpperCase()}_RUNTIME_URL`).join(', ')}`);
+    }
   }
   if (config.nodejs.maxPoolSize < config.nodejs.poolSize) {
     throw new ConfigError('NODEJS_MAX_POOL_SIZE must be at least NODEJS_POOL_SIZE');

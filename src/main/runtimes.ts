@@ -59,13 +59,12 @@ export function createLocalRuntime(language: Language, config: Config, logger: L
  * and not built, so a list is refused rather than silently cut to its first entry.
  */
 export function remoteAddress(config: Config, language: Language): string | undefined {
-  const raw = config.runtimeUrls[language];
-  if (raw === undefined) return undefined;
-  const addresses = raw.split(',').map((a) => a.trim()).filter(Boolean);
+  const addresses = config.runtimeUrls[language];
+  if (addresses.length === 0) return undefined;
   if (addresses.length !== 1) {
     throw new ConfigError(`${language.toUpperCase()}_RUNTIME_URL lists ${addresses.length} endpoints; routing across several endpoints is not built yet (issue #7): give exactly one host:port`);
   }
-  return (addresses[0] as string).replace(/^grpc:\/\//, '');
+  return addresses[0];
 }
 
 /** Every language's runtime: remote where configured, in-process otherwise. */
