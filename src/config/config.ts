@@ -43,6 +43,8 @@ export interface Config {
     readonly services: Readonly<Record<RuntimeLanguage, string>>;
     /** The EndpointSlice port used (by name); the first port when no port has this name. */
     readonly portName: string;
+    /** A kubeconfig file to use outside a cluster; in a Pod the in-cluster service account is used. */
+    readonly kubeconfig: string | undefined;
   };
   readonly tracing: {
     /** OTLP/HTTP collector base URL; spans are exported only when set. */
@@ -210,6 +212,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
         rust: str(env, 'KUBERNETES_RUST_SERVICE') ?? 'lambda-runtime-rust',
       },
       portName: str(env, 'KUBERNETES_RUNTIME_PORT_NAME') ?? 'grpc',
+      kubeconfig: str(env, 'KUBECONFIG'),
     },
     tracing: {
       otlpEndpoint: str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
