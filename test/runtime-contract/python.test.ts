@@ -6,19 +6,9 @@ import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { createPythonRuntime, type PythonRuntime, type PythonRuntimeOptions } from '../../src/runtimes/python/python-runtime.js';
 import type { InvocationResult, PrepareResult } from '../../src/runtimes/runtime.js';
-import { runRuntimeContract, scriptHashOf, type ContractFixtures } from './contract.js';
+import { runRuntimeContract, scriptHashOf } from './contract.js';
+import { pythonFixtures } from './python-fixtures.js';
 
-export const pythonFixtures: ContractFixtures = {
-  sum: 'result = params["a"] + params["b"]',
-  echo: 'def handler(event):\n    return event["params"]',
-  throws: { source: 'x = 1\nraise ValueError("boom")', name: 'ValueError', line: 2 },
-  logsTwoLines: { source: 'print("first line")\nprint("second line")\nresult = True', lines: ['first line', 'second line'] },
-  infiniteLoop: 'while True:\n    pass',
-  memoryBomb: 'hoard = []\nwhile True:\n    hoard.append(bytearray(8 * 1024 * 1024))',
-  syntaxError: { source: 'a = 1\nb = = 2\nresult = a', line: 2 },
-  nonJsonResult: { source: 'result = {1, 2, 3}', message: /not JSON-serialisable/ },
-  counter: 'calls = 0\n\n\ndef handle(params):\n    global calls\n    calls += 1\n    return calls',
-};
 
 function newRuntime(options: Partial<PythonRuntimeOptions> = {}): PythonRuntime {
   return createPythonRuntime({ logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128, ...options });

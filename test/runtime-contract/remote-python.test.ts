@@ -1,0 +1,15 @@
+/**
+ * The shared runtime contract over gRPC for Python: a real PythonRuntime (sandboxed workers)
+ * served by createRuntimeServer on a loopback port, reached through RemoteRuntime.
+ */
+import { createSilentLogger } from '../../src/observability/logger.js';
+import { createPythonRuntime } from '../../src/runtimes/python/python-runtime.js';
+import { runRuntimeContract } from './contract.js';
+import { pythonFixtures } from './python-fixtures.js';
+import { servedRemote } from './remote-fixtures.js';
+
+runRuntimeContract(
+  'python over gRPC',
+  servedRemote(() => createPythonRuntime({ logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128 })),
+  pythonFixtures,
+);
