@@ -49,7 +49,8 @@ export interface Config {
   readonly tracing: {
     /** OTLP/HTTP collector base URL; spans are exported only when set. */
     readonly otlpEndpoint: string | undefined;
-    readonly serviceName: string;
+    /** OTEL_SERVICE_NAME; unset, each entry point names itself (`lambda-microservice`, `lambda-runtime-<language>`). */
+    readonly serviceName: string | undefined;
   };
   readonly nodejs: {
     readonly poolSize: number;
@@ -156,6 +157,20 @@ function endpoints(env: Env, name: string): string[] {
   return [...new Set(addresses)];
 }
 
+/** An http(s) URL (a collector's base URL). */
+function httpUrl(env: Env, name: string): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  return raw;
+}
+
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
@@ -215,8 +230,8 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
       kubeconfig: str(env, 'KUBECONFIG'),
     },
     tracing: {
-      otlpEndpoint: str(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
-      serviceName: str(env, 'OTEL_SERVICE_NAME') ?? 'lambda-microservice',
+      otlpEndpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
+      serviceName: str(env, 'OTEL_SERVICE_NAME'),
     },
     nodejs: {
       poolSize: int(env, 'NODEJS_POOL_SIZE', 2, 1, 64),

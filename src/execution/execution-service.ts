@@ -10,6 +10,7 @@ import { ServiceError } from '../errors/service-error.js';
 import type { FunctionStore } from '../functions/function.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { withSpan } from '../observability/tracing.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { InvocationResult, Runtime } from '../runtimes/runtime.js';
 import type { SessionRecord } from '../sessions/session.js';
@@ -112,8 +113,17 @@ export class ExecutionService {
     }
   }
 
+  /** One run of the script on its runtime, traced as an INTERNAL span `runtime.execute` (cache hits make none). */
+  #invoke(runtime: Runtime, session: HotSession, params: unknown): Promise<Computed<InvocationResult>> {
+    return withSpan('runtime.execute', { 'lambda.language': session.record.language }, async (span) => {
+      const computed = await this.#run(runtime, session, params);
+      span.setAttribute('lambda.execution.status', computed.value.status);
+      return computed;
+    });
+  }
+
   /** One run of the script on its runtime; an ok result is offered to the result cache. */
-  async #invoke(runtime: Runtime, session: HotSession, params: unknown): Promise<Computed<InvocationResult>> {
+  async #run(runtime: Runtime, session: HotSession, params: unknown): Promise<Computed<InvocationResult>> {
     const { record } = session;
     const timeoutMs = this.#timeoutMs(record.context.timeout_ms);
     const event = { params, context: record.context, request_id: record.requestId };

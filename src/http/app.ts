@@ -19,6 +19,7 @@ import { registerFunctionRoutes } from './routes/function-routes.js';
 import { registerOperationsRoutes, type HealthReport } from './routes/operations-routes.js';
 import { registerSessionRoutes } from './routes/session-routes.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
+import { registerHttpTracing } from './tracing-hooks.js';
 
 /** What an audited route (initialize, execute) records for its request_logs row. */
 export interface Audit {
@@ -114,6 +115,9 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+
+  // A SERVER span per request, continuing an incoming traceparent (before any route is added).
+  registerHttpTracing(app);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

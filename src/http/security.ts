@@ -67,8 +67,8 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
   await app.register(cors, {
     origin: origins.includes('*') ? true : origins.length === 0 ? false : [...origins],
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'Language-Title', 'X-Request-ID', 'X-Cache-Control'],
-    exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'Language-Title', 'X-Request-ID', 'X-Cache-Control', 'traceparent', 'tracestate'],
+    exposedHeaders: ['X-Request-ID', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'traceresponse'],
     maxAge: 86400,
     // An OPTIONS request that is not a CORS preflight is answered, not refused in plain text.
     strictPreflight: false,

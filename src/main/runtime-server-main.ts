@@ -9,10 +9,13 @@
  * Rust keeps compiled modules in PostgreSQL when DATABASE_URL is set, in memory otherwise.
  * SIGTERM/SIGINT: health turns NOT_SERVING, in-flight calls drain, then the runtime stops.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { projectPath } from '../config/paths.js';
 import { createLogger } from '../observability/logger.js';
+import { initTracing } from '../observability/tracing.js';
 import { LogRing } from '../rpc/log-ring.js';
 import { createRuntimeServer } from '../rpc/runtime-server.js';
 import { LANGUAGES, type Language } from '../runtimes/runtime.js';
@@ -44,13 +47,21 @@ async function main(): Promise<void> {
 
   let config: Config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfig(process.env, (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version);
   } catch (error) {
     if (error instanceof ConfigError) usage(`configuration error: ${error.message}`);
     throw error;
   }
   const logs = new LogRing(LOG_RING_LINES, process.stdout);
   const logger = createLogger(config.logLevel, logs).child({ language });
+  // Spans are recorded and exported only with OTEL_EXPORTER_OTLP_ENDPOINT; a caller's traceparent is honoured either way.
+  const tracing = initTracing({
+    otlpEndpoint: config.tracing.otlpEndpoint,
+    serviceName: config.tracing.serviceName ?? `lambda-runtime-${language}`,
+    serviceVersion: config.version,
+    resourceAttributes: { 'lambda.runtime.language': language },
+    logger,
+  });
 
   // PostgreSQL only where it pays: Rust modules shared across replicas and restarts.
   let database: Database | undefined;
@@ -65,6 +76,7 @@ async function main(): Promise<void> {
     await server.stop(config.shutdownGraceMs);
     await runtime.stop();
     await database?.close();
+    await tracing.shutdown();
   });
 }
 

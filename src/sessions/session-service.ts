@@ -12,6 +12,7 @@ import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { FunctionStore } from '../functions/function.js';
 import type { Logger } from '../observability/logger.js';
+import { withSpan } from '../observability/tracing.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Language } from '../runtimes/runtime.js';
 import { ActivityRecorder } from './activity-recorder.js';
@@ -165,7 +166,7 @@ export class SessionService {
 
     const runtime = this.#o.runtimes.get(language);
     const hash = scriptHash(language, source, compileOptions);
-    const prepared = await runtime.prepare({ scriptHash: hash, source, ...(compileOptions ? { compileOptions } : {}) });
+    const prepared = await withSpan('runtime.prepare', { 'lambda.language': language }, () => runtime.prepare({ scriptHash: hash, source, ...(compileOptions ? { compileOptions } : {}) }));
 
     const now = new Date();
     const requestId = randomUUID();

@@ -256,7 +256,7 @@ describe('CORS', () => {
     assert.equal(res.statusCode, 204);
     assert.equal(res.headers['access-control-allow-origin'], 'https://console.example');
     assert.equal(res.headers['access-control-allow-methods'], 'GET, POST, PATCH, DELETE, OPTIONS');
-    assert.equal(res.headers['access-control-allow-headers'], 'Content-Type, Authorization, Language-Title, X-Request-ID, X-Cache-Control');
+    assert.equal(res.headers['access-control-allow-headers'], 'Content-Type, Authorization, Language-Title, X-Request-ID, X-Cache-Control, traceparent, tracestate');
     assert.equal(res.headers['access-control-max-age'], '86400');
   });
 
