@@ -1,11 +1,14 @@
 /**
- * Which runtime serves each language: in-process by default, or a remote runtime server
- * (proto/runtime.proto) when `<LANGUAGE>_RUNTIME_URL` names one. Used by the service and by the
- * runtime server entry point, so both build runtimes the same way.
+ * Which runtime serves each language: in-process by default, or a pool of remote runtime servers
+ * (proto/runtime.proto) listed in `<LANGUAGE>_RUNTIME_URL` or discovered in Kubernetes. The
+ * runtime server entry point builds its in-process runtime here too, so both configure it alike.
  */
-import { ConfigError, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
+import type { EndpointSource } from '../discovery/endpoint-source.js';
+import { createKubernetesEndpointSource } from '../discovery/kubernetes-endpoints.js';
 import { createRemoteRuntime } from '../rpc/remote-runtime.js';
+import { createRuntimePool, type RuntimePool } from '../rpc/runtime-pool.js';
 import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
 import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
 import { LANGUAGES, type Language, type Runtime } from '../runtimes/runtime.js';
@@ -53,26 +56,52 @@ export function createLocalRuntime(language: Language, config: Config, logger: L
   }
 }
 
-/**
- * The address of a language's remote runtime, or undefined for in-process. One endpoint per
- * language for now: spreading calls over several (load balancing, ejection, discovery) is issue #7
- * and not built, so a list is refused rather than silently cut to its first entry.
- */
-export function remoteAddress(config: Config, language: Language): string | undefined {
-  const addresses = config.runtimeUrls[language];
-  if (addresses.length === 0) return undefined;
-  if (addresses.length !== 1) {
-    throw new ConfigError(`${language.toUpperCase()}_RUNTIME_URL lists ${addresses.length} endpoints; routing across several endpoints is not built yet (issue #7): give exactly one host:port`);
-  }
-  return addresses[0];
+/** The runtimes of every language, and the discovery that keeps remote endpoint sets current (if any). */
+export interface RuntimeWiring {
+  readonly runtimes: readonly Runtime[];
+  /** Feeds the pools' endpoint sets; started after the runtimes, stopped before them. */
+  readonly discovery: EndpointSource | undefined;
+  /** Connects the discovery to the pools: call once the runtimes have started. */
+  startDiscovery(): Promise<void>;
 }
 
-/** Every language's runtime: remote where configured, in-process otherwise. */
-export function createRuntimes(config: Config, logger: Logger, wasmStore: () => WasmModuleStore): Runtime[] {
-  return LANGUAGES.map((language) => {
-    const address = remoteAddress(config, language);
-    return address
-      ? createRemoteRuntime({ language, address, logger: logger.child({ runtime: language, remote: address }) })
-      : createLocalRuntime(language, config, logger, wasmStore);
+function createPool(language: Language, config: Config, logger: Logger, origin: string, endpoints: readonly string[]): RuntimePool {
+  const poolLogger = logger.child({ runtime: language, remote: true });
+  return createRuntimePool({
+    language,
+    strategy: config.runtimeSelectionStrategy,
+    logger: poolLogger,
+    origin,
+    endpoints,
+    connect: (address) => createRemoteRuntime({ language, address, logger: poolLogger.child({ endpoint: address }) }),
   });
+}
+
+/**
+ * Every language's runtime: in-process by default; a pool of gRPC endpoints where
+ * `<LANGUAGE>_RUNTIME_URL` lists some; with RUNTIME_DISCOVERY=kubernetes, a pool per language fed
+ * from the EndpointSlices of its Service.
+ */
+export function createRuntimes(config: Config, logger: Logger, wasmStore: () => WasmModuleStore): RuntimeWiring {
+  if (config.runtimeDiscovery === 'kubernetes') {
+    const { namespace, services } = config.kubernetes;
+    const pools = new Map(LANGUAGES.map((language) => [language, createPool(language, config, logger, `Service ${namespace}/${services[language]}`, [])]));
+    const discovery = createKubernetesEndpointSource({
+      namespace,
+      services,
+      portName: config.kubernetes.portName,
+      ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
+      logger: logger.child({ component: 'kubernetes-discovery' }),
+    });
+    return {
+      runtimes: [...pools.values()],
+      discovery,
+      startDiscovery: () => discovery.start((language, addresses) => pools.get(language)?.setEndpoints(addresses)),
+    };
+  }
+  const runtimes = LANGUAGES.map((language) => {
+    const endpoints = config.runtimeUrls[language];
+    return endpoints.length > 0 ? createPool(language, config, logger, `${language.toUpperCase()}_RUNTIME_URL`, endpoints) : createLocalRuntime(language, config, logger, wasmStore);
+  });
+  return { runtimes, discovery: undefined, startDiscovery: () => Promise.resolve() };
 }

@@ -17,8 +17,9 @@ import { Authenticator } from '../http/auth.js';
 import type { ComponentHealth, HealthReport } from '../http/routes/operations-routes.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
+import { initTracing } from '../observability/tracing.js';
 import { RuntimeRegistry } from '../runtimes/registry.js';
-import type { Runtime } from '../runtimes/runtime.js';
+import type { Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { SessionCache } from '../sessions/session-cache.js';
 import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
@@ -54,14 +55,25 @@ export function authEnabled(config: Config): boolean {
 
 const PING_TIMEOUT_MS = 1000;
 
+/** A component's own health as /health shows it: status and reason, then its details. */
+function componentHealth(h: RuntimeHealth): ComponentHealth {
+  return { status: h.status, ...(h.reason ? { reason: h.reason } : {}), ...(h.details ?? {}) };
+}
+
 
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const runtimes = new RuntimeRegistry();
-  for (const runtime of overrides.runtimes ?? createRuntimes(config, logger, () => new PgWasmModuleStore(database.pool))) runtimes.register(runtime);
+  const wiring = overrides.runtimes
+    ? { runtimes: overrides.runtimes, discovery: undefined, startDiscovery: () => Promise.resolve() }
+    : createRuntimes(config, logger, () => new PgWasmModuleStore(database.pool));
+  for (const runtime of wiring.runtimes) runtimes.register(runtime);
+  const { discovery } = wiring;
   try {
     await runtimes.startAll();
+    await wiring.startDiscovery();
   } catch (error) {
+    await discovery?.stop().catch(() => undefined);
     await runtimes.stopAll().catch(() => undefined);
     await database.close();
     throw error;
@@ -164,7 +176,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     const postgres = await pingDatabase();
     const runtimeHealth: Record<string, ComponentHealth> = {};
     for (const [language, h] of Object.entries(runtimes.health())) {
-      runtimeHealth[language] = { status: h.status, ...(h.reason ? { reason: h.reason } : {}), ...(h.details ?? {}) };
+      runtimeHealth[language] = componentHealth(h);
     }
     const serving = postgres.status === 'up' && runtimeHealth.nodejs?.status === 'up' && cache.health().status === 'up';
     return {
@@ -175,10 +187,13 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         postgres,
         redis: { ...cache.health(), ...(redis ? {} : { note: 'REDIS_URL not set: the in-process cache serves this one machine' }) },
         runtimes: runtimeHealth,
+        ...(discovery ? { discovery: componentHealth(discovery.health()) } : {}),
       },
     };
   };
 
+  // Process-wide and reference-counted: spans are recorded and exported only with OTEL_EXPORTER_OTLP_ENDPOINT.
+  const tracing = initTracing({ otlpEndpoint: config.tracing.otlpEndpoint, serviceName: config.tracing.serviceName ?? 'lambda-microservice', serviceVersion: config.version, logger });
   const app = await buildHttpApp({
     logger,
     metrics,
@@ -228,9 +243,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         const lostActivity = await sessions.stop(config.shutdownGraceMs);
         const lostLogs = await requestLogs.stop(config.shutdownGraceMs);
         if (lostActivity + lostLogs > 0) logger.error({ lostActivity, lostLogs }, 'rows not written at shutdown');
+        await discovery?.stop();
         await runtimes.stopAll();
         await cache.close();
         await database.close();
+        await tracing.shutdown();
       })();
       return stopping;
     },

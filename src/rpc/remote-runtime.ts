@@ -8,10 +8,12 @@
  */
 import * as grpc from '@grpc/grpc-js';
 
-import { ServiceError } from '../errors/service-error.js';
+import { isServiceError, ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
+import { grpcClientTracing } from '../observability/tracing.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import {
+  ANSWERED_BY_RUNTIME,
   healthFromWire,
   invocationResultFromWire,
   loadProtos,
@@ -40,6 +42,17 @@ export interface RemoteRuntimeOptions {
 }
 
 const HEALTH_DEADLINE_MS = 1500;
+
+/**
+ * Transport failures that happen before a call reaches the server: no connection could be made
+ * (refused, unreachable, name not resolved). The call did not run, so it may go elsewhere.
+ */
+const NOT_CONNECTED = /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|Name resolution failed|DNS resolution failed|failed to connect/i;
+
+/** Whether an error from a RemoteRuntime call is known to have happened before the call ran remotely. */
+export function isNotRunFailure(error: unknown): boolean {
+  return isServiceError(error) && error.code === 'RUNTIME_UNAVAILABLE' && (error.details as { notRun?: unknown } | undefined)?.notRun === true;
+}
 const RELEASE_DEADLINE_MS = 5000;
 
 export class RemoteRuntime implements Runtime {
@@ -77,6 +90,8 @@ export class RemoteRuntime implements Runtime {
       // Reconnect promptly after a runtime restarts.
       'grpc.initial_reconnect_backoff_ms': 250,
       'grpc.max_reconnect_backoff_ms': 5000,
+      // A CLIENT span per call made inside a trace, traceparent in the metadata (src/observability/tracing.ts).
+      interceptors: [grpcClientTracing(options.address)],
     });
   }
 
@@ -159,7 +174,7 @@ export class RemoteRuntime implements Runtime {
     deadlineMs: number,
     invoke: (options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: Res) => void) => grpc.ClientUnaryCall,
   ): Promise<Res> {
-    if (this.#stopped) return Promise.reject(new ServiceError('RUNTIME_UNAVAILABLE', `${this.language} runtime client for ${this.#address} is stopped`));
+    if (this.#stopped) return Promise.reject(new ServiceError('RUNTIME_UNAVAILABLE', `${this.language} runtime client for ${this.#address} is stopped`, { address: this.#address, rpc, notRun: true }));
     return new Promise<Res>((resolve, reject) => {
       invoke({ deadline: Date.now() + deadlineMs }, (error, response) => {
         if (error) reject(this.#toServiceError(rpc, error, deadlineMs));
@@ -173,8 +188,14 @@ export class RemoteRuntime implements Runtime {
     const where = `${this.language} runtime at ${this.#address}`;
     const details = { address: this.#address, rpc, grpcCode: grpc.status[error.code] };
     switch (error.code) {
-      case grpc.status.UNAVAILABLE:
-        return new ServiceError('RUNTIME_UNAVAILABLE', `${where} is unavailable: ${error.details}`, details);
+      case grpc.status.UNAVAILABLE: {
+        // The runtime answering "unavailable" itself (e.g. its queue is full) is busy, not gone.
+        if (error.metadata?.get(ANSWERED_BY_RUNTIME).length) return new ServiceError('RUNTIME_UNAVAILABLE', `${where}: ${error.details}`, details);
+        // A transport fault: eject at once; the next good health check lets calls in again.
+        this.#setHealth({ status: 'unavailable', reason: `${where} is unavailable: ${error.details}` });
+        const notRun = NOT_CONNECTED.test(error.details);
+        return new ServiceError('RUNTIME_UNAVAILABLE', `${where} is unavailable: ${error.details}`, { ...details, notRun });
+      }
       case grpc.status.DEADLINE_EXCEEDED:
         return new ServiceError('RUNTIME_UNAVAILABLE', `${where} did not answer ${rpc} within ${deadlineMs} ms`, details);
       case grpc.status.CANCELLED:

@@ -13,6 +13,9 @@ import type { CompileFailure, InvocationResult, PrepareResult, RuntimeHealth, Sc
 /** Same options on both sides: snake_case fields, enums as names, numbers as JS numbers. */
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
 
+/** Trailer on every error status a runtime server answered itself, as opposed to a transport fault. */
+export const ANSWERED_BY_RUNTIME = 'lm-answered-by-runtime';
+
 export const RUNTIME_SERVICE_NAME = 'lambda.runtime.v1.RuntimeService';
 
 export interface WirePrepareRequest {

@@ -10,9 +10,11 @@ import * as grpc from '@grpc/grpc-js';
 
 import { isServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
+import { traceGrpcServerCall } from '../observability/tracing.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { LogRing } from './log-ring.js';
 import {
+  ANSWERED_BY_RUNTIME,
   healthToWire,
   invocationResultToWire,
   loadProtos,
@@ -54,6 +56,9 @@ const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const HEALTH_WATCH_INTERVAL_MS = 1000;
 const RPC_NAMES = ['Prepare', 'Execute', 'Release', 'HealthCheck', 'GetMetrics', 'GetLogs', 'UpdateConfig'] as const;
 type RpcName = (typeof RPC_NAMES)[number];
+/** Polled in the background: a span only when the caller's trace asks for one. */
+const UNTRACED_ROOT_RPCS: ReadonlySet<RpcName> = new Set<RpcName>(['HealthCheck', 'GetMetrics', 'GetLogs']);
+const grpcCodeOf = (error: unknown): grpc.status => grpcStatusOf(error).code;
 
 /** A request this server refuses with a specific gRPC status (malformed fields, a passed deadline). */
 class RpcStatusError extends Error {
@@ -118,7 +123,9 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
     return (call, callback) => {
       calls[name]++;
       inFlight++;
-      handle(call.request, call).then(
+      // A SERVER span continuing the caller's trace (traceparent in the metadata).
+      const traced = { service: RUNTIME_SERVICE_NAME, method: name, metadata: call.metadata, statusOf: grpcCodeOf, root: !UNTRACED_ROOT_RPCS.has(name) };
+      traceGrpcServerCall(traced, () => handle(call.request, call)).then(
         (response) => {
           inFlight--;
           callback(null, response);
@@ -128,7 +135,10 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
           faults[name]++;
           const status = grpcStatusOf(error);
           if (status.code !== grpc.status.INVALID_ARGUMENT) logger.warn({ err: error, rpc: name, code: grpc.status[status.code] }, `runtime ${name} failed`);
-          callback({ code: status.code, details: status.message });
+          // Marks the status as the runtime's own answer, not a transport fault (the client does not eject for it).
+          const metadata = new grpc.Metadata();
+          metadata.set(ANSWERED_BY_RUNTIME, '1');
+          callback({ code: status.code, details: status.message, metadata });
         },
       );
     };

@@ -59,3 +59,49 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     },
   };
 }
+
+export interface RuntimeProcess {
+  readonly child: ChildProcess;
+  /** `host:port` the runtime server listens on. */
+  readonly address: string;
+  output(): string;
+  /** Sends a signal (SIGKILL by default) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The runtime server entry point (src/main/runtime-server-main.ts) as its own process. */
+export async function startRuntimeProcess(language: string, port: number, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<RuntimeProcess> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', projectPath('src/main/runtime-server-main.ts'), '--language', language, '--port', String(port)], {
+    cwd: projectPath(),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'warn', RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${language} runtime server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = /runtime listening on (\S+)/.exec(output);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${language} runtime server exited with ${code} before listening:\n${output}`));
+    });
+  });
+  return {
+    child,
+    address,
+    output: () => output,
+    async stop(signal: NodeJS.Signals = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
