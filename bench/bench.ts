@@ -3,32 +3,69 @@
  * its Python twin `result = params["a"] + params["b"]`), with
  * request logging on, against the service as `npm start` runs it (compiled, embedded default
  * database unless BENCH_DATABASE_URL is set), beside a bare Fastify route returning a constant,
- * in the same run. Load: autocannon on loopback, 50 connections, bounded in time.
+ * in the same run. Load: autocannon on loopback, 50 connections, bounded in time (warm-ups and
+ * probes bounded in count and time).
+ *
+ * `remote`: the same Node.js execute through a gRPC runtime service — a runtime server process
+ * (dist/src/main/runtime-server-main.js --language nodejs) and a second service pointed at it with
+ * NODEJS_RUNTIME_URL — measured right after the in-process figure, then both again with one
+ * connection and a bounded number of requests (the hop's own latency, without queueing). The
+ * added p50/p99 of the hop (remote minus in-process) go in the table and the JSON.
+ *
+ * Latency percentiles are computed from every 2xx response time (sub-millisecond, unlike
+ * autocannon's whole-millisecond histogram).
+ *
+ * Scenarios can be picked by name: `npm run bench -- nodejs remote` (names: bare nodejs cached
+ * python rust remote; none means all; remote brings nodejs along, its baseline).
  * Prints a Markdown table (pasted into the README) and writes .bench/results.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import autocannon from 'autocannon';
+
+import { loadProtos } from '../src/rpc/runtime-proto.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const DURATION_S = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+/** The one-connection probes of the gRPC hop: this many requests, and never longer than HOP_MAX_SECONDS. */
+const HOP_REQUESTS = Number(process.env.BENCH_HOP_REQUESTS ?? 2000);
+const HOP_MAX_SECONDS = 30;
+const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 3000);
+const WARMUP_MAX_SECONDS = 20;
+
+const SCENARIO_NAMES = ['bare', 'nodejs', 'cached', 'python', 'rust', 'remote'] as const;
+type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+function selectedScenarios(args: readonly string[]): Set<ScenarioName> {
+  const unknown = args.filter((arg) => !(SCENARIO_NAMES as readonly string[]).includes(arg));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown scenario ${unknown.join(', ')}; the names are: ${SCENARIO_NAMES.join(' ')} (none: all)\n`);
+    process.exit(2);
+  }
+  const selected = new Set<ScenarioName>(args.length === 0 ? SCENARIO_NAMES : (args as ScenarioName[]));
+  // The hop is remote minus in-process: the in-process figure is measured in the same run.
+  if (selected.has('remote')) selected.add('nodejs');
+  return selected;
+}
 
 interface Started {
   child: ChildProcess;
+  /** What the process printed after "listening on": a URL for the service, host:port for a runtime server. */
   url: string;
 }
 
-function start(args: string[], env: Record<string, string>): Promise<Started> {
+function start(args: string[], env: Record<string, string>, listening = /listening on (http:\/\/[^\s"]+)/): Promise<Started> {
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`did not start:\n${out}`)), 60_000);
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
-      const m = /listening on (http:\/\/[^\s"]+)/.exec(out);
+      const m = listening.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
         child.stdout?.removeAllListeners('data');
@@ -40,6 +77,15 @@ function start(args: string[], env: Record<string, string>): Promise<Started> {
     child.stderr?.on('data', onData);
     child.on('exit', (code) => reject(new Error(`exited ${code}:\n${out}`)));
   });
+}
+
+async function stopProcess(started: Started | undefined): Promise<void> {
+  if (!started || started.child.exitCode !== null || started.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => started.child.on('exit', resolve));
+  started.child.kill('SIGTERM');
+  const force = setTimeout(() => started.child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(force);
 }
 
 function kib(status: string, field: string): number {
@@ -72,6 +118,7 @@ function treeRssKiB(pid: number): { self: number; selfPeak: number; children: nu
 }
 
 interface Scenario {
+  readonly name: ScenarioName;
   readonly label: string;
   readonly url: string;
   readonly headers: Record<string, string>;
@@ -86,23 +133,70 @@ interface Figures {
   total: number;
 }
 
-async function load(url: string, body: string, headers: Record<string, string> = {}): Promise<Figures> {
-  const result = await autocannon({
-    url,
-    method: 'POST',
-    connections: CONNECTIONS,
-    duration: DURATION_S,
-    headers: { 'content-type': 'application/json', ...headers },
-    body,
+/** Sub-millisecond percentile of sorted samples (nearest rank), in ms with 2 decimals. */
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  const value = sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
+  return Math.round(value * 100) / 100;
+}
+
+const MAX_SAMPLES = 2_000_000;
+
+/**
+ * One autocannon run, bounded: for `durationS` seconds, or for `amount` requests but never longer
+ * than `maxSeconds`. Every 2xx response time is kept (up to MAX_SAMPLES) for exact percentiles.
+ */
+function load(url: string, body: string, headers: Record<string, string>, bounds: { connections: number; durationS?: number; amount?: number; maxSeconds: number }): Promise<Figures> {
+  const samples: number[] = [];
+  const started = performance.now();
+  let lastResponseAt = started;
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        method: 'POST',
+        connections: bounds.connections,
+        ...(bounds.amount !== undefined ? { amount: bounds.amount } : { duration: bounds.durationS ?? DURATION_S }),
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      },
+      (error: unknown, result: autocannon.Result) => {
+        clearTimeout(cap);
+        if (error) {
+          reject(error instanceof Error ? error : new Error(`autocannon failed: ${JSON.stringify(error)}`));
+          return;
+        }
+        samples.sort((a, b) => a - b);
+        // A run of `amount` requests is short: its rate is the count over the time to its last
+        // response (autocannon ends a run, and averages rates, on whole seconds only).
+        const seconds = (lastResponseAt - started) / 1000;
+        resolve({
+          requestsPerSec: Math.round(bounds.amount !== undefined ? result.requests.total / seconds : result.requests.average),
+          p50: percentile(samples, 0.5),
+          p99: percentile(samples, 0.99),
+          errors: result.errors + result.timeouts,
+          non2xx: result.non2xx,
+          total: result.requests.total,
+        });
+      },
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      lastResponseAt = performance.now();
+      if (statusCode >= 200 && statusCode < 300 && samples.length < MAX_SAMPLES) samples.push(responseTime);
+    });
+    const cap = setTimeout(() => instance.stop(), bounds.maxSeconds * 1000);
   });
-  return {
-    requestsPerSec: Math.round(result.requests.average),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    total: result.requests.total,
-  };
+}
+
+/**
+ * The usual measured run: CONNECTIONS connections for DURATION_S seconds, after a warm-up of the
+ * same number of requests for every scenario (at 10 connections, at most WARMUP_MAX_SECONDS): a
+ * path through more code (the gRPC client and server) needs more calls before V8 has optimised it,
+ * and a warm-up bounded in time only would give it fewer.
+ */
+async function measure(url: string, body: string, headers: Record<string, string>): Promise<Figures> {
+  await load(url, body, headers, { connections: 10, amount: WARMUP_REQUESTS, maxSeconds: WARMUP_MAX_SECONDS });
+  return load(url, body, headers, { connections: CONNECTIONS, durationS: DURATION_S, maxSeconds: DURATION_S + 30 });
 }
 
 async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
@@ -111,67 +205,151 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
   return (await res.json()) as Record<string, unknown>;
 }
 
+/** The runtime server's own counters (GetMetrics), to show the remote figures did cross the hop. */
+async function remoteExecuteCalls(address: string): Promise<number> {
+  const { RuntimeClient } = loadProtos();
+  const client = new RuntimeClient(address, grpc.credentials.createInsecure());
+  try {
+    const answer = await new Promise<{ metrics_json: string }>((resolve, reject) =>
+      client.GetMetrics({}, { deadline: Date.now() + 5000 }, (error, response) => (error || !response ? reject(error ?? new Error('no answer')) : resolve(response))),
+    );
+    const metrics = JSON.parse(answer.metrics_json) as { calls?: { Execute?: number } };
+    return metrics.calls?.Execute ?? 0;
+  } finally {
+    client.close();
+  }
+}
+
+const round2 = (n: number): number => Math.round(n * 100) / 100;
+
 async function main(): Promise<void> {
+  const selected = selectedScenarios(process.argv.slice(2));
   const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
+  const remoteDataDir = mkdtempSync(join(tmpdir(), 'lm-bench-remote-'));
   // The Rust toolchain build (serde_json for wasm32-wasi, ~7 s) is kept between bench runs.
   const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: join(root, '.bench', 'wasm-toolchain') };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   if (process.env.BENCH_REDIS_URL) env.REDIS_URL = process.env.BENCH_REDIS_URL;
-  const service = await start(['--no-node-snapshot', 'dist/src/main/server.js'], env);
-  const bare = await start(['--import', 'tsx', 'bench/bare-server.ts'], {});
+  const serviceArgs = ['--no-node-snapshot', 'dist/src/main/server.js'];
+  const service = await start(serviceArgs, env);
+  let bare: Started | undefined;
+  let runtimeServer: Started | undefined;
+  let remoteService: Started | undefined;
   try {
-    const session = async (languageTitle: string, script: string): Promise<string> => {
-      const init = await postJson(`${service.url}/api/v1/initialize`, { script_content: script }, { 'Language-Title': languageTitle });
-      return `${service.url}/api/v1/execute/${String(init.request_id)}`;
+    if (selected.has('bare')) bare = await start(['--import', 'tsx', 'bench/bare-server.ts'], {});
+    const session = async (baseUrl: string, languageTitle: string, script: string): Promise<string> => {
+      const init = await postJson(`${baseUrl}/api/v1/initialize`, { script_content: script }, { 'Language-Title': languageTitle });
+      return `${baseUrl}/api/v1/execute/${String(init.request_id)}`;
     };
     const body = JSON.stringify({ params: { a: 10, b: 5 } });
-    const nodeUrl = await session('nodejs-calculator', 'return event.params.a + event.params.b;');
-    const check = await postJson(nodeUrl, { params: { a: 10, b: 5 } }, { 'X-Cache-Control': 'no-cache' });
-    if (check.result !== 15) throw new Error(`unexpected result ${JSON.stringify(check)}`);
+    const nodeScript = 'return event.params.a + event.params.b;';
+    const nodeSession = async (baseUrl: string): Promise<string> => {
+      const url = await session(baseUrl, 'nodejs-calculator', nodeScript);
+      const check = await postJson(url, { params: { a: 10, b: 5 } }, { 'X-Cache-Control': 'no-cache' });
+      if (check.result !== 15) throw new Error(`unexpected result ${JSON.stringify(check)}`);
+      return url;
+    };
+    const nodeUrl = selected.has('nodejs') || selected.has('cached') ? await nodeSession(service.url) : '';
 
     // Python, cold: initialize a new session and run its first execute (a blank sandboxed worker
     // is waiting for it), a few times, spaced so the pool refills in between as it would.
     const pythonScript = 'result = params["a"] + params["b"]';
     const coldMs: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const started = performance.now();
-      const url = await session('python-calculator', pythonScript);
-      const first = await postJson(url, { params: { a: 10, b: i } }, { 'X-Cache-Control': 'no-cache' });
-      coldMs.push(performance.now() - started);
-      if (first.result !== 10 + i) throw new Error(`unexpected Python result ${JSON.stringify(first)}`);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+    let pythonUrl = '';
+    if (selected.has('python')) {
+      for (let i = 0; i < 7; i++) {
+        const started = performance.now();
+        const url = await session(service.url, 'python-calculator', pythonScript);
+        const first = await postJson(url, { params: { a: 10, b: i } }, { 'X-Cache-Control': 'no-cache' });
+        coldMs.push(performance.now() - started);
+        if (first.result !== 10 + i) throw new Error(`unexpected Python result ${JSON.stringify(first)}`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      coldMs.sort((a, b) => a - b);
+      pythonUrl = await session(service.url, 'python-calculator', pythonScript);
     }
-    coldMs.sort((a, b) => a - b);
-    const pythonUrl = await session('python-calculator', pythonScript);
 
     // Rust: a cold compile (a new script) timed, then the warm session measured below.
-    const rustScript = (n: number): string =>
-      `use serde_json::{json, Map, Value};\npub fn handler(event: Map<String, Value>) -> Result<Value, String> {\n    let p = &event["params"];\n    Ok(json!(p["a"].as_f64().unwrap_or(0.0) + p["b"].as_f64().unwrap_or(0.0) + ${n}.0 - ${n}.0))\n}\n`;
-    const compileStarted = performance.now();
-    const rustUrl = await session('rust-bench', rustScript(Date.now()));
-    const rustCompileMs = performance.now() - compileStarted;
-    const rustCheck = await postJson(rustUrl, { params: { a: 10, b: 5 } }, { 'X-Cache-Control': 'no-cache' });
-    if (rustCheck.result !== 15) throw new Error(`unexpected Rust result ${JSON.stringify(rustCheck)}`);
+    let rustUrl = '';
+    let rustCompileMs: number | undefined;
+    if (selected.has('rust')) {
+      const rustScript = (n: number): string =>
+        `use serde_json::{json, Map, Value};\npub fn handler(event: Map<String, Value>) -> Result<Value, String> {\n    let p = &event["params"];\n    Ok(json!(p["a"].as_f64().unwrap_or(0.0) + p["b"].as_f64().unwrap_or(0.0) + ${n}.0 - ${n}.0))\n}\n`;
+      const compileStarted = performance.now();
+      rustUrl = await session(service.url, 'rust-bench', rustScript(Date.now()));
+      rustCompileMs = performance.now() - compileStarted;
+      const rustCheck = await postJson(rustUrl, { params: { a: 10, b: 5 } }, { 'X-Cache-Control': 'no-cache' });
+      if (rustCheck.result !== 15) throw new Error(`unexpected Rust result ${JSON.stringify(rustCheck)}`);
+    }
 
-    // One table, one run: every scenario warmed briefly, then measured one after another.
+    // Remote: a Node.js runtime server, and a second service (own data dir) sending Node.js there.
+    let remoteUrl = '';
+    if (selected.has('remote')) {
+      runtimeServer = await start(
+        ['--no-node-snapshot', 'dist/src/main/runtime-server-main.js', '--language', 'nodejs', '--host', '127.0.0.1', '--port', '0'],
+        { ...env, DATA_DIR: remoteDataDir },
+        /runtime listening on (\S+)/,
+      );
+      remoteService = await start(serviceArgs, { ...env, DATA_DIR: remoteDataDir, NODEJS_RUNTIME_URL: runtimeServer.url });
+      remoteUrl = await nodeSession(remoteService.url);
+    }
+
+    // One table, one run: every scenario warmed up (the same request count), then measured one
+    // after another; the remote one right after its in-process baseline.
     const noCache = { 'x-cache-control': 'no-cache' };
     const scenarios: Scenario[] = [
-      { label: 'bare Fastify route (constant)', url: `${bare.url}/bare`, headers: {} },
-      { label: 'execute, Node.js, warm session, uncached (X-Cache-Control: no-cache), logging on', url: nodeUrl, headers: noCache },
-      { label: 'execute, Node.js, result cache hit, logging on', url: nodeUrl, headers: {} },
-      { label: 'execute, Python, warm session, uncached (X-Cache-Control: no-cache), logging on', url: pythonUrl, headers: noCache },
-      { label: 'execute, Rust (WebAssembly), warm session, uncached (X-Cache-Control: no-cache), logging on', url: rustUrl, headers: noCache },
-    ];
-    const rows: { scenario: Scenario; figures: Figures }[] = [];
+      { name: 'bare', label: 'bare Fastify route (constant)', url: `${bare?.url ?? ''}/bare`, headers: {} },
+      { name: 'nodejs', label: 'execute, Node.js, warm session, uncached (X-Cache-Control: no-cache), logging on', url: nodeUrl, headers: noCache },
+      { name: 'remote', label: 'execute, Node.js via gRPC runtime service (NODEJS_RUNTIME_URL), warm session, uncached, logging on', url: remoteUrl, headers: noCache },
+      { name: 'cached', label: 'execute, Node.js, result cache hit, logging on', url: nodeUrl, headers: {} },
+      { name: 'python', label: 'execute, Python, warm session, uncached (X-Cache-Control: no-cache), logging on', url: pythonUrl, headers: noCache },
+      { name: 'rust', label: 'execute, Rust (WebAssembly), warm session, uncached (X-Cache-Control: no-cache), logging on', url: rustUrl, headers: noCache },
+    ].filter((scenario) => selected.has(scenario.name as ScenarioName)) as Scenario[];
+    const rows: { label: string; figures: Figures; connections: number }[] = [];
+    const byName = new Map<ScenarioName, Figures>();
     for (const scenario of scenarios) {
-      await autocannon({ url: scenario.url, method: 'POST', connections: 10, duration: 2, headers: { 'content-type': 'application/json', ...scenario.headers }, body });
-      rows.push({ scenario, figures: await load(scenario.url, body, scenario.headers) });
+      const figures = await measure(scenario.url, body, scenario.headers);
+      rows.push({ label: scenario.label, figures, connections: CONNECTIONS });
+      byName.set(scenario.name, figures);
     }
+
+    // The hop alone: one connection, one request at a time, in-process then remote.
+    let hop: Record<string, unknown> | undefined;
+    const hopRows: { label: string; added: { p50: number; p99: number } }[] = [];
+    if (selected.has('remote') && runtimeServer) {
+      const probe = async (url: string): Promise<Figures> => {
+        await load(url, body, noCache, { connections: 1, amount: 1000, maxSeconds: 15 });
+        return load(url, body, noCache, { connections: 1, amount: HOP_REQUESTS, maxSeconds: HOP_MAX_SECONDS });
+      };
+      const localOne = await probe(nodeUrl);
+      const remoteOne = await probe(remoteUrl);
+      rows.push({ label: `execute, Node.js, in-process, 1 connection, ${HOP_REQUESTS} requests`, figures: localOne, connections: 1 });
+      rows.push({ label: `execute, Node.js via gRPC runtime service, 1 connection, ${HOP_REQUESTS} requests`, figures: remoteOne, connections: 1 });
+      const local = byName.get('nodejs') as Figures;
+      const remote = byName.get('remote') as Figures;
+      const added = (a: Figures, b: Figures): { p50: number; p99: number } => ({ p50: round2(b.p50 - a.p50), p99: round2(b.p99 - a.p99) });
+      hopRows.push({ label: `gRPC hop, added latency (remote − in-process), ${CONNECTIONS} connections`, added: added(local, remote) });
+      hopRows.push({ label: 'gRPC hop, added latency (remote − in-process), 1 connection', added: added(localOne, remoteOne) });
+      const executeCalls = await remoteExecuteCalls(runtimeServer.url);
+      if (executeCalls < remote.total + remoteOne.total) throw new Error(`the runtime server counted ${executeCalls} Execute calls, fewer than the remote requests measured`);
+      const serverMem = treeRssKiB(runtimeServer.child.pid ?? 0);
+      const remoteServiceMem = treeRssKiB(remoteService?.child.pid ?? 0);
+      hop = {
+        runtimeServer: runtimeServer.url,
+        underLoad: { connections: CONNECTIONS, inProcess: local, remote, addedP50Ms: hopRows[0]?.added.p50, addedP99Ms: hopRows[0]?.added.p99, requestsPerSecRatio: round2(remote.requestsPerSec / Math.max(1, local.requestsPerSec)) },
+        oneConnection: { requests: HOP_REQUESTS, inProcess: localOne, remote: remoteOne, addedP50Ms: hopRows[1]?.added.p50, addedP99Ms: hopRows[1]?.added.p99 },
+        runtimeServerExecuteCalls: executeCalls,
+        runtimeServerRssMiB: Math.round(serverMem.self / 1024),
+        remoteServiceRssMiB: Math.round(remoteServiceMem.self / 1024),
+      };
+    }
+
     const mem = treeRssKiB(service.child.pid ?? 0);
-    const bareFigures = rows[0]?.figures as Figures;
-    const execFigures = rows[1]?.figures as Figures;
-    const cachedFigures = rows[2]?.figures as Figures;
-    const pythonFigures = rows[3]?.figures as Figures;
+    const ratioOf = (a: ScenarioName, b: ScenarioName, field: 'requestsPerSec' | 'p50'): number | null => {
+      const x = byName.get(a);
+      const y = byName.get(b);
+      return x && y ? round2(x[field] / Math.max(y[field], field === 'p50' ? 0.001 : 1)) : null;
+    };
 
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     const queued = /lambda_log_queue_depth\{writer="request_logs"\} (\d+)/.exec(metrics)?.[1] ?? '?';
@@ -180,41 +358,58 @@ async function main(): Promise<void> {
       machine: `${process.platform} ${process.arch}, node ${process.version}`,
       database: env.DATABASE_URL ? 'external PostgreSQL' : 'embedded PostgreSQL (default)',
       cache: env.REDIS_URL ? 'Redis' : 'in-process (default)',
+      scenarios: [...selected],
       connections: CONNECTIONS,
       durationSeconds: DURATION_S,
-      rows: rows.map((r) => ({ label: r.scenario.label, ...r.figures })),
-      ratio: Math.round((execFigures.requestsPerSec / bareFigures.requestsPerSec) * 100) / 100,
-      cachedOverBareLatencyP50: Math.round((cachedFigures.p50 / Math.max(bareFigures.p50, 0.001)) * 100) / 100,
+      rows: [...rows.map((r) => ({ label: r.label, connections: r.connections, ...r.figures })), ...hopRows.map((r) => ({ label: r.label, addedP50Ms: r.added.p50, addedP99Ms: r.added.p99 }))],
+      ratio: ratioOf('nodejs', 'bare', 'requestsPerSec'),
+      cachedOverBareLatencyP50: ratioOf('cached', 'bare', 'p50'),
       serviceRssMiB: Math.round(mem.self / 1024),
       servicePeakRssMiB: Math.round(mem.selfPeak / 1024),
       embeddedPostgresRssMiB: Math.round(mem.children / 1024),
       requestLogRowsQueuedAtEnd: queued,
-      pythonColdInitializeAndFirstExecuteMs: {
-        min: Math.round((coldMs[0] ?? 0) * 10) / 10,
-        median: Math.round((coldMs[Math.floor(coldMs.length / 2)] ?? 0) * 10) / 10,
-        max: Math.round((coldMs.at(-1) ?? 0) * 10) / 10,
-      },
-      pythonOverNodejs: Math.round((pythonFigures.requestsPerSec / Math.max(1, execFigures.requestsPerSec)) * 100) / 100,
-      rustColdCompileMs: Math.round(rustCompileMs),
-      rustOverNodejs: Math.round(((rows[4]?.figures.requestsPerSec ?? 0) / Math.max(1, execFigures.requestsPerSec)) * 100) / 100,
+      ...(selected.has('python')
+        ? {
+            pythonColdInitializeAndFirstExecuteMs: {
+              min: Math.round((coldMs[0] ?? 0) * 10) / 10,
+              median: Math.round((coldMs[Math.floor(coldMs.length / 2)] ?? 0) * 10) / 10,
+              max: Math.round((coldMs.at(-1) ?? 0) * 10) / 10,
+            },
+            pythonOverNodejs: ratioOf('python', 'nodejs', 'requestsPerSec'),
+          }
+        : {}),
+      ...(rustCompileMs !== undefined ? { rustColdCompileMs: Math.round(rustCompileMs), rustOverNodejs: ratioOf('rust', 'nodejs', 'requestsPerSec') } : {}),
+      ...(hop ? { remoteHop: hop } : {}),
     };
     mkdirSync(join(root, '.bench'), { recursive: true });
     writeFileSync(join(root, '.bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`\nBenchmark (${results.machine}; ${results.database}; cache ${results.cache}; ${CONNECTIONS} connections, ${DURATION_S} s each, autocannon on loopback)\n`);
+    console.log(`\nBenchmark (${results.machine}; ${results.database}; cache ${results.cache}; ${CONNECTIONS} connections, ${DURATION_S} s each unless said, autocannon on loopback)\n`);
     console.log('| scenario | requests/s | p50 ms | p99 ms | errors | non-2xx |');
     console.log('|---|---:|---:|---:|---:|---:|');
-    for (const { scenario, figures: f } of rows) console.log(`| ${scenario.label} | ${f.requestsPerSec} | ${f.p50} | ${f.p99} | ${f.errors} | ${f.non2xx} |`);
-    console.log(`\nratio execute (uncached) / bare: ${results.ratio}; cached execute requests/s / bare: ${Math.round((cachedFigures.requestsPerSec / bareFigures.requestsPerSec) * 100) / 100}`);
+    for (const { label, figures: f } of rows) console.log(`| ${label} | ${f.requestsPerSec} | ${f.p50} | ${f.p99} | ${f.errors} | ${f.non2xx} |`);
+    for (const { label, added } of hopRows) console.log(`| ${label} | | +${added.p50} | +${added.p99} | | |`);
+    const cachedRatio = ratioOf('cached', 'bare', 'requestsPerSec');
+    if (results.ratio !== null) console.log(`\nratio execute (uncached) / bare: ${results.ratio}${cachedRatio !== null ? `; cached execute requests/s / bare: ${cachedRatio}` : ''}`);
     console.log(`service RSS: ${results.serviceRssMiB} MiB now, ${results.servicePeakRssMiB} MiB peak; embedded PostgreSQL processes: ${results.embeddedPostgresRssMiB} MiB`);
     console.log(`request_logs rows still queued at the end: ${queued}`);
-    const cold = results.pythonColdInitializeAndFirstExecuteMs;
-    console.log(`Python cold initialize + first execute (new session, over HTTP): median ${cold.median} ms (min ${cold.min}, max ${cold.max}, ${coldMs.length} runs)`);
-    console.log(`Rust cold initialize (compile of a new script to WebAssembly, over HTTP): ${results.rustColdCompileMs} ms; Rust / Node.js warm execute: ${results.rustOverNodejs}`);
+    if (results.pythonColdInitializeAndFirstExecuteMs) {
+      const cold = results.pythonColdInitializeAndFirstExecuteMs;
+      console.log(`Python cold initialize + first execute (new session, over HTTP): median ${cold.median} ms (min ${cold.min}, max ${cold.max}, ${coldMs.length} runs)`);
+    }
+    if (results.rustColdCompileMs !== undefined) {
+      console.log(`Rust cold initialize (compile of a new script to WebAssembly, over HTTP): ${results.rustColdCompileMs} ms; Rust / Node.js warm execute: ${results.rustOverNodejs}`);
+    }
+    if (hop) {
+      const h = hop as { underLoad: { requestsPerSecRatio: number }; runtimeServerExecuteCalls: number; runtimeServerRssMiB: number; remoteServiceRssMiB: number };
+      console.log(
+        `gRPC runtime service: remote / in-process requests/s ${h.underLoad.requestsPerSecRatio}; the runtime server counted ${h.runtimeServerExecuteCalls} Execute calls; RSS runtime server ${h.runtimeServerRssMiB} MiB, its service ${h.remoteServiceRssMiB} MiB`,
+      );
+    }
   } finally {
-    bare.child.kill('SIGTERM');
-    service.child.kill('SIGTERM');
-    await new Promise((r) => service.child.on('exit', r));
+    await Promise.all([stopProcess(bare), stopProcess(remoteService), stopProcess(service)]);
+    await stopProcess(runtimeServer);
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(remoteDataDir, { recursive: true, force: true });
   }
 }
 
