@@ -16,7 +16,7 @@ import { buildHttpApp } from '../http/app.js';
 import { Authenticator } from '../http/auth.js';
 import type { ComponentHealth, HealthReport } from '../http/routes/operations-routes.js';
 import type { Logger } from '../observability/logger.js';
-import { createMetrics } from '../observability/metrics.js';
+import { createMetrics, type RuntimeEndpointSample } from '../observability/metrics.js';
 import { initTracing } from '../observability/tracing.js';
 import { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Runtime, RuntimeHealth } from '../runtimes/runtime.js';
@@ -54,6 +54,19 @@ export function authEnabled(config: Config): boolean {
 }
 
 const PING_TIMEOUT_MS = 1000;
+
+/** The remote endpoints of every pooled language, from the runtimes' health details (src/rpc/runtime-pool.ts). */
+function endpointSample(runtimes: RuntimeRegistry): RuntimeEndpointSample {
+  const endpoints: RuntimeEndpointSample['endpoints'][number][] = [];
+  const retries: Record<string, number> = {};
+  for (const [language, h] of Object.entries(runtimes.health())) {
+    const details = h.details as { endpoints?: { address: string; status: string; outstanding: number }[]; retries?: number } | undefined;
+    if (!Array.isArray(details?.endpoints)) continue;
+    for (const e of details.endpoints) endpoints.push({ language, address: e.address, up: e.status !== 'unavailable', inFlight: e.outstanding });
+    retries[language] = details.retries ?? 0;
+  }
+  return { endpoints, retries };
+}
 
 /** A component's own health as /health shows it: status and reason, then its details. */
 function componentHealth(h: RuntimeHealth): ComponentHealth {
@@ -105,6 +118,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     activeSessions: () => sessions.activeCount,
     logQueueDepth: () => ({ request_logs: requestLogs.depth, session_activity: sessions.activityQueueDepth }),
     dependencies: async () => ({ postgres: (await pingDatabase()).status === 'up', redis: cache.health().status === 'up' }),
+    runtimeEndpoints: () => endpointSample(runtimes),
   });
   const requestLogs = new BatchWriter<RequestLogEntry>({
     name: 'request-logs',

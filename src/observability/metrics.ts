@@ -23,7 +23,15 @@ export interface MetricsOptions {
   readonly logQueueDepth: () => Readonly<Record<string, number>>;
   /** 1 up, 0 down, per dependency (postgres, redis), sampled at scrape time. */
   readonly dependencies: () => Promise<Readonly<Record<string, boolean>>>;
+  /** Remote runtime endpoints (src/rpc/runtime-pool.ts), sampled at scrape time; none when every runtime is in-process. */
+  readonly runtimeEndpoints?: () => RuntimeEndpointSample;
   readonly defaultMetrics?: boolean;
+}
+
+export interface RuntimeEndpointSample {
+  readonly endpoints: readonly { readonly language: string; readonly address: string; readonly up: boolean; readonly inFlight: number }[];
+  /** Calls tried again on another endpoint since start, per language. */
+  readonly retries: Readonly<Record<string, number>>;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -52,6 +60,39 @@ export function createMetrics(options: MetricsOptions): Metrics {
       for (const [dependency, up] of Object.entries(await options.dependencies())) this.set({ dependency }, up ? 1 : 0);
     },
   });
+  const sampleEndpoints = options.runtimeEndpoints;
+  if (sampleEndpoints) {
+    new Gauge({
+      name: 'lambda_runtime_endpoint_up',
+      help: 'Whether a remote runtime endpoint takes calls (1) or is ejected/unreachable (0)',
+      labelNames: ['language', 'address'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const e of sampleEndpoints().endpoints) this.set({ language: e.language, address: e.address }, e.up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'lambda_runtime_endpoint_in_flight',
+      help: 'Calls in flight on a remote runtime endpoint',
+      labelNames: ['language', 'address'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const e of sampleEndpoints().endpoints) this.set({ language: e.language, address: e.address }, e.inFlight);
+      },
+    });
+    new Counter({
+      name: 'lambda_runtime_call_retries_total',
+      help: 'Calls that never reached a runtime endpoint and were tried on another',
+      labelNames: ['language'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [language, n] of Object.entries(sampleEndpoints().retries)) this.inc({ language }, n);
+      },
+    });
+  }
   return {
     cacheHit() {
       hits++;
