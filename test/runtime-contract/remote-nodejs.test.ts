@@ -17,6 +17,7 @@ import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js
 import type { Runtime } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
+import { servedRemote } from './remote-fixtures.js';
 
 
 const logger = createSilentLogger();
@@ -30,21 +31,7 @@ async function serve(): Promise<{ local: Runtime; server: RuntimeServer; port: n
   return { local, server, port };
 }
 
-/** The RemoteRuntime the contract gets: its stop() also stops the server and the local runtime. */
-async function createServedRemote(): Promise<Runtime> {
-  const { local, server, port } = await serve();
-  const remote = createRemoteRuntime({ language: 'nodejs', address: `127.0.0.1:${port}`, logger });
-  const stop = remote.stop.bind(remote);
-  return Object.assign(remote, {
-    stop: async () => {
-      await stop();
-      await server.stop(2000);
-      await local.stop();
-    },
-  });
-}
-
-runRuntimeContract('nodejs over gRPC', createServedRemote, nodejsFixtures);
+runRuntimeContract('nodejs over gRPC', servedRemote(() => createNodejsRuntime({ logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 })), nodejsFixtures);
 
 describe('remote runtime over gRPC', () => {
   let served: Awaited<ReturnType<typeof serve>>;
