@@ -14,29 +14,30 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts the real entry point (src/main/server.ts) as its own process on a free port. */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', projectPath('src/main/server.ts')], {
+/**
+ * Spawns one of the project's entry points (through tsx) and waits until it prints the line
+ * `pattern` matches; resolves with the first capture group. Rejects with everything it printed
+ * when it exits first or takes longer than `timeoutMs`.
+ */
+async function spawnEntryPoint(
+  what: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  pattern: RegExp,
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; found: string; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', ...args], {
     cwd: projectPath(),
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/root',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'lm-e2e-data-')),
-      RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR,
-      ...env,
-    },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const baseUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+  const found = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
+      const match = pattern.exec(output);
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);
@@ -46,13 +47,26 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     child.stderr?.on('data', onData);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${output}`));
+      reject(new Error(`${what} exited with ${code} before listening:\n${output}`));
     });
   });
+  return { child, found, output: () => output, exited };
+}
+
+/** Starts the real entry point (src/main/server.ts) as its own process on a free port. */
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+  const started = await spawnEntryPoint(
+    'server',
+    [projectPath('src/main/server.ts')],
+    { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: mkdtempSync(join(tmpdir(), 'lm-e2e-data-')), ...env },
+    /listening on (http:\/\/[^\s"]+)/,
+    timeoutMs,
+  );
+  const { child, exited } = started;
   return {
     child,
-    baseUrl,
-    output: () => output,
+    baseUrl: started.found,
+    output: started.output,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       return exited;
@@ -71,34 +85,18 @@ export interface RuntimeProcess {
 
 /** The runtime server entry point (src/main/runtime-server-main.ts) as its own process. */
 export async function startRuntimeProcess(language: string, port: number, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<RuntimeProcess> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', projectPath('src/main/runtime-server-main.ts'), '--language', language, '--port', String(port)], {
-    cwd: projectPath(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'warn', RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${language} runtime server did not start within ${timeoutMs} ms:\n${output}`)), timeoutMs);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /runtime listening on (\S+)/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${language} runtime server exited with ${code} before listening:\n${output}`));
-    });
-  });
+  const started = await spawnEntryPoint(
+    `${language} runtime server`,
+    [projectPath('src/main/runtime-server-main.ts'), '--language', language, '--port', String(port)],
+    { LOG_LEVEL: 'warn', ...env },
+    /runtime listening on (\S+)/,
+    timeoutMs,
+  );
+  const { child, exited } = started;
   return {
     child,
-    address,
-    output: () => output,
+    address: started.found,
+    output: started.output,
     async stop(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

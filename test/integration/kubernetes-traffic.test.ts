@@ -11,79 +11,37 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RunningService } from '../../src/main/service.js';
-import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
-import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
-import type { Runtime } from '../../src/runtimes/runtime.js';
 import { endpointSlice, FakeKubeApi, type FakeEndpoint } from '../helpers/fake-kube-api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { serveNodejs, type ServedRuntime } from '../helpers/served-runtime.js';
+import { waitFor } from '../helpers/wait.js';
 import { call, execute, initialize, startTestService } from '../helpers/service.js';
 
-const logger = createSilentLogger();
 const SERVICE = 'lambda-runtime-nodejs';
 const TOTAL = 150;
 const CONCURRENCY = 3;
 /** A new session every few calls: sessions stick to their warm endpoint, new ones spread. */
 const CALLS_PER_SESSION = 5;
 
-/** A Node.js runtime served over gRPC on a free loopback port, recording which call indexes it ran. */
-interface Served {
-  readonly address: string;
-  readonly port: number;
-  /** `params.i` of every execute this server ran, in the order they finished. */
-  readonly ran: number[];
-  readonly server: RuntimeServer;
-  readonly local: Runtime;
-  stopped: boolean;
-}
-
-async function serveNodejs(): Promise<Served> {
-  const local = createNodejsRuntime({ logger, poolSize: 1, maxPoolSize: 2, memoryLimitMb: 64 });
-  await local.start();
-  const ran: number[] = [];
-  // The server's own view of what reached it: a Runtime that notes each execute, then runs it.
-  const recording: Runtime = {
-    language: local.language,
-    start: () => local.start(),
-    stop: () => local.stop(),
-    health: () => local.health(),
-    prepare: (request) => local.prepare(request),
-    execute: async (request) => {
-      const result = await local.execute(request);
-      // not_prepared: the pool sends the script and asks again; count the run, not the ask.
-      const i = (request.event.params as { i?: unknown } | null)?.i;
-      if (typeof i === 'number' && result.status !== 'not_prepared') ran.push(i);
-      return result;
-    },
-    release: (key) => local.release(key),
-  };
-  const server = createRuntimeServer(recording, { logger });
-  const port = await server.start('127.0.0.1', 0);
-  return { address: `127.0.0.1:${port}`, port, ran, server, local, stopped: false };
+/** `params.i` of every execute a server ran (the pool's not_prepared asks are not runs). */
+function ran(served: ServedRuntime): number[] {
+  return served.executes.filter((e) => e.status !== undefined && e.status !== 'not_prepared').map((e) => (e.request.event.params as { i: number }).i);
 }
 
 /**
  * The EndpointSlice of one runtime pod. Each pod gets a slice of its own here because the two
  * servers listen on different ports (the controller groups endpoints by port set in the same way).
  */
-function podSlice(name: string, served: Served, conditions: Omit<FakeEndpoint, 'address'> = {}) {
+function podSlice(name: string, served: ServedRuntime, conditions: Omit<FakeEndpoint, 'address'> = {}) {
   return endpointSlice(name, SERVICE, [{ address: '127.0.0.1', ...conditions }], { ports: [{ name: 'grpc', port: served.port }] });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('RUNTIME_DISCOVERY=kubernetes: traffic across EndpointSlice changes', { timeout: 60_000 }, () => {
   let db: TestDatabase;
   let api: FakeKubeApi;
   let service: RunningService | undefined;
-  let first: Served;
-  let second: Served;
+  let first: ServedRuntime;
+  let second: ServedRuntime;
   let dir: string;
 
   before(async () => {
@@ -96,10 +54,7 @@ describe('RUNTIME_DISCOVERY=kubernetes: traffic across EndpointSlice changes', {
 
   after(async () => {
     await service?.stop();
-    for (const served of [first, second]) {
-      if (served && !served.stopped) await served.server.stop(1000);
-      await served?.local.stop();
-    }
+    for (const served of [first, second]) await served?.close();
     await api?.close();
     await db?.drop();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -147,8 +102,7 @@ describe('RUNTIME_DISCOVERY=kubernetes: traffic across EndpointSlice changes', {
           await firstDropped;
           api.deleteSlice(`${SERVICE}-a`);
           // The pod is gone: a call still sent there would fail.
-          first.stopped = true;
-          await first.server.stop(1000);
+          await first.stopServer(1000);
         }
         const sessionIndex = Math.floor(i / CALLS_PER_SESSION);
         if (!sessions.has(sessionIndex)) {
@@ -170,13 +124,13 @@ describe('RUNTIME_DISCOVERY=kubernetes: traffic across EndpointSlice changes', {
     await Promise.all(Array.from({ length: CONCURRENCY }, () => worker()));
 
     assert.deepEqual(failures, [], 'every call answered 200 with its own result');
-    assert.equal(first.ran.length + second.ran.length, TOTAL, 'every execute ran exactly once, on one of the two');
+    assert.equal(ran(first).length + ran(second).length, TOTAL, 'every execute ran exactly once, on one of the two');
     assert.ok(droppedFrom !== undefined && droppedFrom <= 110, `the drop was observed before call 110 (${droppedFrom})`);
-    assert.ok(first.ran.some((i) => i < 30), 'the first endpoint took calls before the second existed');
-    assert.ok(second.ran.some((i) => i < droppedFrom!), `calls reached the added endpoint while both were in: ${JSON.stringify(second.ran)}`);
-    const late = first.ran.filter((i) => i >= droppedFrom!);
+    assert.ok(ran(first).some((i) => i < 30), 'the first endpoint took calls before the second existed');
+    assert.ok(ran(second).some((i) => i < droppedFrom!), `calls reached the added endpoint while both were in: ${JSON.stringify(ran(second))}`);
+    const late = ran(first).filter((i) => i >= droppedFrom!);
     assert.deepEqual(late, [], `no call issued after the pool dropped the first endpoint (from #${droppedFrom}) reached it`);
-    assert.ok(second.ran.filter((i) => i >= droppedFrom!).length === TOTAL - droppedFrom, 'the second endpoint ran all of them');
+    assert.ok(ran(second).filter((i) => i >= droppedFrom!).length === TOTAL - droppedFrom, 'the second endpoint ran all of them');
     assert.deepEqual(await poolEndpoints(), [second.address]);
     assert.equal((await call(service!, 'GET', '/health')).body.components.discovery.status, 'up');
   });

@@ -10,46 +10,18 @@ import { isServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { createRemoteRuntime } from '../../src/rpc/remote-runtime.js';
 import { createRuntimePool, type RuntimePool } from '../../src/rpc/runtime-pool.js';
-import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
-import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
-import type { ExecuteRequest, InvocationResult, Runtime } from '../../src/runtimes/runtime.js';
+import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { scriptHashOf } from '../runtime-contract/contract.js';
 import { freePort } from '../helpers/scratch-services.js';
+import { serveNodejs, type ServedRuntime } from '../helpers/served-runtime.js';
+import { waitFor } from '../helpers/wait.js';
 
 const logger = createSilentLogger();
-
-interface Served {
-  readonly address: string;
-  readonly port: number;
-  /** Execute calls this endpoint's runtime received. */
-  executes: number;
-  server: RuntimeServer;
-  readonly local: Runtime;
-}
-
-const served: Served[] = [];
+const served: ServedRuntime[] = [];
 const pools: RuntimePool[] = [];
 
-/** A Node.js runtime served on a loopback port, counting the executes it receives. */
-async function serve(port = 0): Promise<Served> {
-  const local = createNodejsRuntime({ logger, poolSize: 1, maxPoolSize: 4, memoryLimitMb: 64 });
-  await local.start();
-  const entry = { executes: 0, local } as unknown as Served;
-  const counting: Runtime = {
-    language: local.language,
-    start: () => local.start(),
-    stop: () => local.stop(),
-    health: () => local.health(),
-    prepare: (request) => local.prepare(request),
-    release: (key) => local.release(key),
-    execute: (request: ExecuteRequest): Promise<InvocationResult> => {
-      entry.executes++;
-      return local.execute(request);
-    },
-  };
-  const server = createRuntimeServer(counting, { logger });
-  const bound = await server.start('127.0.0.1', port);
-  Object.assign(entry, { server, port: bound, address: `127.0.0.1:${bound}` });
+async function serve(port = 0): Promise<ServedRuntime> {
+  const entry = await serveNodejs(port);
   served.push(entry);
   return entry;
 }
@@ -68,14 +40,6 @@ async function poolOf(addresses: string[], strategy: 'least-outstanding' | 'roun
   return pool;
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const SOURCE = 'return { sum: event.params.a + event.params.b };';
 const HASH = scriptHashOf('nodejs', SOURCE);
 // The sandbox has no timers: a busy wait stands for a slow script.
@@ -88,10 +52,7 @@ function run(pool: RuntimePool, a: number, instanceKey = `s-${a}`, hash = HASH, 
 
 afterEach(async () => {
   for (const pool of pools.splice(0)) await pool.stop();
-  for (const s of served.splice(0)) {
-    await s.server.stop(0);
-    await s.local.stop();
-  }
+  for (const s of served.splice(0)) await s.close();
 });
 after(() => undefined);
 
@@ -107,8 +68,8 @@ describe('runtime pool over gRPC endpoints', () => {
       assert.deepEqual(result.status === 'ok' && result.result, { sum: i + 1 });
     }
     // 10 calls over 2 endpoints; the one that was not prepared answered not_prepared once (+1 execute).
-    assert.equal(a.executes + b.executes, 11);
-    assert.ok(a.executes >= 5 && b.executes >= 5, `split ${a.executes}/${b.executes}`);
+    assert.equal(a.executes.length + b.executes.length, 11);
+    assert.ok(a.executes.length >= 5 && b.executes.length >= 5, `split ${a.executes.length}/${b.executes.length}`);
     assert.equal(pool.health().status, 'up');
   });
 
@@ -118,16 +79,16 @@ describe('runtime pool over gRPC endpoints', () => {
     await pool.prepare({ scriptHash: SLOW_HASH, source: SLOW_SOURCE });
     await pool.prepare({ scriptHash: HASH, source: SOURCE });
     // Two slow calls at once land on different endpoints.
-    const before = [a.executes, b.executes];
+    const before = [a.executes.length, b.executes.length];
     await Promise.all([run(pool, 0, 'x', SLOW_HASH, { ms: 300 }), run(pool, 0, 'y', SLOW_HASH, { ms: 300 })]);
-    const first = [a.executes - (before[0] as number), b.executes - (before[1] as number)];
+    const first = [a.executes.length - (before[0] as number), b.executes.length - (before[1] as number)];
     assert.ok((first[0] as number) >= 1 && (first[1] as number) >= 1, `concurrent calls split ${first.join('/')}`);
 
     // Sequential calls of one session stay where its warm state is.
     await run(pool, 1, 'warm');
-    const [wa, wb] = [a.executes, b.executes];
+    const [wa, wb] = [a.executes.length, b.executes.length];
     for (let i = 0; i < 8; i++) assert.equal((await run(pool, i, 'warm')).status, 'ok');
-    assert.ok(a.executes - wa === 8 || b.executes - wb === 8, `session spread over endpoints: ${a.executes - wa}/${b.executes - wb}`);
+    assert.ok(a.executes.length - wa === 8 || b.executes.length - wb === 8, `session spread over endpoints: ${a.executes.length - wa}/${b.executes.length - wb}`);
   });
 
   it('a call that cannot reach an endpoint goes to another one; the dead endpoint is ejected and comes back', async () => {
@@ -135,7 +96,7 @@ describe('runtime pool over gRPC endpoints', () => {
     const b = await serve();
     const pool = await poolOf([a.address, b.address], 'round-robin');
     await pool.prepare({ scriptHash: HASH, source: SOURCE });
-    await b.server.stop(0);
+    await b.stopServer(0);
     for (let i = 0; i < 6; i++) {
       const result = await run(pool, i);
       assert.equal(result.status, 'ok', 'every call is answered by the endpoint still up');
@@ -149,7 +110,7 @@ describe('runtime pool over gRPC endpoints', () => {
     const b2 = await serve(b.port);
     await waitFor('b to be healthy again', () => pool.health().status === 'up');
     for (let i = 0; i < 6; i++) assert.equal((await run(pool, i)).status, 'ok');
-    assert.ok(b2.executes >= 3, `restarted endpoint took calls: ${b2.executes}`);
+    assert.ok(b2.executes.length >= 3, `restarted endpoint took calls: ${b2.executes.length}`);
   });
 
   it('a call running when its endpoint dies fails with RUNTIME_UNAVAILABLE at once and is not repeated', async () => {
@@ -159,15 +120,15 @@ describe('runtime pool over gRPC endpoints', () => {
     await pool.prepare({ scriptHash: SLOW_HASH, source: SLOW_SOURCE });
     // Pin the session to a.
     await run(pool, 0, 'victim', SLOW_HASH, { ms: 1 });
-    const victim = a.executes > 0 ? a : b;
-    const executesBefore = a.executes + b.executes;
+    const victim = a.executes.length > 0 ? a : b;
+    const executesBefore = a.executes.length + b.executes.length;
     const started = Date.now();
     const pending = run(pool, 0, 'victim', SLOW_HASH, { ms: 3000 });
-    await waitFor('the slow call to reach its endpoint', () => a.executes + b.executes > executesBefore);
-    await victim.server.stop(0);
+    await waitFor('the slow call to reach its endpoint', () => a.executes.length + b.executes.length > executesBefore);
+    await victim.stopServer(0);
     await assert.rejects(pending, (error: unknown) => isServiceError(error) && error.code === 'RUNTIME_UNAVAILABLE');
     assert.ok(Date.now() - started < 2500, 'failed when the endpoint died, not at the script timeout');
-    assert.equal(a.executes + b.executes, executesBefore + 1, 'the interrupted call was not run again elsewhere');
+    assert.equal(a.executes.length + b.executes.length, executesBefore + 1, 'the interrupted call was not run again elsewhere');
   });
 
   it('endpoints removed while a call runs finish it; later calls go only to the new set', async () => {
@@ -175,15 +136,15 @@ describe('runtime pool over gRPC endpoints', () => {
     const pool = await poolOf([a.address]);
     await pool.prepare({ scriptHash: SLOW_HASH, source: SLOW_SOURCE });
     const pending = run(pool, 0, 'long', SLOW_HASH, { ms: 400 });
-    await waitFor('the call to start on a', () => a.executes === 1);
+    await waitFor('the call to start on a', () => a.executes.length === 1);
     pool.setEndpoints([b.address]);
     assert.deepEqual(pool.endpoints, [b.address]);
     const done = await pending;
     assert.equal(done.status, 'ok', 'the call in flight on the removed endpoint finished');
     await waitFor('b to be healthy', () => pool.health().status === 'up');
     for (let i = 0; i < 4; i++) assert.equal((await run(pool, i, `n${i}`, SLOW_HASH, { ms: 1 })).status, 'ok');
-    assert.equal(a.executes, 1, 'no call reached the removed endpoint');
-    assert.ok(b.executes >= 4);
+    assert.equal(a.executes.length, 1, 'no call reached the removed endpoint');
+    assert.ok(b.executes.length >= 4);
   });
 
   it('no endpoints: unavailable with a reason, and calls fail fast', async () => {

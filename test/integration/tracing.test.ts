@@ -5,47 +5,14 @@
  * exported and a caller's traceparent still reaches the runtime server.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
-import { projectPath } from '../../src/config/paths.js';
 import type { RunningService } from '../../src/main/service.js';
 import { OtlpSpanKind, OtlpStatusCode, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { startRuntimeProcess, type RuntimeProcess } from '../helpers/process.js';
 import { call, execute, initialize, startTestService } from '../helpers/service.js';
-
-interface RuntimeProcess {
-  readonly child: ChildProcess;
-  readonly address: string;
-  readonly exited: Promise<number | null>;
-  output(): string;
-}
-
-/** The runtime server entry point as its own process on a free port; resolves once it listens. */
-function startRuntimeServer(env: Record<string, string>): Promise<RuntimeProcess> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', projectPath('src/main/runtime-server-main.ts'), '--language', 'nodejs', '--port', '0'], {
-    cwd: projectPath(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'warn', NODEJS_POOL_SIZE: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`runtime server did not start:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /runtime listening on (\S+)/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, address: match[1], exited, output: () => output });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    void exited.then((code) => reject(new Error(`runtime server exited ${code}:\n${output}`)));
-  });
-}
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 const RPC_SERVICE = 'lambda.runtime.v1.RuntimeService';
@@ -70,13 +37,13 @@ describe('tracing across the gRPC hop (OTLP/HTTP export)', () => {
     receiver = await startOtlpReceiver();
     [runtime, db] = await Promise.all([
       // Default batching (5 s): its spans must arrive through the flush on SIGTERM.
-      startRuntimeServer({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'test-runtime' }),
+      startRuntimeProcess('nodejs', 0, { NODEJS_POOL_SIZE: '1', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'test-runtime' }),
       createTestDatabase(),
     ]);
   });
   after(async () => {
     await service?.stop();
-    if (runtime?.child.exitCode === null) runtime.child.kill('SIGKILL');
+    await runtime?.stop('SIGKILL');
     await db?.drop();
     await receiver?.close();
   });
@@ -174,8 +141,7 @@ describe('tracing across the gRPC hop (OTLP/HTTP export)', () => {
   });
 
   it("the runtime server's spans (its own process, flushed on SIGTERM) are children of the controller's client spans", async () => {
-    runtime.child.kill('SIGTERM');
-    assert.equal(await runtime.exited, 0, runtime.output());
+    assert.equal(await runtime.stop('SIGTERM'), 0, runtime.output());
     const spans = await receiver.waitFor('runtime server spans', (all) => {
       const mine = all.filter((s) => s.serviceName === 'test-runtime');
       return mine.some((s) => s.traceId === traced.traceId) && mine.some((s) => s.traceId === untraced.traceId) && mine;
