@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
-import type { ExecuteRequest, InvocationResult, PrepareResult, Runtime } from '../../src/runtimes/runtime.js';
+import type { CompileFailure, ExecuteRequest, InvocationResult, PrepareResult, Runtime, ScriptError } from '../../src/runtimes/runtime.js';
 
 export interface ContractFixtures {
   /** Returns `params.a + params.b`. */
@@ -270,4 +270,51 @@ export function runRuntimeContract(name: string, createRuntime: () => Promise<Ru
       assert.equal(runtime.health().status, 'up');
     });
   });
+}
+
+export interface HarnessRunOptions {
+  readonly timeoutMs?: number;
+  readonly instanceKey?: string;
+  readonly compileOptions?: Record<string, unknown>;
+}
+
+/**
+ * Small helpers over one runtime of `language`, for each runtime's own tests: prepare by source,
+ * execute by hash with a fresh instance key, and the usual expectations (ok, a compile failure at
+ * prepare, a script error at execute).
+ */
+export function runtimeHarness(language: string, runtime: () => Runtime) {
+  let sequence = 0;
+  const key = (label = 'k'): string => `${label}-${++sequence}`;
+  async function prepare(source: string, compileOptions?: Record<string, unknown>, artifact?: Uint8Array): Promise<{ hash: string; result: PrepareResult }> {
+    const hash = scriptHashOf(language, source, compileOptions);
+    const result = await runtime().prepare({ scriptHash: hash, source, ...(compileOptions ? { compileOptions } : {}), ...(artifact ? { artifact } : {}) });
+    return { hash, result };
+  }
+  function executeHash(hash: string, params: unknown = {}, timeoutMs = 5000, instanceKey = key()): Promise<InvocationResult> {
+    return runtime().execute({ scriptHash: hash, instanceKey, event: { params, context: { env: 'test', user_id: 'u-1' }, request_id: 'req-1' }, timeoutMs });
+  }
+  async function run(source: string, params: unknown = {}, options: HarnessRunOptions = {}): Promise<InvocationResult> {
+    const { hash, result } = await prepare(source, options.compileOptions);
+    assert.equal(result.ok, true, `prepare failed: ${JSON.stringify(result)}`);
+    return executeHash(hash, params, options.timeoutMs, options.instanceKey);
+  }
+  async function ok(source: string, params: unknown = {}, options: HarnessRunOptions = {}): Promise<unknown> {
+    const result = await run(source, params, options);
+    if (result.status !== 'ok') assert.fail(`expected ok, got ${JSON.stringify(result)}`);
+    return result.result;
+  }
+  /** The script must not compile: its CompileFailure. */
+  async function compileFailure(source: string, compileOptions?: Record<string, unknown>): Promise<CompileFailure> {
+    const { result } = await prepare(source, compileOptions);
+    if (result.ok) assert.fail(`expected prepare to fail for ${source}`);
+    return result.error;
+  }
+  /** The script must compile and then fail when run: its ScriptError. */
+  async function scriptError(source: string, params: unknown = {}): Promise<ScriptError> {
+    const result = await run(source, params);
+    if (result.status !== 'error') assert.fail(`expected error, got ${JSON.stringify(result)}`);
+    return result.error;
+  }
+  return { key, prepare, executeHash, run, ok, compileFailure, scriptError };
 }

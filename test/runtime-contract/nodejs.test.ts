@@ -4,8 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { createNodejsRuntime, type NodejsRuntime, type NodejsRuntimeOptions } from '../../src/runtimes/nodejs/nodejs-runtime.js';
-import type { InvocationResult, PrepareResult } from '../../src/runtimes/runtime.js';
-import { runRuntimeContract, scriptHashOf } from './contract.js';
+import type { InvocationResult } from '../../src/runtimes/runtime.js';
+import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
 
 
@@ -15,40 +15,10 @@ function newRuntime(options: Partial<NodejsRuntimeOptions> = {}): NodejsRuntime 
 
 runRuntimeContract('nodejs', () => Promise.resolve(newRuntime()), nodejsFixtures);
 
-/** Small helpers over one runtime, for the Node.js specific tests. */
-function harness(runtime: () => NodejsRuntime) {
-  let sequence = 0;
-  const key = (label = 'k'): string => `${label}-${++sequence}`;
-  async function prepare(source: string): Promise<{ hash: string; result: PrepareResult }> {
-    const hash = scriptHashOf('nodejs', source);
-    return { hash, result: await runtime().prepare({ scriptHash: hash, source }) };
-  }
-  async function run(source: string, params: unknown = {}, options: { timeoutMs?: number; instanceKey?: string } = {}): Promise<InvocationResult> {
-    const { hash, result } = await prepare(source);
-    assert.equal(result.ok, true, `prepare failed: ${JSON.stringify(result)}`);
-    return runtime().execute({
-      scriptHash: hash,
-      instanceKey: options.instanceKey ?? key(),
-      event: { params, context: { env: 'test', user_id: 'u-1' }, request_id: 'req-1' },
-      timeoutMs: options.timeoutMs ?? 5000,
-    });
-  }
-  async function ok(source: string, params: unknown = {}, options: { timeoutMs?: number; instanceKey?: string } = {}): Promise<unknown> {
-    const result = await run(source, params, options);
-    if (result.status !== 'ok') assert.fail(`expected ok, got ${JSON.stringify(result)}`);
-    return result.result;
-  }
-  async function failure(source: string) {
-    const { result } = await prepare(source);
-    if (result.ok) assert.fail(`expected prepare to fail for ${source}`);
-    return result.error;
-  }
-  return { key, prepare, run, ok, failure };
-}
 
 describe('nodejs runtime', () => {
   let runtime: NodejsRuntime;
-  const h = harness(() => runtime);
+  const h = runtimeHarness('nodejs', () => runtime);
 
   before(async () => {
     runtime = newRuntime({ maxLogEntries: 5, maxLogBytes: 200, maxResultBytes: 1000 });
@@ -127,24 +97,24 @@ describe('nodejs runtime', () => {
     });
 
     it('fails prepare for a module that exports no function', async () => {
-      const error = await h.failure('module.exports = { notAHandler: 42 };');
+      const error = await h.compileFailure('module.exports = { notAHandler: 42 };');
       assert.match(error.message, /exports no function/);
     });
 
     it('fails prepare when the module body throws, with its line', async () => {
-      const error = await h.failure('const config = null;\nconst port = config.port;\nmodule.exports = () => port;');
+      const error = await h.compileFailure('const config = null;\nconst port = config.port;\nmodule.exports = () => port;');
       assert.equal(error.kind, 'TypeError');
       assert.equal(error.line, 2);
       assert.match(error.message, /top-level code failed/);
     });
 
     it('fails prepare when the module body never ends', async () => {
-      const error = await h.failure('for (;;) {}\nmodule.exports = () => 1;');
+      const error = await h.compileFailure('for (;;) {}\nmodule.exports = () => 1;');
       assert.equal(error.kind, 'TimeoutError');
     });
 
     it('fails prepare when the module body exhausts memory, and keeps serving', async () => {
-      const error = await h.failure('const hoard = [];\nfor (;;) hoard.push(new Array(1e5).fill(0.5));\nmodule.exports = () => 1;');
+      const error = await h.compileFailure('const hoard = [];\nfor (;;) hoard.push(new Array(1e5).fill(0.5));\nmodule.exports = () => 1;');
       assert.equal(error.kind, 'MemoryLimitError');
       assert.match(error.message, /memory limit of 64 MiB/);
       assert.equal(await h.ok('return "fine";'), 'fine');
@@ -167,7 +137,7 @@ describe('nodejs runtime', () => {
 
   describe('errors', () => {
     it('reports syntax errors with line and column in the user coordinates', async () => {
-      const error = await h.failure('const a = 1;\n  let b = ;\nreturn a;');
+      const error = await h.compileFailure('const a = 1;\n  let b = ;\nreturn a;');
       assert.equal(error.kind, 'SyntaxError');
       assert.equal(error.line, 2);
       assert.equal(error.column, 11);
@@ -177,25 +147,25 @@ describe('nodejs runtime', () => {
     });
 
     it('reports syntax errors on the first line with the right column', async () => {
-      const error = await h.failure('return 1 +* 2;');
+      const error = await h.compileFailure('return 1 +* 2;');
       assert.equal(error.line, 1);
       assert.equal(error.column, 11);
     });
 
     it('reports syntax errors of module scripts in the user coordinates', async () => {
-      const error = await h.failure('module.exports = async (event) => {\n  return event.params.a +;\n};');
+      const error = await h.compileFailure('module.exports = async (event) => {\n  return event.params.a +;\n};');
       assert.equal(error.line, 2);
       assert.equal(error.column, 26);
     });
 
     it('reports an unclosed block at the end of the script', async () => {
-      const error = await h.failure('if (params.a) {\n  return 1;');
+      const error = await h.compileFailure('if (params.a) {\n  return 1;');
       assert.equal(error.message, 'Unexpected end of input');
       assert.equal(error.line, 2);
     });
 
     it('reports an unmatched closing brace where it is', async () => {
-      const error = await h.failure('return 1;\n}');
+      const error = await h.compileFailure('return 1;\n}');
       assert.equal(error.message, "Unexpected token '}'");
       assert.equal(error.line, 2);
       assert.equal(error.column, 1);
@@ -442,7 +412,7 @@ describe('nodejs runtime', () => {
 
 describe('nodejs runtime with one isolate', () => {
   let runtime: NodejsRuntime;
-  const h = harness(() => runtime);
+  const h = runtimeHarness('nodejs', () => runtime);
 
   before(async () => {
     runtime = newRuntime({ poolSize: 1, maxPoolSize: 1, contextsPerIsolate: 3 });
@@ -494,7 +464,7 @@ describe('nodejs runtime with one isolate', () => {
 describe('nodejs runtime pool growth', () => {
   it('grows while all isolates are busy and shrinks back when idle', async () => {
     const runtime = newRuntime({ poolSize: 1, maxPoolSize: 3, idleIsolateMs: 1000 });
-    const h = harness(() => runtime);
+    const h = runtimeHarness('nodejs', () => runtime);
     await runtime.start();
     try {
       const spin = 'const end = Date.now() + 150;\nwhile (Date.now() < end) {}\nreturn params.i;';

@@ -5,9 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { createPythonRuntime, type PythonRuntime, type PythonRuntimeOptions } from '../../src/runtimes/python/python-runtime.js';
-import type { InvocationResult, PrepareResult } from '../../src/runtimes/runtime.js';
-import { runRuntimeContract, scriptHashOf } from './contract.js';
+import type { InvocationResult } from '../../src/runtimes/runtime.js';
+import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { pythonFixtures } from './python-fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 
 function newRuntime(options: Partial<PythonRuntimeOptions> = {}): PythonRuntime {
@@ -32,41 +33,10 @@ async function processGone(pid: number): Promise<boolean> {
   return false;
 }
 
-/** Small helpers over one runtime, for the Python specific tests. */
-function harness(runtime: () => PythonRuntime) {
-  let sequence = 0;
-  const key = (label = 'k'): string => `${label}-${++sequence}`;
-  async function prepare(source: string): Promise<{ hash: string; result: PrepareResult }> {
-    const hash = scriptHashOf('python', source);
-    return { hash, result: await runtime().prepare({ scriptHash: hash, source }) };
-  }
-  async function run(source: string, params: unknown = {}, options: { timeoutMs?: number; instanceKey?: string } = {}): Promise<InvocationResult> {
-    const { hash, result } = await prepare(source);
-    assert.equal(result.ok, true, `prepare failed: ${JSON.stringify(result)}`);
-    return runtime().execute({
-      scriptHash: hash,
-      instanceKey: options.instanceKey ?? key(),
-      event: { params, context: { env: 'test', user_id: 'u-1' }, request_id: 'req-1' },
-      timeoutMs: options.timeoutMs ?? 5000,
-    });
-  }
-  async function ok(source: string, params: unknown = {}, options: { timeoutMs?: number; instanceKey?: string } = {}): Promise<unknown> {
-    const result = await run(source, params, options);
-    assert.equal(result.status, 'ok', JSON.stringify(result));
-    return result.status === 'ok' ? result.result : undefined;
-  }
-  async function failure(source: string, params: unknown = {}): Promise<{ name: string; message: string; line?: number; stack?: string }> {
-    const result = await run(source, params);
-    assert.equal(result.status, 'error', JSON.stringify(result));
-    if (result.status !== 'error') throw new Error('unreachable');
-    return result.error;
-  }
-  return { key, prepare, run, ok, failure };
-}
 
 describe('python runtime', () => {
   let runtime: PythonRuntime;
-  const h = harness(() => runtime);
+  const h = runtimeHarness('python', () => runtime);
 
   before(async () => {
     runtime = newRuntime({ maxLogEntries: 5, maxLogBytes: 200, maxResultBytes: 1000 });
@@ -137,7 +107,7 @@ describe('python runtime', () => {
 
     it('has the standard library and nothing else', async () => {
       assert.deepEqual(await h.ok('import json, re, math, datetime, collections\nresult = math.floor(json.loads("[2.7]")[0])'), 2);
-      const error = await h.failure('import requests');
+      const error = await h.scriptError('import requests');
       assert.equal(error.name, 'ModuleNotFoundError');
     });
   });
@@ -160,7 +130,7 @@ describe('python runtime', () => {
     });
 
     it('reports an exception with type, message, line and a traceback of the user frames only', async () => {
-      const error = await h.failure('def inner(d):\n    return d["missing"]\n\ndef handle(params):\n    return inner(params)\n');
+      const error = await h.scriptError('def inner(d):\n    return d["missing"]\n\ndef handle(params):\n    return inner(params)\n');
       assert.equal(error.name, 'KeyError');
       assert.equal(error.message, "'missing'");
       assert.equal(error.line, 2);
@@ -169,7 +139,7 @@ describe('python runtime', () => {
     });
 
     it('gives the line of the user code for errors raised inside the standard library', async () => {
-      const error = await h.failure('import json\n\nresult = json.loads("{nope")');
+      const error = await h.scriptError('import json\n\nresult = json.loads("{nope")');
       assert.equal(error.name, 'JSONDecodeError');
       assert.equal(error.line, 3);
       assert.doesNotMatch(error.stack ?? '', /json\/decoder\.py/);
@@ -186,19 +156,19 @@ describe('python runtime', () => {
     });
 
     it('refuses a handle that is not callable', async () => {
-      const error = await h.failure('handle = 3');
+      const error = await h.scriptError('handle = 3');
       assert.equal(error.name, 'TypeError');
       assert.match(error.message, /not a function/);
     });
 
     it('reports sys.exit as an error, not as a dead worker', async () => {
-      const error = await h.failure('import sys\nsys.exit(3)');
+      const error = await h.scriptError('import sys\nsys.exit(3)');
       assert.equal(error.name, 'SystemExit');
       assert.equal(await h.ok('result = 1'), 1);
     });
 
     it('bounds the message of a huge exception', async () => {
-      const error = await h.failure('raise ValueError("x" * 1000000)');
+      const error = await h.scriptError('raise ValueError("x" * 1000000)');
       assert.ok(error.message.length < 5000);
     });
 
@@ -212,7 +182,7 @@ describe('python runtime', () => {
         ['result = {(1, 2): 3}', /keys must be/],
       ];
       for (const [source, message] of cases) {
-        const error = await h.failure(source);
+        const error = await h.scriptError(source);
         assert.equal(error.name, 'TypeError', source);
         assert.match(error.message, message, source);
       }
@@ -387,7 +357,7 @@ describe('python runtime', () => {
     });
 
     it('reports a segfault of the interpreter as a crashed worker', async () => {
-      const error = await h.failure('import ctypes\nctypes.string_at(0)');
+      const error = await h.scriptError('import ctypes\nctypes.string_at(0)');
       assert.equal(error.name, 'WorkerCrashed');
       assert.match(error.message, /SIGSEGV/);
     });
@@ -460,7 +430,7 @@ describe('python runtime', () => {
       const fresh = newRuntime({ poolSize: 2, maxWorkers: 6 });
       await fresh.start();
       try {
-        const f = harness(() => fresh);
+        const f = runtimeHarness('python', () => fresh);
         for (let i = 0; i < 3; i++) await f.ok('result = 1', {}, { instanceKey: f.key('spare') });
         await sleep(500);
         assert.equal(fresh.health().details?.spares, 2);
@@ -477,7 +447,7 @@ describe('python runtime', () => {
 
 describe('python runtime with a small pool', () => {
   let runtime: PythonRuntime;
-  const h = harness(() => runtime);
+  const h = runtimeHarness('python', () => runtime);
 
   before(async () => {
     runtime = newRuntime({ poolSize: 1, maxWorkers: 2, maxQueue: 3 });
@@ -568,7 +538,8 @@ describe('python runtime lifecycle', () => {
     await runtime.start();
     await runtime.prepare({ scriptHash: 'spin', source: 'import time\ntime.sleep(0.2)\nresult = "done"' });
     const running = runtime.execute({ scriptHash: 'spin', instanceKey: 'a', event: { params: {}, context: {}, request_id: 'r' }, timeoutMs: 5000 });
-    await sleep(50);
+    // In flight means on a worker (a call still queued at stop is refused): wait for that, not a fixed time.
+    await waitFor('the call to reach a worker', () => runtime.workers().some((w) => w.instanceKey === 'a' && w.busy), 5000);
     await runtime.stop();
     assert.equal((await running).status, 'ok');
   });

@@ -17,7 +17,6 @@ import { ServiceError } from '../../src/errors/service-error.js';
 import { startService, type RunningService } from '../../src/main/service.js';
 import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
-import type { InvocationResult, PrepareResult } from '../../src/runtimes/runtime.js';
 import type { RustRuntime } from '../../src/runtimes/wasm/rust-runtime.js';
 import { MemoryWasmModuleStore } from '../../src/runtimes/wasm/wasm-module-store.js';
 import { runMigrations } from '../../src/storage/postgres/database.js';
@@ -25,41 +24,12 @@ import { PgWasmModuleStore } from '../../src/storage/postgres/pg-wasm-module-sto
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { newRustRuntime } from '../helpers/rust.js';
 import { execute as executeHttp, initialize } from '../helpers/service.js';
-import { runRuntimeContract, scriptHashOf } from './contract.js';
+import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { HEAD, rustFixtures } from './rust-fixtures.js';
 
 
 runRuntimeContract('rust', () => Promise.resolve(newRustRuntime()), rustFixtures);
 
-/** Small helpers over one runtime. */
-function harness(runtime: () => RustRuntime) {
-  let sequence = 0;
-  const key = (label = 'k'): string => `${label}-${++sequence}`;
-  async function prepare(source: string, compileOptions?: Record<string, unknown>, artifact?: Uint8Array): Promise<{ hash: string; result: PrepareResult }> {
-    const hash = scriptHashOf('rust', source, compileOptions);
-    const result = await runtime().prepare({ scriptHash: hash, source, ...(compileOptions ? { compileOptions } : {}), ...(artifact ? { artifact } : {}) });
-    return { hash, result };
-  }
-  function executeHash(hash: string, params: unknown = {}, timeoutMs = 5000): Promise<InvocationResult> {
-    return runtime().execute({ scriptHash: hash, instanceKey: key(), event: { params, context: { env: 'test', user_id: 'u-1' }, request_id: 'req-1' }, timeoutMs });
-  }
-  async function run(source: string, params: unknown = {}, options: { timeoutMs?: number; compileOptions?: Record<string, unknown> } = {}): Promise<InvocationResult> {
-    const { hash, result } = await prepare(source, options.compileOptions);
-    assert.equal(result.ok, true, `prepare failed: ${JSON.stringify(result)}`);
-    return executeHash(hash, params, options.timeoutMs);
-  }
-  async function ok(source: string, params: unknown = {}, options: { timeoutMs?: number; compileOptions?: Record<string, unknown> } = {}): Promise<unknown> {
-    const result = await run(source, params, options);
-    if (result.status !== 'ok') assert.fail(`expected ok, got ${JSON.stringify(result)}`);
-    return result.result;
-  }
-  async function failure(source: string, compileOptions?: Record<string, unknown>) {
-    const { result } = await prepare(source, compileOptions);
-    if (result.ok) assert.fail(`expected prepare to fail for ${source}`);
-    return result.error;
-  }
-  return { key, prepare, executeHash, run, ok, failure };
-}
 
 function handler(body: string, head = HEAD): string {
   return `${head}pub fn handler(event: Map<String, Value>) -> Result<Value, String> {\n${body}\n}\n`;
@@ -115,7 +85,7 @@ describe('rust runtime', () => {
   let db: TestDatabase;
   let pool: pg.Pool;
   let runtime: RustRuntime;
-  const h = harness(() => runtime);
+  const h = runtimeHarness('rust', () => runtime);
 
   before(async () => {
     db = await createTestDatabase();
@@ -205,7 +175,7 @@ describe('rust runtime', () => {
 
   describe('compile errors and options', () => {
     it('reports a type error with the first error in the user coordinates and cleaned diagnostics', async () => {
-      const error = await h.failure(handler('    let n: u32 = "text";\n    Ok(json!(n))'));
+      const error = await h.compileFailure(handler('    let n: u32 = "text";\n    Ok(json!(n))'));
       assert.equal(error.kind, 'rustc');
       assert.match(error.message, /E0308.*mismatched types/);
       assert.equal(error.line, 3);
@@ -215,25 +185,25 @@ describe('rust runtime', () => {
     });
 
     it('points an unclosed brace at the brace, not at the end of the file', async () => {
-      const error = await h.failure(`${HEAD}pub fn handler(_e: Map<String, Value>) -> Result<Value, String> {\n    if true {\n        return Ok(json!(1));\n    Ok(json!(2))\n}\n`);
+      const error = await h.compileFailure(`${HEAD}pub fn handler(_e: Map<String, Value>) -> Result<Value, String> {\n    if true {\n        return Ok(json!(1));\n    Ok(json!(2))\n}\n`);
       assert.equal(error.kind, 'rustc');
       assert.match(error.message, /unclosed delimiter/);
       assert.ok(error.line === 2 || error.line === 3, JSON.stringify(error));
     });
 
     it('names the handler contract when the script defines none', async () => {
-      const error = await h.failure(`${HEAD}pub fn handle(_e: Map<String, Value>) -> Result<Value, String> { Ok(Value::Null) }\n`);
+      const error = await h.compileFailure(`${HEAD}pub fn handle(_e: Map<String, Value>) -> Result<Value, String> { Ok(Value::Null) }\n`);
       assert.equal(error.kind, 'rustc');
       assert.match(error.message, /pub fn handler\(event: serde_json::Map<String, serde_json::Value>\)/);
-      const signature = await h.failure(`${HEAD}pub fn handler(_e: &Map<String, Value>) -> Result<Value, String> { Ok(Value::Null) }\n`);
+      const signature = await h.compileFailure(`${HEAD}pub fn handler(_e: &Map<String, Value>) -> Result<Value, String> { Ok(Value::Null) }\n`);
       assert.match(signature.message, /the script must define `pub fn handler/);
     });
 
     it('refuses unknown compile options and unknown optimization levels', async () => {
-      const unknown = await h.failure(rustFixtures.echo, { optimization_level: 'release', features: ['x'] });
+      const unknown = await h.compileFailure(rustFixtures.echo, { optimization_level: 'release', features: ['x'] });
       assert.equal(unknown.kind, 'InvalidCompileOptions');
       assert.match(unknown.message, /unknown compile option "features"/);
-      const level = await h.failure(rustFixtures.echo, { optimization_level: 'turbo' });
+      const level = await h.compileFailure(rustFixtures.echo, { optimization_level: 'turbo' });
       assert.equal(level.kind, 'InvalidCompileOptions');
       assert.match(level.message, /"debug" or "release"/);
     });
@@ -247,7 +217,7 @@ describe('rust runtime', () => {
     });
 
     it("refuses include_str!(\"/etc/passwd\"): the compiler's sandbox has no /etc", async () => {
-      const error = await h.failure(handler('    Ok(json!(include_str!("/etc/passwd")))'));
+      const error = await h.compileFailure(handler('    Ok(json!(include_str!("/etc/passwd")))'));
       assert.equal(error.kind, 'rustc');
       assert.equal(error.line, 3);
       assert.match(error.message, /couldn't read/);
@@ -337,19 +307,19 @@ describe('rust runtime', () => {
     });
 
     it('reports WAT syntax errors with their line', async () => {
-      const error = await h.failure('(module\n  (memory (export "memory") 1)\n  (func (export "_start") (i32.bogus))\n)\n');
+      const error = await h.compileFailure('(module\n  (memory (export "memory") 1)\n  (func (export "_start") (i32.bogus))\n)\n');
       assert.equal(error.kind, 'WatSyntaxError');
       assert.equal(error.line, 3);
     });
 
     it('refuses modules it cannot run or bound', async () => {
-      const imports = await h.failure('(module (import "env" "secret" (func)) (memory (export "memory") 1) (func (export "_start")))');
+      const imports = await h.compileFailure('(module (import "env" "secret" (func)) (memory (export "memory") 1) (func (export "_start")))');
       assert.match(imports.message, /imports function "env"."secret"/);
-      const noStart = await h.failure('(module (memory (export "memory") 1))');
+      const noStart = await h.compileFailure('(module (memory (export "memory") 1))');
       assert.match(noStart.message, /_start/);
-      const huge = await h.failure('(module (memory (export "memory") 60000) (func (export "_start")))');
+      const huge = await h.compileFailure('(module (memory (export "memory") 60000) (func (export "_start")))');
       assert.match(huge.message, /initial memory .* above the memory limit/);
-      const start = await h.failure('(module (memory (export "memory") 1) (func $s) (start $s) (func (export "_start")))');
+      const start = await h.compileFailure('(module (memory (export "memory") 1) (func $s) (start $s) (func (export "_start")))');
       assert.match(start.message, /start section/);
       const notJson = await h.run('(module (memory (export "memory") 1) (func (export "_start")))');
       assert.equal(notJson.status, 'error');
@@ -571,7 +541,7 @@ describe('rust runtime with small bounds', () => {
   it('keeps at most maxModules in memory; an evicted script answers not_prepared and comes back from the store', { timeout: 120_000 }, async () => {
     const store = new MemoryWasmModuleStore();
     const runtime = newRustRuntime({ store, maxModules: 2 });
-    const h = harness(() => runtime);
+    const h = runtimeHarness('rust', () => runtime);
     await runtime.start();
     try {
       const sources = [1, 2, 3].map((n) => handler(`    Ok(json!(${n}))`));
