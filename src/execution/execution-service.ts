@@ -12,6 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { withSpan } from '../observability/tracing.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
+import { roundMs } from '../runtimes/invocation.js';
 import type { InvocationResult, Runtime } from '../runtimes/runtime.js';
 import type { SessionRecord } from '../sessions/session.js';
 import { isPlainObject, type HotSession, type SessionService } from '../sessions/session-service.js';
@@ -43,10 +44,6 @@ export interface ExecuteInput {
 interface FunctionInfo {
   readonly validate: ValidateFunction | undefined;
   readonly cacheable: boolean;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }
 
 /** The success body of POST /api/v1/execute/{id} (contract section 1). */
@@ -94,7 +91,7 @@ export class ExecutionService {
       this.#o.sessions.recordExecution(session, new Date());
 
       if ('hit' in outcome) {
-        const ms = round(performance.now() - started);
+        const ms = roundMs(performance.now() - started);
         return {
           session,
           runtimeMetrics: { status: 'ok', cached: true, original_execution_time_ms: outcome.hit.executionTimeMs },
@@ -105,7 +102,7 @@ export class ExecutionService {
       const runtimeMetrics = { status: result.status, duration_ms: result.stats.durationMs, memory_usage_bytes: result.stats.memoryUsageBytes ?? null, log_lines: result.logs.length };
       if (result.status === 'not_prepared') throw new ServiceError('INTERNAL_ERROR', 'The runtime lost the script again right after preparing it');
       if (result.status !== 'ok') throw invocationError(result, this.#timeoutMs(record.context.timeout_ms));
-      const ms = round(result.stats.durationMs);
+      const ms = roundMs(result.stats.durationMs);
       return { session, runtimeMetrics, response: this.#response(record, result.result, ms, false, result.stats.memoryUsageBytes ?? null, result.logs) };
     } catch (error) {
       if (error instanceof ServiceError) error.withRequestId(record.requestId);

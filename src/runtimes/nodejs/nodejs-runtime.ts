@@ -53,6 +53,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
+import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../invocation.js';
 import { ScriptCache } from '../script-cache.js';
 
 export interface NodejsRuntimeOptions {
@@ -271,13 +272,6 @@ function warmKey(instanceKey: string, scriptHash: string): string {
   return `${instanceKey}\u0000${scriptHash}`;
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
 
 function detectForm(source: string): ScriptForm {
   return MODULE_FORM.test(source) ? 'module' : 'body';
@@ -456,13 +450,8 @@ export class NodejsRuntime implements Runtime {
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
     this.#assertRunning();
     const script = this.#scripts.get(request.scriptHash);
-    if (!script) return { status: 'not_prepared', logs: [], stats: { durationMs: 0 } };
-    let eventJson: string;
-    try {
-      eventJson = JSON.stringify(request.event);
-    } catch (error) {
-      throw new ServiceError('INTERNAL_ERROR', `event is not JSON-serialisable: ${errorMessage(error)}`);
-    }
+    if (!script) return NOT_PREPARED;
+    const json = eventJson(request.event);
     const key = warmKey(request.instanceKey, request.scriptHash);
     const conduct = this.#conductOf(request.instanceKey, request.scriptHash);
     const limitMs = Math.max(1, Math.floor(request.timeoutMs));
@@ -472,7 +461,7 @@ export class NodejsRuntime implements Runtime {
       const slot = this.#tryAcquire(key, conduct, limitMs) ?? (await this.#wait(key, conduct, limitMs, request.timeoutMs));
       let result: InvocationResult | typeof REFUSED;
       try {
-        result = await this.#invoke(slot, script, request, eventJson, key, conduct);
+        result = await this.#invoke(slot, script, request, json, key, conduct);
       } finally {
         this.#releaseSlot(slot, limitMs);
       }

@@ -40,6 +40,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
+import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../invocation.js';
 import { ScriptCache } from '../script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
@@ -136,13 +137,6 @@ interface Job {
 
 type State = 'new' | 'starting' | 'running' | 'unavailable' | 'stopping' | 'stopped';
 
-function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export class PythonRuntime implements Runtime {
   readonly language: Language = 'python';
@@ -427,17 +421,12 @@ export class PythonRuntime implements Runtime {
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
     this.#assertRunning();
     const script = this.#scripts.get(request.scriptHash);
-    if (!script) return { status: 'not_prepared', logs: [], stats: { durationMs: 0 } };
-    let eventJson: string;
-    try {
-      eventJson = JSON.stringify(request.event);
-    } catch (error) {
-      throw new ServiceError('INTERNAL_ERROR', `event is not JSON-serialisable: ${errorMessage(error)}`);
-    }
+    if (!script) return NOT_PREPARED;
+    const json = eventJson(request.event);
     const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
     const worker = await this.#acquire(request.instanceKey, timeoutMs);
     try {
-      return await this.#invoke(worker, script, request.instanceKey, eventJson, timeoutMs);
+      return await this.#invoke(worker, script, request.instanceKey, json, timeoutMs);
     } finally {
       this.#releaseWorker(worker);
     }

@@ -35,6 +35,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
+import { eventJson, NOT_PREPARED, roundMs } from '../invocation.js';
 import { RustToolchain, ToolchainUnavailableError, type OptimizationLevel, type RustToolchainPaths } from './rust-toolchain.js';
 import { capMemory, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
 import type { WasmModuleStore } from './wasm-module-store.js';
@@ -126,9 +127,6 @@ export interface RustRuntimeCounters {
 
 type Loaded = { ok: true; module: LoadedModule } | { ok: false; error: CompileFailure };
 
-function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
 
 function sha256(...parts: string[]): string {
   const hash = createHash('sha256');
@@ -326,12 +324,12 @@ export class RustRuntime implements Runtime {
     if (!pool) throw this.#unavailable();
     const key = this.#scripts.get(request.scriptHash);
     const loaded = key === undefined ? undefined : this.#modules.get(key);
-    if (!loaded) return { status: 'not_prepared', logs: [], stats: { durationMs: 0 } };
+    if (!loaded) return NOT_PREPARED;
     this.#touch(loaded);
     this.#inFlight++;
     try {
       const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
-      const stdin = JSON.stringify(request.event);
+      const stdin = eventJson(request.event);
       const outcome = await pool.run({ key: loaded.key, module: loaded.module, stdin, timeoutMs }, timeoutMs);
       this.#counters.executions++;
       return this.#toResult(outcome, loaded, timeoutMs);
