@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { EndpointSource } from '../discovery/endpoint-source.js';
 import { createKubernetesEndpointSource } from '../discovery/kubernetes-endpoints.js';
 import { createRemoteRuntime } from '../rpc/remote-runtime.js';
-import { createRuntimePool, type RuntimePool } from '../rpc/runtime-pool.js';
+import { createRuntimePool, RuntimePool } from '../rpc/runtime-pool.js';
 import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
 import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
 import { LANGUAGES, type Language, type Runtime } from '../runtimes/runtime.js';
@@ -17,6 +17,8 @@ import type { WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
 
 /** One language's in-process runtime, configured from the service's configuration. */
 export function createLocalRuntime(language: Language, config: Config, logger: Logger, wasmStore: () => WasmModuleStore): Runtime {
+  // What one invocation may return: the same bounds in every language.
+  const outputLimits = { maxLogEntries: config.maxLogEntries, maxLogBytes: config.maxLogBytes, maxResultBytes: config.maxResultBytes };
   switch (language) {
     case 'nodejs':
       return createNodejsRuntime({
@@ -24,9 +26,7 @@ export function createLocalRuntime(language: Language, config: Config, logger: L
         poolSize: config.nodejs.poolSize,
         maxPoolSize: config.nodejs.maxPoolSize,
         memoryLimitMb: config.nodejs.memoryLimitMb,
-        maxLogEntries: config.maxLogEntries,
-        maxLogBytes: config.maxLogBytes,
-        maxResultBytes: config.maxResultBytes,
+        ...outputLimits,
       });
     case 'python':
       return createPythonRuntime({
@@ -36,9 +36,7 @@ export function createLocalRuntime(language: Language, config: Config, logger: L
         maxQueue: config.python.maxQueue,
         memoryLimitMb: config.python.memoryLimitMb,
         allowUnsandboxed: config.python.allowUnsandboxed,
-        maxLogEntries: config.maxLogEntries,
-        maxLogBytes: config.maxLogBytes,
-        maxResultBytes: config.maxResultBytes,
+        ...outputLimits,
       });
     case 'rust':
       return createRustRuntime({
@@ -49,9 +47,7 @@ export function createLocalRuntime(language: Language, config: Config, logger: L
         poolSize: config.rust.poolSize,
         memoryLimitMb: config.rust.memoryLimitMb,
         maxConcurrentCompiles: config.rust.maxConcurrentCompiles,
-        maxLogEntries: config.maxLogEntries,
-        maxLogBytes: config.maxLogBytes,
-        maxResultBytes: config.maxResultBytes,
+        ...outputLimits,
       });
   }
 }
@@ -59,6 +55,8 @@ export function createLocalRuntime(language: Language, config: Config, logger: L
 /** The runtimes of every language, and the discovery that keeps remote endpoint sets current (if any). */
 export interface RuntimeWiring {
   readonly runtimes: readonly Runtime[];
+  /** The runtimes among them that are pools of remote endpoints. */
+  readonly pools: readonly RuntimePool[];
   /** Feeds the pools' endpoint sets; started after the runtimes, stopped before them. */
   readonly discovery: EndpointSource | undefined;
   /** Connects the discovery to the pools: call once the runtimes have started. */
@@ -95,6 +93,7 @@ export function createRuntimes(config: Config, logger: Logger, wasmStore: () => 
     });
     return {
       runtimes: [...pools.values()],
+      pools: [...pools.values()],
       discovery,
       startDiscovery: () => discovery.start((language, addresses) => pools.get(language)?.setEndpoints(addresses)),
     };
@@ -103,5 +102,5 @@ export function createRuntimes(config: Config, logger: Logger, wasmStore: () => 
     const endpoints = config.runtimeUrls[language];
     return endpoints.length > 0 ? createPool(language, config, logger, `${language.toUpperCase()}_RUNTIME_URL`, endpoints) : createLocalRuntime(language, config, logger, wasmStore);
   });
-  return { runtimes, discovery: undefined, startDiscovery: () => Promise.resolve() };
+  return { runtimes, pools: runtimes.filter((r): r is RuntimePool => r instanceof RuntimePool), discovery: undefined, startDiscovery: () => Promise.resolve() };
 }

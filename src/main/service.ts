@@ -18,6 +18,7 @@ import type { ComponentHealth, HealthReport } from '../http/routes/operations-ro
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type RuntimeEndpointSample } from '../observability/metrics.js';
 import { initTracing } from '../observability/tracing.js';
+import type { RuntimePool } from '../rpc/runtime-pool.js';
 import { RuntimeRegistry } from '../runtimes/registry.js';
 import type { Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { SessionCache } from '../sessions/session-cache.js';
@@ -55,17 +56,12 @@ export function authEnabled(config: Config): boolean {
 
 const PING_TIMEOUT_MS = 1000;
 
-/** The remote endpoints of every pooled language, from the runtimes' health details (src/rpc/runtime-pool.ts). */
-function endpointSample(runtimes: RuntimeRegistry): RuntimeEndpointSample {
-  const endpoints: RuntimeEndpointSample['endpoints'][number][] = [];
-  const retries: Record<string, number> = {};
-  for (const [language, h] of Object.entries(runtimes.health())) {
-    const details = h.details as { endpoints?: { address: string; status: string; outstanding: number }[]; retries?: number } | undefined;
-    if (!Array.isArray(details?.endpoints)) continue;
-    for (const e of details.endpoints) endpoints.push({ language, address: e.address, up: e.status !== 'unavailable', inFlight: e.outstanding });
-    retries[language] = details.retries ?? 0;
-  }
-  return { endpoints, retries };
+/** The remote endpoints of every pooled language (src/rpc/runtime-pool.ts), for /metrics. */
+function endpointSample(pools: readonly RuntimePool[]): RuntimeEndpointSample {
+  return {
+    endpoints: pools.flatMap((pool) => pool.endpointStates().map((e) => ({ language: pool.language, address: e.address, up: e.status !== 'unavailable', inFlight: e.outstanding }))),
+    retries: Object.fromEntries(pools.map((pool) => [pool.language, pool.retries])),
+  };
 }
 
 /** A component's own health as /health shows it: status and reason, then its details. */
@@ -78,7 +74,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const runtimes = new RuntimeRegistry();
   const wiring = overrides.runtimes
-    ? { runtimes: overrides.runtimes, discovery: undefined, startDiscovery: () => Promise.resolve() }
+    ? { runtimes: overrides.runtimes, pools: [], discovery: undefined, startDiscovery: () => Promise.resolve() }
     : createRuntimes(config, logger, () => new PgWasmModuleStore(database.pool));
   for (const runtime of wiring.runtimes) runtimes.register(runtime);
   const { discovery } = wiring;
@@ -118,7 +114,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     activeSessions: () => sessions.activeCount,
     logQueueDepth: () => ({ request_logs: requestLogs.depth, session_activity: sessions.activityQueueDepth }),
     dependencies: async () => ({ postgres: (await pingDatabase()).status === 'up', redis: cache.health().status === 'up' }),
-    runtimeEndpoints: () => endpointSample(runtimes),
+    runtimeEndpoints: () => endpointSample(wiring.pools),
   });
   const requestLogs = new BatchWriter<RequestLogEntry>({
     name: 'request-logs',

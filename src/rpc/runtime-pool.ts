@@ -45,6 +45,14 @@ export interface RuntimePoolOptions {
   readonly maxAttempts?: number;
 }
 
+export interface EndpointState {
+  readonly address: string;
+  readonly status: RuntimeHealth['status'];
+  /** Calls in flight on it from this pool. */
+  readonly outstanding: number;
+  readonly reason?: string;
+}
+
 interface Member {
   readonly address: string;
   readonly runtime: EndpointRuntime;
@@ -120,11 +128,16 @@ export class RuntimePool implements Runtime {
     }
   }
 
-  health(): RuntimeHealth {
-    const endpoints = [...this.#members.values()].map((m) => {
+  /** Each endpoint's health and calls in flight (for /health and /metrics). */
+  endpointStates(): EndpointState[] {
+    return [...this.#members.values()].map((m) => {
       const h = m.runtime.health();
       return { address: m.address, status: h.status, outstanding: m.outstanding, ...(h.reason ? { reason: h.reason } : {}) };
     });
+  }
+
+  health(): RuntimeHealth {
+    const endpoints = this.endpointStates();
     const up = endpoints.filter((e) => e.status !== 'unavailable');
     const details = { remote: true, strategy: this.#o.strategy, origin: this.#o.origin, endpoints, retries: this.#retries };
     if (endpoints.length === 0) {
