@@ -53,7 +53,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
-import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../invocation.js';
+import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
 import { ScriptCache } from '../script-cache.js';
 
 export interface NodejsRuntimeOptions {
@@ -93,9 +93,7 @@ export const NODEJS_RUNTIME_DEFAULTS = {
   poolSize: 2,
   maxPoolSize: 8,
   memoryLimitMb: 64,
-  maxLogEntries: 100,
-  maxLogBytes: 65536,
-  maxResultBytes: 1024 * 1024,
+  ...OUTPUT_LIMIT_DEFAULTS,
   contextsPerIsolate: 64,
   maxScripts: 1000,
   maxScriptBytes: 64 * 1024 * 1024,

@@ -40,7 +40,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
-import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../invocation.js';
+import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
 import { ScriptCache } from '../script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
@@ -93,9 +93,7 @@ export const PYTHON_RUNTIME_DEFAULTS = {
   maxWorkers: 16,
   maxQueue: 256,
   memoryLimitMb: 256,
-  maxLogEntries: 100,
-  maxLogBytes: 65536,
-  maxResultBytes: 1024 * 1024,
+  ...OUTPUT_LIMIT_DEFAULTS,
   allowUnsandboxed: false,
   pythonPath: '/usr/bin/python3',
   cpuLimitSeconds: 3600,

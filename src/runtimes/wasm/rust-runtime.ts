@@ -35,7 +35,7 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
-import { eventJson, NOT_PREPARED, roundMs } from '../invocation.js';
+import { eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
 import { RustToolchain, ToolchainUnavailableError, type OptimizationLevel, type RustToolchainPaths } from './rust-toolchain.js';
 import { capMemory, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
 import type { WasmModuleStore } from './wasm-module-store.js';
@@ -81,9 +81,7 @@ export const RUST_RUNTIME_DEFAULTS = {
   compileTimeoutMs: 60_000,
   poolSize: 2,
   memoryLimitMb: 128,
-  maxLogEntries: 100,
-  maxLogBytes: 65536,
-  maxResultBytes: 1024 * 1024,
+  ...OUTPUT_LIMIT_DEFAULTS,
   maxConcurrentCompiles: 2,
   maxModules: 256,
   maxModuleBytes: 256 * 1024 * 1024,
