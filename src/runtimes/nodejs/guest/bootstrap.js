@@ -70,6 +70,36 @@
   // posted task. Neither has a use in a request/response script.
   delete global.FinalizationRegistry;
   if (typeof Atomics === 'object') delete Atomics.waitAsync;
+  // isolated-vm waits for a promise that is still pending when a call returns by calling V8's
+  // Promise::Then and then Catch on it, after the call's timeout has ended: Then looks up the
+  // promise's `constructor` and its Symbol.species, Catch looks up `then`. A script that put a
+  // getter there would run code outside every time limit, in the host's call (and its exception
+  // would reach the host). They are fixed to the intrinsics, before any user code runs.
+  const promisePrototype = PromiseCtor.prototype;
+  const speciesGetter = Object.getOwnPropertyDescriptor(PromiseCtor, Symbol.species).get;
+  defineProperty(promisePrototype, 'constructor', { value: PromiseCtor, writable: false, configurable: false, enumerable: false });
+  defineProperty(promisePrototype, 'then', { value: promiseThen, writable: false, configurable: false, enumerable: false });
+  defineProperty(PromiseCtor, Symbol.species, { get: speciesGetter, configurable: false, enumerable: false });
+
+  // A resizable ArrayBuffer reserves its maximum outside the ArrayBuffer allocator that enforces
+  // the isolate's memory limit, and commits it as it grows: `new ArrayBuffer(0, { maxByteLength:
+  // 2 ** 30 })` grows past any limit. Buffers of a fixed length (counted by the allocator) stay.
+  const NativeArrayBuffer = ArrayBuffer;
+  const reflectConstruct = Reflect.construct;
+  const SandboxArrayBuffer = function ArrayBuffer(length, options) {
+    if (new.target === undefined) throw new TypeErrorCtor("Constructor ArrayBuffer requires 'new'");
+    if (options !== undefined && options !== null && typeof options === 'object' && options.maxByteLength !== undefined) {
+      throw new RangeErrorCtor('resizable ArrayBuffers (maxByteLength) are not available in the sandbox: their memory is outside the memory limit');
+    }
+    return reflectConstruct(NativeArrayBuffer, [length], new.target);
+  };
+  defineProperty(SandboxArrayBuffer, 'prototype', { value: NativeArrayBuffer.prototype, writable: false, configurable: false, enumerable: false });
+  defineProperty(SandboxArrayBuffer, 'isView', { value: NativeArrayBuffer.isView, writable: true, configurable: true, enumerable: false });
+  defineProperty(SandboxArrayBuffer, Symbol.species, Object.getOwnPropertyDescriptor(NativeArrayBuffer, Symbol.species));
+  Object.setPrototypeOf(SandboxArrayBuffer, Object.getPrototypeOf(NativeArrayBuffer));
+  defineProperty(NativeArrayBuffer.prototype, 'constructor', { value: SandboxArrayBuffer, writable: true, configurable: true, enumerable: false });
+  defineProperty(global, 'ArrayBuffer', { value: SandboxArrayBuffer, writable: true, configurable: true, enumerable: false });
+
   // `global` is what CommonJS code expects; it is the same sandboxed object as globalThis.
   defineProperty(global, 'global', { value: global, writable: true, configurable: true, enumerable: false });
 
