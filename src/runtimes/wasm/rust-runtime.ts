@@ -37,7 +37,7 @@ import type {
 } from '../runtime.js';
 import { eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
 import { RustToolchain, ToolchainUnavailableError, type OptimizationLevel, type RustToolchainPaths } from './rust-toolchain.js';
-import { capMemory, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
+import { boundModule, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
 import type { WasmModuleStore } from './wasm-module-store.js';
 import { WorkerPool, type JobOutcome, type RawOutput } from './worker-pool.js';
 
@@ -401,10 +401,10 @@ export class RustRuntime implements Runtime {
     return loaded;
   }
 
-  /** Caps the module's memory, compiles it for V8 and checks what it imports and exports. */
+  /** Caps the module's memory and tables, compiles it for V8 and checks what it imports and exports. */
   async #load(key: string, format: SourceFormat, bytes: Uint8Array, userLines: number): Promise<Loaded> {
     const maxPages = Math.floor((this.#o.memoryLimitMb * 1024 * 1024) / WASM_PAGE_BYTES);
-    const capped = capMemory(bytes, maxPages);
+    const capped = boundModule(bytes, maxPages);
     if (!(capped instanceof Uint8Array)) return { ok: false, error: capped };
     let module: WebAssembly.Module;
     try {

@@ -10,7 +10,8 @@
  *   network), a clean environment, rlimits (address space, CPU, file size, open files, no core), and a
  *   file system that holds only: rustc and rust-lld with the shared libraries they load, the
  *   wasm32-wasi standard library, the prebuilt serde_json rlibs (`/deps`), the compile's own work
- *   dir (`/work`), a tmpfs `/tmp`, a minimal `/dev` and the sandbox's own `/proc`. There is no `/etc`,
+ *   dir (`/work`), a tmpfs `/tmp`, a minimal `/dev`, and a `/proc` that holds only the `self/exe` link
+ *   rustc needs (so no host fact, mount path or hostname reaches `include_str!`). There is no `/etc`,
  *   no home, no project tree: `include_str!`/`include_bytes!`/`#[path]` can reach nothing else, and
  *   `env!` sees only PATH. `--extern` names serde_json alone and no host proc-macro library is
  *   visible, so no compiler plugin or proc macro can run.
@@ -218,6 +219,8 @@ export class RustToolchain {
       '--uid', String(SANDBOX_UID),
       '--gid', String(SANDBOX_UID),
       '--cap-drop', 'ALL',
+      // Its own name: /proc/sys/kernel/hostname or gethostname() must not tell the host's.
+      '--hostname', 'sandbox',
       '--ro-bind', rustcReal, join(sysroot, 'bin', 'rustc'),
       '--ro-bind', lldReal, lld,
       '--ro-bind', targetDir, targetDir,
@@ -229,12 +232,14 @@ export class RustToolchain {
       '--ro-bind', deps.dir, '/deps',
       '--tmpfs', '/tmp',
       '--dev', '/dev',
-      // rustc finds its sysroot through /proc/self/exe. The sandbox's /proc shows only its own
-      // processes, all started with an empty environment.
-      '--proc', '/proc',
-      // The host kernel's boot command line is the one host file the sandbox's /proc shows that
-      // a deployment might put something private in.
-      '--ro-bind', '/dev/null', '/proc/cmdline',
+      // rustc finds its sysroot through /proc/self/exe, and needs nothing else of /proc. A real
+      // /proc (even the sandbox's own) tells host facts to include_str!: the kernel's command line,
+      // /proc/sys, and in /proc/self/mountinfo the host paths of every bind (DATA_DIR, the project).
+      // So /proc is a read-only tmpfs holding that one link.
+      '--tmpfs', '/proc',
+      '--dir', '/proc/self',
+      '--symlink', join(sysroot, 'bin', 'rustc'), '/proc/self/exe',
+      '--remount-ro', '/proc',
       '--setenv', 'PATH', join(sysroot, 'bin'),
       '--setenv', 'TMPDIR', '/tmp',
     );

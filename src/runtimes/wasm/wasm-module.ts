@@ -6,16 +6,22 @@
  *   own `lambda` result/error functions); no imported memory, table or global;
  * - exports `memory` and a `_start` function, has no start section;
  * - one memory, not shared, not 64-bit; its maximum is set to the runtime's memory limit (the
- *   binary's memory section is rewritten), so `memory.grow` beyond it fails inside the module.
+ *   binary's memory section is rewritten), so `memory.grow` beyond it fails inside the module;
+ * - tables of at most MAX_TABLE_ELEMENTS entries, their maximum capped the same way: a table is
+ *   allocated on the worker's V8 heap when the module is instantiated (a `(table 10000000 funcref)`
+ *   took its worker, and with it the process, past the heap limit).
  */
 import type { CompileFailure } from '../runtime.js';
 
 export type SourceFormat = 'rust' | 'wat' | 'wasm';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+const SECTION_TABLE = 4;
 const SECTION_MEMORY = 5;
 const SECTION_START = 8;
 const PAGE_BYTES = 65536;
+/** Entries a module's table may have (initially and by `table.grow`); Rust modules use a few hundred. */
+export const MAX_TABLE_ELEMENTS = 100_000;
 
 /** The `lambda` imports a module compiled from Rust by this runtime may use. */
 const LAMBDA_IMPORTS = new Set(['result', 'error']);
@@ -70,7 +76,15 @@ async function loadWabt(): Promise<Wabt> {
   return wabtLoading;
 }
 
-/** WAT text to a binary module (wabt, in this process; the text is bounded by MAX_SCRIPT_SIZE). */
+/** wabt's own reports of a bad text ("parseWat failed:", "validate failed:"); anything else is a fault inside wabt. */
+const WABT_REPORT = /^(parseWat|resolveNames|validate|toBinary) failed:/;
+
+/**
+ * WAT text to a binary module (wabt, in the Rust runtime process; the text is bounded by
+ * MAX_SCRIPT_SIZE). wabt is itself WebAssembly: a text nested deep enough overflows its stack into
+ * its own memory, and every later parse in that instance failed ("memory access out of bounds").
+ * An instance that failed other than by reporting a bad text is dropped; the next parse gets a new one.
+ */
 export async function watToWasm(source: string): Promise<Uint8Array | CompileFailure> {
   const wabt = await loadWabt();
   let parsed: ReturnType<Wabt['parseWat']> | undefined;
@@ -81,6 +95,11 @@ export async function watToWasm(source: string): Promise<Uint8Array | CompileFai
     return parsed.toBinary({ log: false, write_debug_names: false }).buffer.slice();
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
+    if (!WABT_REPORT.test(text)) {
+      wabtLoading = undefined;
+      parsed = undefined;
+      return { kind: 'WatSyntaxError', message: `the WAT parser failed on this text (${text}); is it nested too deeply?`, diagnostics: text };
+    }
     // wabt: "parseWat failed:\nscript.wat:3:5: error: unexpected token ..."
     const match = /script\.wat:(\d+):(\d+): error: ([^\n]*)/.exec(text);
     return {
@@ -122,12 +141,39 @@ function writeLeb(value: number): number[] {
   return out;
 }
 
+/** Reads a limits structure (flags, min, optional max) at `at`. */
+function readLimits(wasm: Uint8Array, at: number): { flags: number; min: number; max: number | undefined; next: number } {
+  const flags = wasm[at] ?? 0;
+  const min = readLeb(wasm, at + 1);
+  if ((flags & 0x01) === 0) return { flags, min: min.value, max: undefined, next: min.next };
+  const max = readLeb(wasm, min.next);
+  return { flags, min: min.value, max: max.value, next: max.next };
+}
+
+/** Rewrites the table section so that every table's maximum is at most MAX_TABLE_ELEMENTS. */
+function boundTables(wasm: Uint8Array, start: number, end: number): number[] | string {
+  const count = readLeb(wasm, start);
+  const body: number[] = [...writeLeb(count.value)];
+  let p = count.next;
+  for (let i = 0; i < count.value; i++) {
+    const refType = wasm[p] ?? 0;
+    if (refType !== 0x70 && refType !== 0x6f) return 'malformed table section';
+    const limits = readLimits(wasm, p + 1);
+    if (limits.flags & ~0x01) return 'shared or 64-bit tables are not supported';
+    if (limits.min > MAX_TABLE_ELEMENTS) return `the module's table has ${limits.min} entries, above the limit of ${MAX_TABLE_ELEMENTS}`;
+    body.push(refType, 0x01, ...writeLeb(limits.min), ...writeLeb(Math.min(limits.max ?? MAX_TABLE_ELEMENTS, MAX_TABLE_ELEMENTS)));
+    p = limits.next;
+  }
+  if (p !== end) return 'malformed table section';
+  return body;
+}
+
 /**
- * Sets the maximum of the module's memory to `maxPages` (lower if the module asks for less).
- * Refuses modules this runtime cannot bound: a shared or 64-bit memory, more than one memory, an
- * initial size above the limit, a start section.
+ * Sets the maximum of the module's memory to `maxPages` (lower if the module asks for less), and of
+ * its tables to MAX_TABLE_ELEMENTS. Refuses modules this runtime cannot bound: a shared or 64-bit
+ * memory, more than one memory, an initial memory or table above the limit, a start section.
  */
-export function capMemory(wasm: Uint8Array, maxPages: number): Uint8Array | CompileFailure {
+export function boundModule(wasm: Uint8Array, maxPages: number): Uint8Array | CompileFailure {
   const fail = (message: string): CompileFailure => ({ kind: 'InvalidModule', message });
   if (!WASM_MAGIC.every((byte, i) => wasm[i] === byte)) return fail('not a WebAssembly module');
   const parts: Uint8Array[] = [wasm.subarray(0, 8)];
@@ -140,6 +186,13 @@ export function capMemory(wasm: Uint8Array, maxPages: number): Uint8Array | Comp
       const end = size.next + size.value;
       if (end > wasm.length) return fail('truncated section');
       if (id === SECTION_START) return fail('the module has a start section; export a `_start` function instead');
+      if (id === SECTION_TABLE) {
+        const body = boundTables(wasm, size.next, end);
+        if (typeof body === 'string') return fail(body);
+        parts.push(Uint8Array.of(SECTION_TABLE, ...writeLeb(body.length), ...body));
+        at = end;
+        continue;
+      }
       if (id !== SECTION_MEMORY) {
         parts.push(wasm.subarray(at, end));
         at = end;
@@ -151,20 +204,13 @@ export function capMemory(wasm: Uint8Array, maxPages: number): Uint8Array | Comp
       const body: number[] = [...writeLeb(count.value)];
       let p = count.next;
       for (let i = 0; i < count.value; i++) {
-        const flags = wasm[p] ?? 0;
-        if (flags & ~0x01) return fail('shared or 64-bit memories are not supported');
-        const min = readLeb(wasm, p + 1);
-        let max: number | undefined;
-        p = min.next;
-        if (flags & 0x01) {
-          const declared = readLeb(wasm, p);
-          max = declared.value;
-          p = declared.next;
+        const limits = readLimits(wasm, p);
+        if (limits.flags & ~0x01) return fail('shared or 64-bit memories are not supported');
+        p = limits.next;
+        if (limits.min > maxPages) {
+          return fail(`the module's initial memory (${limits.min * 64} KiB) is above the memory limit (${maxPages * 64} KiB)`);
         }
-        if (min.value > maxPages) {
-          return fail(`the module's initial memory (${min.value * 64} KiB) is above the memory limit (${maxPages * 64} KiB)`);
-        }
-        body.push(0x01, ...writeLeb(min.value), ...writeLeb(Math.min(max ?? maxPages, maxPages)));
+        body.push(0x01, ...writeLeb(limits.min), ...writeLeb(Math.min(limits.max ?? maxPages, maxPages)));
       }
       if (p !== end) return fail('malformed memory section');
       parts.push(Uint8Array.of(SECTION_MEMORY, ...writeLeb(body.length), ...body));
