@@ -13,10 +13,16 @@ import type { Metrics } from '../observability/metrics.js';
 import { withSpan } from '../observability/tracing.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { roundMs } from '../runtimes/invocation.js';
-import type { InvocationResult, Runtime } from '../runtimes/runtime.js';
+import type { InvocationResult, Language, Runtime } from '../runtimes/runtime.js';
 import type { SessionRecord } from '../sessions/session.js';
 import { isPlainObject, type HotSession, type SessionService } from '../sessions/session-service.js';
 import type { Computed, ResultCache } from './result-cache.js';
+
+/**
+ * Whether a language's warm instance keeps state from one call to the next (module globals in a
+ * Node.js context, a Python worker's interpreter); Rust runs a fresh WebAssembly instance per call.
+ */
+const KEEPS_INSTANCE_STATE: Readonly<Record<Language, boolean>> = { nodejs: true, python: true, rust: false };
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -86,7 +92,7 @@ export class ExecutionService {
       const started = performance.now();
       const useCache = cacheable && record.context.cache !== false;
       const outcome = useCache
-        ? await this.#o.results.run(this.#o.results.key(record.language, record.scriptHash, params, record.context), control, () => this.#invoke(runtime, session, params))
+        ? await this.#o.results.run(this.#resultKey(record, params), control, () => this.#invoke(runtime, session, params))
         : { computed: await this.#invoke(runtime, session, params) };
       this.#o.sessions.recordExecution(session, new Date());
 
@@ -108,6 +114,22 @@ export class ExecutionService {
       if (error instanceof ServiceError) error.withRequestId(record.requestId);
       throw error;
     }
+  }
+
+  /**
+   * The cache key of one execute: never shared across owners; within one session where the
+   * language keeps warm module state, unless the session opted in with `context.cache: "shared"`.
+   */
+  #resultKey(record: SessionRecord, params: unknown): string {
+    const shared = !KEEPS_INSTANCE_STATE[record.language] || record.context.cache === 'shared';
+    return this.#o.results.key({
+      language: record.language,
+      scriptHash: record.scriptHash,
+      owner: record.userId ?? '',
+      scope: shared ? '' : record.requestId,
+      params,
+      context: record.context,
+    });
   }
 
   /** One run of the script on its runtime, traced as an INTERNAL span `runtime.execute` (cache hits make none). */

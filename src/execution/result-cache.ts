@@ -1,16 +1,21 @@
 /**
- * The result cache: a script's result for given params, keyed by the session's script hash, its
- * language and the canonical form of params (key order does not matter) and of the session's
- * context (scripts read `event.context` too: two sessions of one script with different contexts
- * must not share results), kept CACHE_TTL_SECONDS
- * in the shared cache. `X-Cache-Control: no-cache` bypasses it (and refreshes the entry),
+ * The result cache: a script's result for given params, kept CACHE_TTL_SECONDS in the shared cache,
+ * keyed by everything that could make two runs differ or that must not be crossed:
+ * - the language and the session's script hash;
+ * - the owner (the session's user): a result is never served to another owner;
+ * - the scope: for a runtime whose warm instances keep module state (Node.js, Python) the session
+ *   itself, unless the session opted in to sharing (`context.cache: "shared"`), since a result
+ *   may carry what an earlier call of that session left in its state; for one without (Rust/WASI,
+ *   a fresh instance per call) every session of the owner;
+ * - params and context exactly as the script sees them, key order included (an object's key
+ *   order is visible to a script, so `{"a":1,"b":2}` and `{"b":2,"a":1}` are different inputs).
+ * `X-Cache-Control: no-cache` bypasses it (and refreshes the entry),
  * `max-age=N` sets the entry's TTL. Concurrent identical misses run the script once: in this
  * process by sharing one promise, across replicas by a short lock in the shared cache.
  */
 import { createHash } from 'node:crypto';
 import type { SharedCache } from '../cache/shared-cache.js';
 import { ServiceError } from '../errors/service-error.js';
-import { canonicalJson } from '../sessions/canonical-json.js';
 
 export interface CachedResult {
   readonly result: unknown;
@@ -29,6 +34,18 @@ export interface ResultCacheOptions {
   readonly defaultTtlSeconds: number;
   readonly onHit?: () => void;
   readonly onMiss?: () => void;
+}
+
+/** What a cached result is keyed by (see the top of this file). */
+export interface ResultKey {
+  readonly language: string;
+  readonly scriptHash: string;
+  /** The session's user ('' for sessions without one). */
+  readonly owner: string;
+  /** The session id where results must stay within one session; '' where the owner's sessions share them. */
+  readonly scope: string;
+  readonly params: unknown;
+  readonly context: unknown;
 }
 
 /** What a computation gives back: a result worth caching, or anything else (passed through). */
@@ -51,9 +68,17 @@ export class ResultCache {
     this.#o = options;
   }
 
-  key(language: string, scriptHash: string, params: unknown, context: unknown): string {
-    const inputHash = createHash('sha256').update(canonicalJson(params)).update('\0').update(canonicalJson(context)).digest('hex');
-    return `result:${language}:${scriptHash}:${inputHash}`;
+  key(input: ResultKey): string {
+    const inputHash = createHash('sha256')
+      .update(input.owner)
+      .update('\0')
+      .update(input.scope)
+      .update('\0')
+      .update(JSON.stringify(input.params) ?? 'null')
+      .update('\0')
+      .update(JSON.stringify(input.context) ?? 'null')
+      .digest('hex');
+    return `result:${input.language}:${input.scriptHash}:${inputHash}`;
   }
 
   /** Parses `X-Cache-Control` (`no-cache`, `max-age=N`, or both, comma-separated). */
