@@ -2,12 +2,12 @@
  * Execute: runs a session's script with params on its language's runtime. The warm path is one
  * in-memory session lookup and one runtime call; counters and logs are written behind.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
 import type { Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { FunctionStore } from '../functions/function.js';
+import { compileParamsSchema, createParamsAjv } from '../functions/params-schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { withSpan } from '../observability/tracing.js';
@@ -24,8 +24,6 @@ import type { Computed, ResultCache } from './result-cache.js';
  */
 const KEEPS_INSTANCE_STATE: Readonly<Record<Language, boolean>> = { nodejs: true, python: true, rust: false };
 
-// ajv-formats is CommonJS with a default export.
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 export interface ExecutionServiceOptions {
   readonly sessions: SessionService;
@@ -78,7 +76,7 @@ export class ExecutionService {
 
   constructor(options: ExecutionServiceOptions) {
     this.#o = options;
-    this.#ajv = addFormats(new Ajv({ allErrors: true, strict: false, useDefaults: true }));
+    this.#ajv = createParamsAjv();
   }
 
   async execute(input: ExecuteInput): Promise<ExecuteOutcome> {
@@ -196,11 +194,10 @@ export class ExecutionService {
     const schema = fn?.schema?.params;
     let validate: ValidateFunction | undefined;
     if (schema) {
-      try {
-        validate = this.#ajv.compile(schema);
-      } catch (error) {
-        this.#o.logger.error({ err: error, functionId }, 'function params schema does not compile; params are not validated');
-      }
+      // Registration refuses such schemas now; one stored earlier is not run on the service's thread.
+      const compiled = compileParamsSchema(this.#ajv, schema);
+      if ('validate' in compiled) validate = compiled.validate;
+      else this.#o.logger.error({ functionId, reason: compiled.error }, 'function params schema cannot be used; params are not validated');
     }
     const info = { validate, cacheable: fn?.cacheable ?? true };
     this.#functions.set(functionId, info);

@@ -4,7 +4,6 @@
  * schema is enforced on sessions that run its own script.
  */
 import { Ajv } from 'ajv';
-import safeRegex from 'safe-regex2';
 import { assertJsonLimits } from '../common/json-limits.js';
 import { requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
@@ -12,6 +11,7 @@ import type { LanguageRouter } from '../execution/language-router.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { isPlainObject, scriptHash } from '../sessions/session-service.js';
 import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType } from './function.js';
+import { assertLinearSchema } from './params-schema.js';
 
 export interface FunctionServiceOptions {
   readonly store: FunctionStore;
@@ -177,30 +177,6 @@ function validateSchema(schema: unknown): void {
     if (!isPlainObject(part) || !schemaChecker.validateSchema(part)) {
       throw new ServiceError('INVALID_REQUEST', `schema.${key} is not a valid JSON Schema: ${schemaChecker.errorsText(schemaChecker.errors)}`, { field: `schema.${key}` });
     }
-    assertSafePatterns(part, `schema.${key}`);
-  }
-}
-
-/**
- * Params are validated on the service's own thread, where a regular expression with nested
- * quantifiers (`^(a+)+$`) can backtrack for seconds on a short input: such patterns are refused
- * when the function is registered.
- */
-function assertSafePatterns(schema: unknown, path: string): void {
-  const stack: { value: unknown; path: string }[] = [{ value: schema, path }];
-  while (stack.length > 0) {
-    const { value, path: at } = stack.pop() as { value: unknown; path: string };
-    if (value === null || typeof value !== 'object') continue;
-    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-      const patterns = key === 'pattern' && typeof child === 'string' ? [child] : key === 'patternProperties' && isPlainObject(child) ? Object.keys(child) : [];
-      for (const pattern of patterns) {
-        if (!safeRegex(pattern)) {
-          throw new ServiceError('INVALID_REQUEST', `${at}.${key}: the regular expression ${JSON.stringify(pattern)} can backtrack catastrophically (nested quantifiers); rewrite it`, {
-            field: `${at}.${key}`,
-          });
-        }
-      }
-      stack.push({ value: child, path: `${at}.${key}` });
-    }
+    assertLinearSchema(part, `schema.${key}`);
   }
 }
