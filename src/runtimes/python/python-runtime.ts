@@ -41,6 +41,7 @@ import type {
   ScriptError,
 } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
+import { boundOutput } from '../output-limits.js';
 import { ScriptCache } from '../script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
@@ -78,8 +79,12 @@ export interface PythonRuntimeOptions {
   /** LRU bound of prepared scripts (default 1000) and of their total size (default 64 MiB). */
   maxScripts?: number;
   maxScriptBytes?: number;
-  /** Time allowed to compile a script (default 5000 ms). */
+  /** Time allowed to compile a script (default 5000 ms), each compile on its own. */
   prepareTimeoutMs?: number;
+  /** Workers that compile (they never run a script), so that one slow compile holds no other (default 2). */
+  compilers?: number;
+  /** Files (inodes) a worker may have in its /tmp; beyond, the call fails and the worker is replaced (default 4096). */
+  maxTmpFiles?: number;
   /** Time allowed to a worker to start (default 10000 ms). */
   startTimeoutMs?: number;
   /** How long `stop` waits for in-flight calls before killing the workers (default 5000 ms). */
@@ -103,6 +108,8 @@ export const PYTHON_RUNTIME_DEFAULTS = {
   maxScripts: 1000,
   maxScriptBytes: 64 * 1024 * 1024,
   prepareTimeoutMs: 5000,
+  compilers: 2,
+  maxTmpFiles: 4096,
   startTimeoutMs: 10_000,
   stopGraceMs: 5000,
   idleCpuMsPerSecond: 200,
@@ -110,6 +117,8 @@ export const PYTHON_RUNTIME_DEFAULTS = {
 
 /** After the deadline, how long the worker has to hand over its logs before it is killed. */
 const DEADLINE_LOG_GRACE_MS = 50;
+/** How often a running call's /tmp is counted (a script can make tens of thousands of files a second). */
+const TMP_POLL_MS = 100;
 /** Consecutive failed worker starts after which queued calls are refused and starts back off. */
 const START_FAILURES_TO_BACK_OFF = 3;
 const START_BACKOFF_MS = 1000;
@@ -150,8 +159,8 @@ export class PythonRuntime implements Runtime {
 
   /** Session workers and blank spares (at most maxWorkers). */
   readonly #workers = new Set<WorkerProcess>();
-  /** The one worker that compiles for `prepare`; it never runs a script and never joins a session. */
-  #compiler: WorkerProcess | undefined;
+  /** The workers that compile for `prepare`; they never run a script and never join a session. */
+  readonly #compilers = new Set<WorkerProcess>();
   readonly #byKey = new Map<string, WorkerProcess>();
   #nextWorkerId = 1;
   readonly #queue: Job[] = [];
@@ -195,6 +204,8 @@ export class PythonRuntime implements Runtime {
       maxScripts: Math.max(1, options.maxScripts ?? d.maxScripts),
       maxScriptBytes: Math.max(1, options.maxScriptBytes ?? d.maxScriptBytes),
       prepareTimeoutMs: Math.max(1, options.prepareTimeoutMs ?? d.prepareTimeoutMs),
+      compilers: Math.max(1, options.compilers ?? d.compilers),
+      maxTmpFiles: Math.max(16, options.maxTmpFiles ?? d.maxTmpFiles),
       startTimeoutMs: Math.max(100, options.startTimeoutMs ?? d.startTimeoutMs),
       stopGraceMs: Math.max(0, options.stopGraceMs ?? d.stopGraceMs),
       idleCpuMsPerSecond: Math.max(10, options.idleCpuMsPerSecond ?? d.idleCpuMsPerSecond),
@@ -265,7 +276,7 @@ export class PythonRuntime implements Runtime {
       } catch (error) {
         const exit = error instanceof WorkerGone ? error.exit : undefined;
         failure = new SandboxUnavailable(`a ${plan.kind === 'bubblewrap' ? 'sandboxed ' : ''}worker did not start: ${exit ? describeExit(exit) : errorMessage(error)}`);
-        this.#compiler = undefined;
+        this.#compilers.delete(probe);
       }
     }
     throw failure instanceof Error ? failure : new Error(String(failure));
@@ -325,7 +336,7 @@ export class PythonRuntime implements Runtime {
     );
     await Promise.all(exits);
     this.#workers.clear();
-    this.#compiler = undefined;
+    this.#compilers.clear();
     this.#byKey.clear();
     this.#exitWaiters.clear();
     this.#scripts.clear();
@@ -341,6 +352,8 @@ export class PythonRuntime implements Runtime {
       sessions: this.#byKey.size,
       spares: workers.filter((w) => w.key === undefined && w.state !== 'dead').length,
       busy: workers.filter((w) => w.busy).length,
+      frozen: workers.filter((w) => w.frozen).length,
+      compilers: this.#compilers.size,
       queued: this.#queue.length,
       restarts: this.#restarts,
       scripts: this.#scripts.size,
@@ -363,7 +376,7 @@ export class PythonRuntime implements Runtime {
 
   /** The workers as the host sees them (operators and tests: pids to inspect or signal). */
   workers(): Array<{ id: number; role: string; pid: number | undefined; instanceKey: string | undefined; busy: boolean; state: string }> {
-    return this.#allWorkers().map((w) => ({ id: w.id, role: w === this.#compiler ? 'compiler' : w.key === undefined ? 'blank' : 'session', pid: w.pid, instanceKey: w.key, busy: w.busy, state: w.state }));
+    return this.#allWorkers().map((w) => ({ id: w.id, role: this.#compilers.has(w) ? 'compiler' : w.key === undefined ? 'blank' : 'session', pid: w.pid, instanceKey: w.key, busy: w.busy, state: w.state }));
   }
 
   // ---- prepare -----------------------------------------------------------------------------------
@@ -460,6 +473,7 @@ export class PythonRuntime implements Runtime {
 
     let reply: WorkerMessage | undefined;
     let gone: WorkerGone | undefined;
+    const tmpPoll = setInterval(() => this.#checkTmp(worker), TMP_POLL_MS);
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
         const withSource = !worker.compiled.has(script.hash);
@@ -479,7 +493,10 @@ export class PythonRuntime implements Runtime {
     } finally {
       clearTimeout(deadlineTimer);
       clearTimeout(graceTimer);
+      clearInterval(tmpPoll);
     }
+    if (!gone && !timedOut) this.#checkTmp(worker);
+    if (worker.killReason === 'tmp-files') return this.#died({ code: null, signal: 'SIGKILL', reason: 'tmp-files', stderr: '', duringStart: false }, elapsed());
 
     if (timedOut) {
       this.#kill(worker, 'timeout');
@@ -488,9 +505,18 @@ export class PythonRuntime implements Runtime {
     if (gone) return this.#died(gone.exit, elapsed());
     if (!reply) throw new ServiceError('INTERNAL_ERROR', 'python runtime: no reply');
 
+    const result = this.#toResult(worker, reply, elapsed());
+    // The worker's limits are the script's to change (it runs in the same interpreter): the host
+    // enforces them again on what came back. A reply line no longer than the limit cannot hold a
+    // result over it, so the result is measured only when it could be.
+    const lineBytes = worker.lastReplyBytes;
+    return boundOutput(result, this.#o, lineBytes <= this.#o.maxResultBytes ? lineBytes : undefined);
+  }
+
+  #toResult(worker: WorkerProcess, reply: WorkerMessage, durationMs: number): InvocationResult {
     const logs = toLogs(reply.l);
     const memoryUsageBytes = typeof reply.m === 'number' && Number.isFinite(reply.m) ? reply.m : undefined;
-    const stats: InvocationStats = memoryUsageBytes === undefined ? { durationMs: elapsed() } : { durationMs: elapsed(), memoryUsageBytes };
+    const stats: InvocationStats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
     switch (reply.s) {
       case 'ok':
         return { status: 'ok', result: reply.r ?? null, logs, stats };
@@ -522,6 +548,14 @@ export class PythonRuntime implements Runtime {
     if (exit.reason === 'protocol') {
       return { status: 'error', error: { name: 'WorkerProtocolError', message: 'the worker broke the protocol (the script wrote to it?) and was replaced' }, logs: [], stats };
     }
+    if (exit.reason === 'tmp-files') {
+      return {
+        status: 'error',
+        error: { name: 'TmpFilesLimitError', message: `the script made more than ${this.#o.maxTmpFiles} files in /tmp (its limit); its worker was replaced` },
+        logs: [],
+        stats,
+      };
+    }
     if (exit.signal === 'SIGXCPU') {
       return {
         status: 'error',
@@ -537,6 +571,17 @@ export class PythonRuntime implements Runtime {
       logs: [],
       stats,
     };
+  }
+
+  /** Kills a worker whose /tmp holds more files than allowed; its call then fails with TmpFilesLimitError. */
+  #checkTmp(worker: WorkerProcess): void {
+    if (worker.killReason !== undefined) return;
+    const files = worker.tmpFiles();
+    // The tmpfs root itself is one inode.
+    if (files !== undefined && files - 1 > this.#o.maxTmpFiles) {
+      this.#logger.warn({ worker: worker.id, files }, 'python runtime: a script filled /tmp with files; killing its worker');
+      this.#kill(worker, 'tmp-files');
+    }
   }
 
   #memoryMessage(detail: string): string {
@@ -624,18 +669,20 @@ export class PythonRuntime implements Runtime {
       }
       return undefined;
     }
-    // Compiles go to the compiler only: a blank worker that compiled someone else's script would
-    // carry its source into the session it joins next.
-    let compiler = this.#compiler;
-    if (compiler && compiler.killReason !== undefined && !compiler.busy) {
-      this.#retire(compiler, compiler.killReason);
-      compiler = undefined;
+    // Compiles go to compilers only: a blank worker that compiled someone else's script would
+    // carry its source into the session it joins next. Several, so that one slow compile (a huge
+    // f-string took 4.6 s) holds up no other initialize; each compile has its own time limit.
+    let starting = false;
+    for (const compiler of [...this.#compilers]) {
+      if (compiler.killReason !== undefined && !compiler.busy) {
+        this.#retire(compiler, compiler.killReason);
+        continue;
+      }
+      if (compiler.state === 'ready' && !compiler.busy) return compiler;
+      if (compiler.state === 'starting') starting = true;
     }
-    if (!compiler) {
-      this.#compiler = this.#spawnWorker('compiler');
-      return undefined;
-    }
-    return compiler.state === 'ready' && !compiler.busy ? compiler : undefined;
+    if (!starting && this.#compilers.size < this.#o.compilers) this.#spawnWorker('compiler');
+    return undefined;
   }
 
   #idleSpare(): WorkerProcess | undefined {
@@ -723,7 +770,7 @@ export class PythonRuntime implements Runtime {
       logger: this.#logger,
       onExit: (w, exit) => this.#onWorkerExit(w, exit),
     });
-    if (role === 'compiler') this.#compiler = worker;
+    if (role === 'compiler') this.#compilers.add(worker);
     else this.#workers.add(worker);
     worker.ready.then(
       () => {
@@ -741,7 +788,7 @@ export class PythonRuntime implements Runtime {
     this.#exitWaiters.get(worker)?.();
     this.#exitWaiters.delete(worker);
     this.#workers.delete(worker);
-    if (this.#compiler === worker) this.#compiler = undefined;
+    this.#compilers.delete(worker);
     if (worker.key !== undefined && this.#byKey.get(worker.key) === worker) this.#byKey.delete(worker.key);
     if (this.#state !== 'running') return;
     if (exit.duringStart) {
@@ -774,6 +821,8 @@ export class PythonRuntime implements Runtime {
     // Killed during the call (timeout, memory...) or its session ended: it serves no one again.
     if (worker.killReason !== undefined) this.#retire(worker, worker.killReason);
     else if (worker.released) this.#retire(worker, 'released');
+    // A session's worker runs nothing until that session's next call.
+    else if (worker.key !== undefined) worker.freeze();
     this.#dispatch();
     if (this.#idleWaiters.length > 0 && !this.#allWorkers().some((w) => w.busy)) {
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
@@ -789,7 +838,7 @@ export class PythonRuntime implements Runtime {
   /** Takes a worker out of the pool now (its exit comes later) and kills it. */
   #retire(worker: WorkerProcess, reason: KillReason): void {
     this.#workers.delete(worker);
-    if (this.#compiler === worker) this.#compiler = undefined;
+    this.#compilers.delete(worker);
     if (worker.key !== undefined && this.#byKey.get(worker.key) === worker) this.#byKey.delete(worker.key);
     worker.kill(reason);
   }
@@ -819,7 +868,7 @@ export class PythonRuntime implements Runtime {
   }
 
   #allWorkers(): WorkerProcess[] {
-    return this.#compiler ? [this.#compiler, ...this.#workers] : [...this.#workers];
+    return [...this.#compilers, ...this.#workers];
   }
 
   #assertRunning(): void {

@@ -7,7 +7,8 @@
  * worker, and only the call it was running sees an error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { readFileSync, statfsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 
@@ -17,7 +18,7 @@ import { FD_INFO, FD_SECCOMP, FD_WORKER_SOURCE, type LaunchPlan } from './sandbo
 export type WorkerMessage = Readonly<Record<string, unknown>>;
 
 /** Why the host ended a worker; undefined when it died on its own. */
-export type KillReason = 'timeout' | 'memory' | 'protocol' | 'released' | 'evicted' | 'stop' | 'idle-cpu' | 'start-timeout' | 'prepare-timeout';
+export type KillReason = 'timeout' | 'memory' | 'protocol' | 'released' | 'evicted' | 'stop' | 'idle-cpu' | 'tmp-files' | 'start-timeout' | 'prepare-timeout';
 
 export interface WorkerExit {
   readonly code: number | null;
@@ -78,14 +79,16 @@ export class WorkerProcess {
   readonly startedAt: number;
   readyAt: number | undefined;
   readonly ready: Promise<void>;
+  /** UTF-8 bytes of the last reply line (what its result can be at most). */
+  lastReplyBytes = 0;
 
   readonly #child: ChildProcess;
   readonly #stdin: Writable;
   readonly #options: WorkerProcessOptions;
   #state: 'starting' | 'ready' | 'dead' = 'starting';
   #killReason: KillReason | undefined;
+  #frozen = false;
   #pending: Pending | undefined;
-  #nextRequestId = 1;
   #partial: Buffer[] = [];
   #partialBytes = 0;
   #stderr = '';
@@ -182,11 +185,49 @@ export class WorkerProcess {
   request(op: string, fields: string): Promise<WorkerMessage> {
     if (this.#state !== 'ready' || this.#killReason !== undefined) return Promise.reject(new WorkerGone(this.#exitInfo(null, null)));
     if (this.#pending) return Promise.reject(new Error(`worker ${this.id} already has a request in flight`));
-    const id = this.#nextRequestId++;
+    // Unpredictable, so that a script cannot write a reply ahead for a request it has not seen
+    // (its worker is frozen between calls: a line it left half-written arrives in its next call).
+    const id = randomInt(1, 2 ** 48);
+    this.thaw();
     return new Promise<WorkerMessage>((resolve, reject) => {
       this.#pending = { id, resolve, reject };
       this.#stdin.write(`{"op":${JSON.stringify(op)},"id":${id},${fields}}\n`);
     });
+  }
+
+  /**
+   * Stops the worker between calls (SIGSTOP), as AWS Lambda freezes an idle environment: nothing a
+   * script left behind (an interval timer's signal handler, a busy loop in a handler) runs while no
+   * call of its session does. `request` resumes it; a kill ends it frozen or not.
+   */
+  freeze(): void {
+    if (this.#frozen || this.#state !== 'ready' || this.#killReason !== undefined) return;
+    this.#frozen = this.#signal('SIGSTOP');
+  }
+
+  thaw(): void {
+    if (!this.#frozen) return;
+    this.#frozen = false;
+    this.#signal('SIGCONT');
+  }
+
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  /**
+   * Files (inodes) in the worker's private /tmp, read from the host side (its tmpfs has a size
+   * limit but no inode limit: 400,000 empty files took about 400 MiB of kernel memory); undefined
+   * when it cannot be read (no sandbox: /tmp is the host's).
+   */
+  tmpFiles(): number | undefined {
+    if (this.pid === undefined || this.#state === 'dead' || this.#options.plan.kind !== 'bubblewrap') return undefined;
+    try {
+      const stats = statfsSync(`/proc/${this.pid}/root/tmp`);
+      return stats.files - stats.ffree;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The call's deadline passed: the worker hands over its logs and exits (see worker.py). */
@@ -224,13 +265,15 @@ export class WorkerProcess {
     }
   }
 
-  #signal(signal: NodeJS.Signals): void {
+  #signal(signal: NodeJS.Signals): boolean {
     // Only while the launcher has not exited: after that the pid may belong to someone else.
-    if (this.pid === undefined || this.#child.exitCode !== null || this.#child.signalCode !== null) return;
+    if (this.pid === undefined || this.#child.exitCode !== null || this.#child.signalCode !== null) return false;
     try {
       process.kill(this.pid, signal);
+      return true;
     } catch {
       // already gone
+      return false;
     }
   }
 
@@ -279,6 +322,7 @@ export class WorkerProcess {
     const pending = this.#pending;
     if (!pending || record.id !== pending.id) return this.#violation('a reply nobody asked for');
     this.#pending = undefined;
+    this.lastReplyBytes = line.length;
     pending.resolve(record);
   }
 

@@ -36,6 +36,7 @@ import type {
   ScriptError,
 } from '../runtime.js';
 import { eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
+import { truncationMarker, utf8Truncate } from '../output-limits.js';
 import { RustToolchain, ToolchainUnavailableError, type OptimizationLevel, type RustToolchainPaths } from './rust-toolchain.js';
 import { boundModule, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
 import type { WasmModuleStore } from './wasm-module-store.js';
@@ -575,16 +576,6 @@ function toScriptError(text: string, userLines: number): ScriptError {
   };
 }
 
-/** Cuts `text` to at most `limit` UTF-8 bytes without splitting a character. */
-function utf8Truncate(text: string, limit: number): string {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= limit) return text;
-  let end = limit;
-  // Step back over continuation bytes (10xxxxxx) so that no character is split.
-  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
-  return bytes.subarray(0, end).toString('utf8');
-}
-
 const logDecoder = new TextDecoder('utf-8');
 
 /**
@@ -619,10 +610,7 @@ export function collectLogs(output: RawOutput, maxEntries: number, maxBytes: num
   // A capture that stopped mid-line kept only the start of its last line.
   if (!complete && !endsWithNewline && logs.length === lines.length) cut = true;
   const dropped = totalLines - logs.length;
-  if (dropped > 0 || cut) {
-    const what = dropped > 0 ? `${dropped} more log entr${dropped === 1 ? 'y' : 'ies'} dropped` : 'last entry cut';
-    logs.push(`[logs truncated: ${what}; limits are ${maxEntries} entries and ${maxBytes} bytes per invocation]`);
-  }
+  if (dropped > 0 || cut) logs.push(truncationMarker(dropped, { maxLogEntries: maxEntries, maxLogBytes: maxBytes }));
   return logs;
 }
 
