@@ -235,7 +235,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     },
     nodejs: {
       poolSize: int(env, 'NODEJS_POOL_SIZE', 2, 1, 64),
-      maxPoolSize: int(env, 'NODEJS_MAX_POOL_SIZE', 8, 1, 256),
+      maxPoolSize: int(env, 'NODEJS_MAX_POOL_SIZE', 16, 1, 256),
       memoryLimitMb: int(env, 'NODEJS_MEMORY_LIMIT_MB', 64, 8, 4096),
     },
     python: {

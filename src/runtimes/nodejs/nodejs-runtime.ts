@@ -70,7 +70,11 @@ export interface NodejsRuntimeOptions {
   maxLogBytes: number;
   /** A result whose JSON is bigger than this is refused with `output_limit` (default 1 MiB). */
   maxResultBytes: number;
-  /** LRU bound of warm contexts kept per isolate (default 64; a bare context costs ~160 KiB of heap). */
+  /**
+   * Warm contexts kept per isolate (default 1: every warm session has an isolate, and so a heap
+   * limit, of its own; sessions sharing an isolate shared its limit, and one was stopped for
+   * memory the others used). An idle isolate costs about 1 MiB.
+   */
   contextsPerIsolate?: number;
   /** LRU bound of prepared scripts (default 1000). */
   maxScripts?: number;
@@ -80,7 +84,7 @@ export interface NodejsRuntimeOptions {
   prepareTimeoutMs?: number;
   /** How long `stop` waits for in-flight calls before disposing the isolates (default 5000 ms). */
   stopGraceMs?: number;
-  /** Isolates above `poolSize` idle this long are disposed (default 60000 ms). */
+  /** Isolates above `poolSize` idle this long are disposed, with the warm session they hold (default 300000 ms). */
   idleIsolateMs?: number;
   /**
    * Calls of one well-behaved warm context that may be queued on its isolate at once (default 8;
@@ -94,12 +98,12 @@ export const NODEJS_RUNTIME_DEFAULTS = {
   maxPoolSize: 8,
   memoryLimitMb: 64,
   ...OUTPUT_LIMIT_DEFAULTS,
-  contextsPerIsolate: 64,
+  contextsPerIsolate: 1,
   maxScripts: 1000,
   maxScriptBytes: 64 * 1024 * 1024,
   prepareTimeoutMs: 2000,
   stopGraceMs: 5000,
-  idleIsolateMs: 60_000,
+  idleIsolateMs: 300_000,
   maxPipelinedPerIsolate: 8,
 } as const;
 
@@ -1022,9 +1026,10 @@ export class NodejsRuntime implements Runtime {
 
   /**
    * Picks an isolate for one call. A hot call (see #isHot) joins the isolate already running its
-   * context that has room, the fullest such one. Otherwise: an idle isolate that
-   * already holds the instance's context (its calls are pipelined there if hot), else the idle one
-   * with the fewest contexts, else a new one (up to maxPoolSize); the call then runs alone.
+   * context that has room, the fullest such one. Otherwise: an idle isolate that already holds the
+   * instance's context (its calls are pipelined there if hot), else an idle one with room for a
+   * context (the emptiest), else a new one (up to maxPoolSize), else the idle one used least
+   * recently, whose context makes room; the call then runs alone.
    */
   #place(key: string | undefined, conduct: Conduct | undefined, limitMs: number): IsolateSlot | undefined {
     const hot = key !== undefined && conduct !== undefined && this.#isHot(conduct);
@@ -1040,7 +1045,9 @@ export class NodejsRuntime implements Runtime {
         return best;
       }
     }
-    let chosen: IsolateSlot | undefined;
+    let warm: IsolateSlot | undefined;
+    let roomy: IsolateSlot | undefined;
+    let stale: IsolateSlot | undefined;
     let dead: IsolateSlot[] | undefined;
     for (const slot of this.#slots) {
       if (slot.busy) continue;
@@ -1049,14 +1056,18 @@ export class NodejsRuntime implements Runtime {
         continue;
       }
       if (key !== undefined && slot.contexts.has(key)) {
-        chosen = slot;
+        warm = slot;
         break;
       }
-      if (!chosen || slot.contexts.size < chosen.contexts.size) chosen = slot;
+      if (slot.contexts.size < this.#contextsPerIsolate) {
+        if (!roomy || slot.contexts.size < roomy.contexts.size) roomy = slot;
+      } else if (!stale || slot.idleSince < stale.idleSince) {
+        stale = slot;
+      }
     }
     // Died while idle (isolated-vm can dispose an isolate for memory after a call returned).
     if (dead) for (const slot of dead) this.#disposeIsolate(slot, 'memory');
-    if (!chosen && this.#slots.length < this.#maxPoolSize) chosen = this.#addSlot();
+    const chosen = warm ?? roomy ?? (this.#slots.length < this.#maxPoolSize ? this.#addSlot() : stale);
     if (!chosen) return undefined;
     occupy(chosen, limitMs);
     chosen.pipelineKey = hot && isLive(chosen.contexts.get(key)) ? key : undefined;
