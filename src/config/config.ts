@@ -52,6 +52,21 @@ export interface Config {
     /** OTEL_SERVICE_NAME; unset, each entry point names itself (`lambda-microservice`, `lambda-runtime-<language>`). */
     readonly serviceName: string | undefined;
   };
+  /**
+   * Local runtime processes (where no runtime URL or discovery is set): how many per language, and
+   * the limits of each (src/sandbox/runtime-sandbox.ts, cgroup.ts).
+   */
+  readonly runtimeProcesses: {
+    readonly count: Readonly<Record<RuntimeLanguage, number>>;
+    /** memory.max of each process's cgroup, in MiB, everything it and its children use included. */
+    readonly memoryMb: Readonly<Record<RuntimeLanguage, number>>;
+    /** pids.max of each process's cgroup (processes and threads). */
+    readonly pidsMax: number;
+    /** Put runtime processes in cgroups where the machine allows (RUNTIME_CGROUPS). */
+    readonly cgroups: boolean;
+    /** UNSAFE: start runtime processes without bubblewrap where it cannot run. */
+    readonly allowUnsandboxed: boolean;
+  };
   readonly nodejs: {
     readonly poolSize: number;
     readonly maxPoolSize: number;
@@ -189,6 +204,24 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   const runtimeTimeoutSeconds = int(env, 'RUNTIME_TIMEOUT_SECONDS', 30, 1, 3600);
   const maxScriptSize = int(env, 'MAX_SCRIPT_SIZE', 1_048_576, 1024, 64 * 1_048_576);
   const dataDir = resolve(str(env, 'DATA_DIR') ?? './data');
+  const nodejs = {
+    poolSize: int(env, 'NODEJS_POOL_SIZE', 2, 1, 64),
+    maxPoolSize: int(env, 'NODEJS_MAX_POOL_SIZE', 16, 1, 256),
+    memoryLimitMb: int(env, 'NODEJS_MEMORY_LIMIT_MB', 64, 8, 4096),
+  };
+  const python = {
+    poolSize: int(env, 'PYTHON_POOL_SIZE', 2, 0, 64),
+    maxWorkers: int(env, 'PYTHON_MAX_WORKERS', 16, 1, 1024),
+    maxQueue: int(env, 'PYTHON_MAX_QUEUE', 256, 0, 100_000),
+    memoryLimitMb: int(env, 'PYTHON_MEMORY_LIMIT_MB', 256, 32, 65_536),
+    allowUnsandboxed: bool(env, 'PYTHON_ALLOW_UNSANDBOXED', false),
+  };
+  const rust = {
+    poolSize: int(env, 'RUST_POOL_SIZE', 2, 1, 64),
+    memoryLimitMb: int(env, 'RUST_MEMORY_LIMIT_MB', 128, 4, 4096),
+    maxConcurrentCompiles: int(env, 'RUST_MAX_CONCURRENT_COMPILES', 2, 1, 64),
+    toolchainDir: resolve(str(env, 'RUST_TOOLCHAIN_DIR') ?? join(dataDir, 'wasm-toolchain')),
+  };
   const config: Config = {
     host: str(env, 'HOST') ?? '127.0.0.1',
     port: int(env, 'PORT', 8080, 0, 65535),
@@ -233,24 +266,25 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
       otlpEndpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
       serviceName: str(env, 'OTEL_SERVICE_NAME'),
     },
-    nodejs: {
-      poolSize: int(env, 'NODEJS_POOL_SIZE', 2, 1, 64),
-      maxPoolSize: int(env, 'NODEJS_MAX_POOL_SIZE', 16, 1, 256),
-      memoryLimitMb: int(env, 'NODEJS_MEMORY_LIMIT_MB', 64, 8, 4096),
+    runtimeProcesses: {
+      count: {
+        nodejs: int(env, 'NODEJS_PROCESSES', 2, 1, 64),
+        python: int(env, 'PYTHON_PROCESSES', 1, 1, 64),
+        rust: int(env, 'RUST_PROCESSES', 1, 1, 64),
+      },
+      // Defaults: what the runtime's own limits allow at most, plus room for the process itself.
+      memoryMb: {
+        nodejs: int(env, 'NODEJS_PROCESS_MEMORY_MB', nodejs.maxPoolSize * nodejs.memoryLimitMb + 512, 64, 1_048_576),
+        python: int(env, 'PYTHON_PROCESS_MEMORY_MB', python.maxWorkers * python.memoryLimitMb + 512, 64, 1_048_576),
+        rust: int(env, 'RUST_PROCESS_MEMORY_MB', rust.maxConcurrentCompiles * 1024 + rust.poolSize * rust.memoryLimitMb + 768, 64, 1_048_576),
+      },
+      pidsMax: int(env, 'RUNTIME_PROCESS_PIDS_MAX', 1024, 16, 1_000_000),
+      cgroups: bool(env, 'RUNTIME_CGROUPS', true),
+      allowUnsandboxed: bool(env, 'RUNTIME_ALLOW_UNSANDBOXED', false),
     },
-    python: {
-      poolSize: int(env, 'PYTHON_POOL_SIZE', 2, 0, 64),
-      maxWorkers: int(env, 'PYTHON_MAX_WORKERS', 16, 1, 1024),
-      maxQueue: int(env, 'PYTHON_MAX_QUEUE', 256, 0, 100_000),
-      memoryLimitMb: int(env, 'PYTHON_MEMORY_LIMIT_MB', 256, 32, 65_536),
-      allowUnsandboxed: bool(env, 'PYTHON_ALLOW_UNSANDBOXED', false),
-    },
-    rust: {
-      poolSize: int(env, 'RUST_POOL_SIZE', 2, 1, 64),
-      memoryLimitMb: int(env, 'RUST_MEMORY_LIMIT_MB', 128, 4, 4096),
-      maxConcurrentCompiles: int(env, 'RUST_MAX_CONCURRENT_COMPILES', 2, 1, 64),
-      toolchainDir: resolve(str(env, 'RUST_TOOLCHAIN_DIR') ?? join(dataDir, 'wasm-toolchain')),
-    },
+    nodejs,
+    python,
+    rust,
     auth: {
       jwtSecret: str(env, 'AUTH_JWT_SECRET'),
       jwksUrl: str(env, 'AUTH_JWKS_URL'),

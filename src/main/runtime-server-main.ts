@@ -22,7 +22,7 @@ import { LANGUAGES, type Language } from '../runtimes/runtime.js';
 import { MemoryWasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
-import { createLocalRuntime } from './runtimes.js';
+import { createLocalRuntime } from './local-runtimes.js';
 import { stopOnSignals } from './shutdown.js';
 
 const LOG_RING_LINES = 1000;

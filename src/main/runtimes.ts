@@ -1,69 +1,115 @@
 /**
- * Which runtime serves each language: in-process by default, or a pool of remote runtime servers
- * (proto/runtime.proto) listed in `<LANGUAGE>_RUNTIME_URL` or discovered in Kubernetes. The
- * runtime server entry point builds its in-process runtime here too, so both configure it alike.
+ * Which runtime serves each language. Untrusted code never runs in the service process: by
+ * default each language is a pool of local runtime processes (sandboxed children of the service,
+ * src/rpc/process-runtime.ts); with `<LANGUAGE>_RUNTIME_URL` a pool of remote runtime servers
+ * (proto/runtime.proto); with RUNTIME_DISCOVERY=kubernetes one fed from the EndpointSlices of each
+ * language's Service. All three are the same RuntimePool, so balancing, ejection, retries and
+ * re-prepare are one code path. What runs inside a runtime process is in local-runtimes.ts.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import type { Config } from '../config/config.js';
-import type { Logger } from '../observability/logger.js';
+import { PROJECT_ROOT, projectPath } from '../config/paths.js';
 import type { EndpointSource } from '../discovery/endpoint-source.js';
 import { createKubernetesEndpointSource } from '../discovery/kubernetes-endpoints.js';
+import type { Logger } from '../observability/logger.js';
+import { createProcessRuntime } from '../rpc/process-runtime.js';
 import { createRemoteRuntime } from '../rpc/remote-runtime.js';
-import { createRuntimePool, RuntimePool } from '../rpc/runtime-pool.js';
-import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
-import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
+import { createRuntimePool, RuntimePool, type EndpointRuntime } from '../rpc/runtime-pool.js';
 import { LANGUAGES, type Language, type Runtime } from '../runtimes/runtime.js';
-import { createRustRuntime } from '../runtimes/wasm/rust-runtime.js';
 import type { WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
-
-/** One language's in-process runtime, configured from the service's configuration. */
-export function createLocalRuntime(language: Language, config: Config, logger: Logger, wasmStore: () => WasmModuleStore): Runtime {
-  // What one invocation may return: the same bounds in every language.
-  const outputLimits = { maxLogEntries: config.maxLogEntries, maxLogBytes: config.maxLogBytes, maxResultBytes: config.maxResultBytes };
-  switch (language) {
-    case 'nodejs':
-      return createNodejsRuntime({
-        logger: logger.child({ runtime: 'nodejs' }),
-        poolSize: config.nodejs.poolSize,
-        maxPoolSize: config.nodejs.maxPoolSize,
-        memoryLimitMb: config.nodejs.memoryLimitMb,
-        ...outputLimits,
-      });
-    case 'python':
-      return createPythonRuntime({
-        logger: logger.child({ runtime: 'python' }),
-        poolSize: config.python.poolSize,
-        maxWorkers: config.python.maxWorkers,
-        maxQueue: config.python.maxQueue,
-        memoryLimitMb: config.python.memoryLimitMb,
-        allowUnsandboxed: config.python.allowUnsandboxed,
-        ...outputLimits,
-      });
-    case 'rust':
-      return createRustRuntime({
-        logger: logger.child({ runtime: 'rust' }),
-        store: wasmStore(),
-        cacheDir: config.rust.toolchainDir,
-        compileTimeoutMs: config.wasmCompileTimeoutSeconds * 1000,
-        poolSize: config.rust.poolSize,
-        memoryLimitMb: config.rust.memoryLimitMb,
-        maxConcurrentCompiles: config.rust.maxConcurrentCompiles,
-        ...outputLimits,
-      });
-  }
-}
+import { detectCgroups, type CgroupSupport } from '../sandbox/cgroup.js';
+import { planRuntimeProcess, SANDBOX_UID, sandboxWritableDir } from '../sandbox/runtime-sandbox.js';
+import { localRuntimeSettings, outputLimitsOf, type RuntimeProcessSettings } from './local-runtimes.js';
 
 /** The runtimes of every language, and the discovery that keeps remote endpoint sets current (if any). */
 export interface RuntimeWiring {
   readonly runtimes: readonly Runtime[];
-  /** The runtimes among them that are pools of remote endpoints. */
+  /** Every runtime here is a pool: of local runtime processes or of remote endpoints. */
   readonly pools: readonly RuntimePool[];
   /** Feeds the pools' endpoint sets; started after the runtimes, stopped before them. */
   readonly discovery: EndpointSource | undefined;
   /** Connects the discovery to the pools: call once the runtimes have started. */
   startDiscovery(): Promise<void>;
+  /** Releases what the runtime processes held (their cgroups): call after the runtimes stopped. */
+  close(): void;
 }
 
-function createPool(language: Language, config: Config, logger: Logger, origin: string, endpoints: readonly string[]): RuntimePool {
+/** Largest frame between the service and a runtime process: a script, an artifact or a result travels whole. */
+const MAX_FRAME_BYTES = 96 * 1024 * 1024;
+/** How long a runtime process may take to start: the Rust one builds serde_json on a first start. */
+const START_TIMEOUT_MS: Readonly<Record<Language, number>> = { nodejs: 60_000, python: 60_000, rust: 600_000 };
+
+interface ProcessEntry {
+  readonly execArgv: string[];
+  readonly script: string;
+  readonly extraBinds: Array<{ source: string; target: string }>;
+}
+
+/**
+ * How node runs a runtime process: compiled (`npm start`), or from the sources through tsx when the
+ * service itself runs from them (development, tests), with tsx's transpile cache kept across
+ * processes in a host directory of the sandbox uid's own (a cold cache costs each process ~0.5 s).
+ */
+function processEntry(): ProcessEntry {
+  if (!fileURLToPath(import.meta.url).endsWith('.ts')) {
+    return { execArgv: ['--no-node-snapshot'], script: projectPath('dist', 'src', 'main', 'runtime-process-main.js'), extraBinds: [] };
+  }
+  const cache = sandboxWritableDir(join(tmpdir(), `lambda-runtime-process-tsx-${SANDBOX_UID}`));
+  return {
+    execArgv: ['--no-node-snapshot', '--import', 'tsx'],
+    script: projectPath('src', 'main', 'runtime-process-main.ts'),
+    extraBinds: [{ source: cache, target: `/tmp/tsx-${SANDBOX_UID}` }],
+  };
+}
+
+/** One language's pool of local runtime processes (`<LANGUAGE>_PROCESSES` of them). */
+export function createProcessRuntimePool(language: Language, config: Config, logger: Logger, cgroups: CgroupSupport, wasmStore: () => WasmModuleStore): RuntimePool {
+  const poolLogger = logger.child({ runtime: language });
+  const entry = processEntry();
+  const settings: RuntimeProcessSettings = { language, logLevel: config.logLevel, maxFrameBytes: MAX_FRAME_BYTES, runtime: localRuntimeSettings(config) };
+  const store = language === 'rust' ? wasmStore() : undefined;
+  const count = config.runtimeProcesses.count[language];
+  return createRuntimePool({
+    language,
+    strategy: config.runtimeSelectionStrategy,
+    logger: poolLogger,
+    origin: `${count} local runtime process${count === 1 ? '' : 'es'}`,
+    kind: 'process',
+    endpoints: Array.from({ length: count }, (_, i) => `process:${language}/${i + 1}`),
+    connect: (address): EndpointRuntime =>
+      createProcessRuntime({
+        language,
+        address,
+        logger: poolLogger.child({ endpoint: address }),
+        launch: () =>
+          planRuntimeProcess({
+            language,
+            projectRoot: PROJECT_ROOT,
+            execPath: process.execPath,
+            execArgv: entry.execArgv,
+            script: entry.script,
+            writableDirs: language === 'rust' ? [sandboxWritableDir(config.rust.toolchainDir)] : [],
+            extraBinds: entry.extraBinds,
+            nestedSandboxes: language !== 'nodejs',
+            allowUnsandboxed: config.runtimeProcesses.allowUnsandboxed,
+          }),
+        settings: settings as unknown as Record<string, unknown>,
+        outputLimits: outputLimitsOf(config),
+        cgroups,
+        cgroupLimits: { memoryBytes: config.runtimeProcesses.memoryMb[language] * 1024 * 1024, pids: config.runtimeProcesses.pidsMax },
+        ...(store ? { store } : {}),
+        startTimeoutMs: START_TIMEOUT_MS[language],
+        stopGraceMs: config.shutdownGraceMs,
+        prepareTimeoutMs: 2 * config.wasmCompileTimeoutSeconds * 1000 + 60_000,
+        maxFrameBytes: MAX_FRAME_BYTES,
+      }),
+  });
+}
+
+function createRemotePool(language: Language, config: Config, logger: Logger, origin: string, endpoints: readonly string[]): RuntimePool {
   const poolLogger = logger.child({ runtime: language, remote: true });
   return createRuntimePool({
     language,
@@ -71,19 +117,19 @@ function createPool(language: Language, config: Config, logger: Logger, origin: 
     logger: poolLogger,
     origin,
     endpoints,
-    connect: (address) => createRemoteRuntime({ language, address, logger: poolLogger.child({ endpoint: address }) }),
+    connect: (address) => createRemoteRuntime({ language, address, logger: poolLogger.child({ endpoint: address }), outputLimits: outputLimitsOf(config) }),
   });
 }
 
 /**
- * Every language's runtime: in-process by default; a pool of gRPC endpoints where
+ * Every language's runtime: local runtime processes by default; a pool of gRPC endpoints where
  * `<LANGUAGE>_RUNTIME_URL` lists some; with RUNTIME_DISCOVERY=kubernetes, a pool per language fed
  * from the EndpointSlices of its Service.
  */
 export function createRuntimes(config: Config, logger: Logger, wasmStore: () => WasmModuleStore): RuntimeWiring {
   if (config.runtimeDiscovery === 'kubernetes') {
     const { namespace, services } = config.kubernetes;
-    const pools = new Map(LANGUAGES.map((language) => [language, createPool(language, config, logger, `Service ${namespace}/${services[language]}`, [])]));
+    const pools = new Map(LANGUAGES.map((language) => [language, createRemotePool(language, config, logger, `Service ${namespace}/${services[language]}`, [])]));
     const discovery = createKubernetesEndpointSource({
       namespace,
       services,
@@ -96,11 +142,17 @@ export function createRuntimes(config: Config, logger: Logger, wasmStore: () => 
       pools: [...pools.values()],
       discovery,
       startDiscovery: () => discovery.start((language, addresses) => pools.get(language)?.setEndpoints(addresses)),
+      close: () => undefined,
     };
   }
-  const runtimes = LANGUAGES.map((language) => {
+  const local = LANGUAGES.filter((language) => config.runtimeUrls[language].length === 0);
+  const cgroups = local.length > 0 ? detectCgroups(config.runtimeProcesses.cgroups) : undefined;
+  if (cgroups?.kind === 'none') logger.warn({ reason: cgroups.reason }, 'runtime processes run without cgroups: memory outside V8 heaps and process counts are bounded only by the sandbox');
+  const pools = LANGUAGES.map((language) => {
     const endpoints = config.runtimeUrls[language];
-    return endpoints.length > 0 ? createPool(language, config, logger, `${language.toUpperCase()}_RUNTIME_URL`, endpoints) : createLocalRuntime(language, config, logger, wasmStore);
+    return endpoints.length > 0
+      ? createRemotePool(language, config, logger, `${language.toUpperCase()}_RUNTIME_URL`, endpoints)
+      : createProcessRuntimePool(language, config, logger, cgroups as CgroupSupport, wasmStore);
   });
-  return { runtimes, pools: runtimes.filter((r): r is RuntimePool => r instanceof RuntimePool), discovery: undefined, startDiscovery: () => Promise.resolve() };
+  return { runtimes: pools, pools, discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => cgroups?.close() };
 }

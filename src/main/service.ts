@@ -74,7 +74,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const runtimes = new RuntimeRegistry();
   const wiring = overrides.runtimes
-    ? { runtimes: overrides.runtimes, pools: [], discovery: undefined, startDiscovery: () => Promise.resolve() }
+    ? { runtimes: overrides.runtimes, pools: [], discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => undefined }
     : createRuntimes(config, logger, () => new PgWasmModuleStore(database.pool));
   for (const runtime of wiring.runtimes) runtimes.register(runtime);
   const { discovery } = wiring;
@@ -84,6 +84,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   } catch (error) {
     await discovery?.stop().catch(() => undefined);
     await runtimes.stopAll().catch(() => undefined);
+    wiring.close();
     await database.close();
     throw error;
   }
@@ -255,6 +256,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         if (lostActivity + lostLogs > 0) logger.error({ lostActivity, lostLogs }, 'rows not written at shutdown');
         await discovery?.stop();
         await runtimes.stopAll();
+        wiring.close();
         await cache.close();
         await database.close();
         await tracing.shutdown();

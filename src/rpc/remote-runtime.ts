@@ -11,18 +11,18 @@ import * as grpc from '@grpc/grpc-js';
 import { isServiceError, ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import { grpcClientTracing } from '../observability/tracing.js';
+import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/invocation.js';
+import type { OutputLimits } from '../runtimes/output-limits.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
+import { ANSWERED_BY_RUNTIME, loadProtos, type RuntimeServiceClient } from './runtime-proto.js';
 import {
-  ANSWERED_BY_RUNTIME,
   healthFromWire,
   invocationResultFromWire,
-  loadProtos,
   prepareResultFromWire,
-  type RuntimeServiceClient,
   type WireExecuteResponse,
   type WireHealthCheckResponse,
   type WirePrepareResponse,
-} from './runtime-proto.js';
+} from './runtime-wire.js';
 
 export interface RemoteRuntimeOptions {
   readonly language: Language;
@@ -39,6 +39,8 @@ export interface RemoteRuntimeOptions {
   readonly startTimeoutMs?: number;
   /** Largest message accepted or sent (default 64 MiB). */
   readonly maxMessageBytes?: number;
+  /** What a result may carry back, enforced on what the server sent (default OUTPUT_LIMIT_DEFAULTS). */
+  readonly outputLimits?: OutputLimits;
 }
 
 const HEALTH_DEADLINE_MS = 1500;
@@ -64,6 +66,7 @@ export class RemoteRuntime implements Runtime {
   readonly #healthIntervalMs: number;
   readonly #startTimeoutMs: number;
   readonly #client: RuntimeServiceClient;
+  readonly #outputLimits: OutputLimits;
   #health: RuntimeHealth = { status: 'unavailable', reason: 'not started' };
   #lastCheckedAt: string | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -79,6 +82,7 @@ export class RemoteRuntime implements Runtime {
     this.#healthIntervalMs = options.healthIntervalMs ?? 2000;
     this.#startTimeoutMs = options.startTimeoutMs ?? 5000;
     const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.#outputLimits = options.outputLimits ?? OUTPUT_LIMIT_DEFAULTS;
     const { RuntimeClient } = loadProtos();
     this.#client = new RuntimeClient(options.address, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': maxMessageBytes,
@@ -148,7 +152,7 @@ export class RemoteRuntime implements Runtime {
     );
     let result: InvocationResult | undefined;
     try {
-      result = invocationResultFromWire(response);
+      result = invocationResultFromWire(response, this.#outputLimits);
     } catch (error) {
       throw new ServiceError('INTERNAL_ERROR', `${this.language} runtime at ${this.#address} sent a result that is not JSON: ${(error as Error).message}`);
     }

@@ -15,11 +15,15 @@
  * - Scripts travel once per endpoint: the pool remembers what it prepared (bounded by bytes), so
  *   an endpoint that answers `not_prepared` is sent the script, and the artifact it compiled
  *   elsewhere, without a round trip through the caller.
+ * - A script that keeps crashing its runtime process (a local one: RUNTIME_ERROR
+ *   `sandbox_crashed`) is refused for a while: each crash counts against the scripts whose calls
+ *   were in flight in that process, shared between them, and one that reaches CRASH_STRIKES within
+ *   CRASH_WINDOW_MS gets RUNTIME_ERROR `crash_loop` for QUARANTINE_MS instead of another process.
  */
 import { LRUCache } from 'lru-cache';
 
 import type { RuntimeSelectionStrategy } from '../config/config.js';
-import { ServiceError } from '../errors/service-error.js';
+import { isServiceError, ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { isNotRunFailure } from './remote-runtime.js';
@@ -39,6 +43,8 @@ export interface RuntimePoolOptions {
   readonly endpoints?: readonly string[];
   /** Where endpoints come from, for health reasons (e.g. `NODEJS_RUNTIME_URL`, `Service lambda-runtime-nodejs`). */
   readonly origin: string;
+  /** `process`: local runtime processes of this service; `remote`: runtime servers elsewhere (default). */
+  readonly kind?: 'process' | 'remote';
   /** Prepared scripts remembered for resending, in bytes of source and artifact (default 64 MiB). */
   readonly scriptMemoryBytes?: number;
   /** Endpoints tried for one call at most, the first included (default 3). */
@@ -51,6 +57,8 @@ export interface EndpointState {
   /** Calls in flight on it from this pool. */
   readonly outstanding: number;
   readonly reason?: string;
+  /** What the endpoint reports of itself (its runtime's details, a process's memory). */
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 interface Member {
@@ -67,6 +75,18 @@ interface Member {
  */
 const AFFINITY_SLACK = 4;
 const AFFINITY_ENTRIES = 100_000;
+/** Crashes (shared among the scripts in flight) after which a script is refused... */
+const CRASH_STRIKES = 3;
+/** ...when they came within this window... */
+const CRASH_WINDOW_MS = 10 * 60_000;
+/** ...for this long. */
+const QUARANTINE_MS = 10 * 60_000;
+
+interface CrashRecord {
+  strikes: number;
+  since: number;
+  until: number | undefined;
+}
 
 export class RuntimePool implements Runtime {
   readonly language: Language;
@@ -79,6 +99,8 @@ export class RuntimePool implements Runtime {
   /** Session (instance key) -> the endpoint that has its warm state. */
   readonly #affinity = new LRUCache<string, string>({ max: AFFINITY_ENTRIES });
   readonly #maxAttempts: number;
+  /** Scripts whose calls were in flight when a runtime process crashed, by hash. */
+  readonly #crashes = new LRUCache<string, CrashRecord>({ max: 10_000 });
   #next = 0;
   #started = false;
   #retries = 0;
@@ -132,14 +154,16 @@ export class RuntimePool implements Runtime {
   endpointStates(): EndpointState[] {
     return [...this.#members.values()].map((m) => {
       const h = m.runtime.health();
-      return { address: m.address, status: h.status, outstanding: m.outstanding, ...(h.reason ? { reason: h.reason } : {}) };
+      return { address: m.address, status: h.status, outstanding: m.outstanding, ...(h.reason ? { reason: h.reason } : {}), ...(h.details ? { details: h.details } : {}) };
     });
   }
 
   health(): RuntimeHealth {
     const endpoints = this.endpointStates();
     const up = endpoints.filter((e) => e.status !== 'unavailable');
-    const details = { remote: true, strategy: this.#o.strategy, origin: this.#o.origin, endpoints, retries: this.#retries };
+    const kind = this.#o.kind ?? 'remote';
+    const quarantined = [...this.#crashes.values()].filter((c) => c.until !== undefined && c.until > Date.now()).length;
+    const details = { kind, remote: kind === 'remote', strategy: this.#o.strategy, origin: this.#o.origin, endpoints, retries: this.#retries, quarantined_scripts: quarantined };
     if (endpoints.length === 0) {
       return { status: 'unavailable', reason: `no ${this.language} runtime endpoints (${this.#o.origin})`, details };
     }
@@ -154,13 +178,15 @@ export class RuntimePool implements Runtime {
   }
 
   async prepare(request: PrepareRequest): Promise<PrepareResult> {
-    const result = await this.#withEndpoint(undefined, (member) => member.runtime.prepare(request));
+    this.#assertNotQuarantined(request.scriptHash);
+    const result = await this.#withEndpoint(undefined, request.scriptHash, (member) => member.runtime.prepare(request));
     if (result.ok) this.#remember(request, result);
     return result;
   }
 
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
-    return this.#withEndpoint(request.instanceKey, async (member) => {
+    this.#assertNotQuarantined(request.scriptHash);
+    return this.#withEndpoint(request.instanceKey, request.scriptHash, async (member) => {
       const first = await member.runtime.execute(request);
       if (first.status !== 'not_prepared') return first;
       // This endpoint lacks the script (new, restarted, evicted): send it what we prepared elsewhere.
@@ -179,7 +205,7 @@ export class RuntimePool implements Runtime {
   }
 
   /** Runs `call` on a picked endpoint; a failure before the call ran moves it to another endpoint. */
-  async #withEndpoint<T>(instanceKey: string | undefined, call: (member: Member) => Promise<T>): Promise<T> {
+  async #withEndpoint<T>(instanceKey: string | undefined, scriptHash: string, call: (member: Member) => Promise<T>): Promise<T> {
     const tried = new Set<string>();
     let lastError: ServiceError | undefined;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
@@ -192,6 +218,7 @@ export class RuntimePool implements Runtime {
         if (instanceKey !== undefined) this.#affinity.set(instanceKey, member.address);
         return result;
       } catch (error) {
+        if (isSandboxCrash(error)) this.#strike(scriptHash, error);
         if (!isNotRunFailure(error)) throw error;
         lastError = error as ServiceError;
         this.#retries++;
@@ -206,12 +233,44 @@ export class RuntimePool implements Runtime {
     throw new ServiceError('RUNTIME_UNAVAILABLE', health.reason ?? `no healthy ${this.language} runtime endpoint`, { language: this.language, endpoints: this.endpoints });
   }
 
+  /** A script's share of a crash of the process its call ran in (shared by the calls in flight there). */
+  #strike(scriptHash: string, crash: ServiceError): void {
+    const now = Date.now();
+    const inFlight = typeof crash.details.in_flight === 'number' && crash.details.in_flight >= 1 ? crash.details.in_flight : 1;
+    let record = this.#crashes.get(scriptHash);
+    if (!record || now - record.since > CRASH_WINDOW_MS) record = { strikes: 0, since: now, until: undefined };
+    record.strikes += 1 / inFlight;
+    // Floating point: three calls sharing three crashes add up to 3.
+    if (record.strikes >= CRASH_STRIKES - 1e-9) {
+      record.until = now + QUARANTINE_MS;
+      this.#o.logger.warn({ scriptHash, strikes: record.strikes }, `${this.language} script crashed its runtime process repeatedly; refusing it for ${QUARANTINE_MS / 60_000} minutes`);
+    }
+    this.#crashes.set(scriptHash, record);
+  }
+
+  #assertNotQuarantined(scriptHash: string): void {
+    const until = this.#crashes.get(scriptHash)?.until;
+    if (until === undefined || until <= Date.now()) return;
+    const seconds = Math.ceil((until - Date.now()) / 1000);
+    throw new ServiceError(
+      'RUNTIME_ERROR',
+      `this script crashed its ${this.language} runtime process ${CRASH_STRIKES} times within ${CRASH_WINDOW_MS / 60_000} minutes and is refused until ${new Date(until).toISOString()}`,
+      { reason: 'crash_loop', retry_after_seconds: seconds, language: this.language },
+    );
+  }
+
   /** A healthy endpoint not yet tried for this call, by the configured strategy; undefined if none. */
   #pick(instanceKey: string | undefined, tried: ReadonlySet<string>): Member | undefined {
-    const candidates: Member[] = [];
+    // Endpoints that are up first; degraded ones (a process restarting, whose calls wait) only when no other is up.
+    const up: Member[] = [];
+    const degraded: Member[] = [];
     for (const member of this.#members.values()) {
-      if (!tried.has(member.address) && member.runtime.health().status !== 'unavailable') candidates.push(member);
+      if (tried.has(member.address)) continue;
+      const status = member.runtime.health().status;
+      if (status === 'up') up.push(member);
+      else if (status === 'degraded') degraded.push(member);
     }
+    const candidates = up.length > 0 ? up : degraded;
     if (candidates.length === 0) return undefined;
     const start = this.#next++ % candidates.length;
     if (this.#o.strategy === 'round-robin') return candidates[start];
@@ -261,6 +320,11 @@ export class RuntimePool implements Runtime {
     this.#draining.delete(member);
     member.runtime.stop().catch((error: unknown) => this.#o.logger.debug({ err: error, address: member.address }, 'closing a runtime endpoint failed'));
   }
+}
+
+/** A call that failed because the runtime process running it died (process-runtime.ts). */
+function isSandboxCrash(error: unknown): error is ServiceError {
+  return isServiceError(error) && error.code === 'RUNTIME_ERROR' && error.details.reason === 'sandbox_crashed';
 }
 
 export function createRuntimePool(options: RuntimePoolOptions): RuntimePool {

@@ -13,29 +13,30 @@ import type { Logger } from '../observability/logger.js';
 import { traceGrpcServerCall } from '../observability/tracing.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { LogRing } from './log-ring.js';
+import { createRuntimeCalls, DeadlinePassed, InvalidWireRequest } from './runtime-calls.js';
 import {
   ANSWERED_BY_RUNTIME,
-  healthToWire,
-  invocationResultToWire,
   loadProtos,
-  prepareResultToWire,
   RUNTIME_SERVICE_NAME,
-  type WireEmpty,
-  type WireExecuteRequest,
-  type WireExecuteResponse,
   type WireGetLogsRequest,
   type WireGetLogsResponse,
   type WireGetMetricsResponse,
   type WireHealthCheckRequestStd,
-  type WireHealthCheckResponse,
   type WireHealthCheckResponseStd,
-  type WirePrepareRequest,
-  type WirePrepareResponse,
-  type WireReleaseRequest,
   type WireServingStatus,
   type WireUpdateConfigRequest,
   type WireUpdateConfigResponse,
 } from './runtime-proto.js';
+import {
+  healthToWire,
+  type WireEmpty,
+  type WireExecuteRequest,
+  type WireExecuteResponse,
+  type WireHealthCheckResponse,
+  type WirePrepareRequest,
+  type WirePrepareResponse,
+  type WireReleaseRequest,
+} from './runtime-wire.js';
 
 export interface RuntimeServerOptions {
   readonly logger: Logger;
@@ -77,6 +78,8 @@ function invalidArgument(message: string): RpcStatusError {
 /** ServiceError code -> gRPC status: the runtime being away is retryable elsewhere; a bad request is not. */
 export function grpcStatusOf(error: unknown): { code: grpc.status; message: string } {
   if (error instanceof RpcStatusError) return { code: error.code, message: error.message };
+  if (error instanceof InvalidWireRequest) return { code: grpc.status.INVALID_ARGUMENT, message: error.message };
+  if (error instanceof DeadlinePassed) return { code: grpc.status.DEADLINE_EXCEEDED, message: error.message };
   if (isServiceError(error)) {
     switch (error.code) {
       case 'RUNTIME_UNAVAILABLE':
@@ -99,13 +102,6 @@ function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   return Number.isFinite(at) ? at - Date.now() : Infinity;
 }
 
-function parseJsonObject(text: string, what: string): Record<string, unknown> {
-  if (text === '') return {};
-  const parsed = JSON.parse(text) as unknown;
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${what} is not a JSON object`);
-  return parsed as Record<string, unknown>;
-}
-
 export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOptions): RuntimeServer {
   const { logger } = options;
   const protos = loadProtos();
@@ -113,10 +109,11 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
   const startedAt = Date.now();
   const calls = Object.fromEntries(RPC_NAMES.map((name) => [name, 0])) as Record<RpcName, number>;
   const faults = Object.fromEntries(RPC_NAMES.map((name) => [name, 0])) as Record<RpcName, number>;
-  const executeStatuses: Record<string, number> = {};
   let inFlight = 0;
   let stopping = false;
   let server: grpc.Server | undefined;
+  const served = createRuntimeCalls(runtime, () => stopping);
+  const currentHealth = (): ReturnType<Runtime['health']> => served.health();
 
   /** Runs one unary handler: counts it, and turns a throw into a gRPC status. */
   function unary<Req, Res>(name: RpcName, handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
@@ -145,46 +142,13 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
   }
 
   const handlers: grpc.UntypedServiceImplementation = {
-    Prepare: unary<WirePrepareRequest, WirePrepareResponse>('Prepare', async (request) => {
-      let compileOptions: Record<string, unknown>;
-      try {
-        compileOptions = parseJsonObject(request.compile_options_json, 'compile_options_json');
-      } catch (error) {
-        throw invalidArgument(`compile_options_json: ${(error as Error).message}`);
-      }
-      const result = await runtime.prepare({
-        scriptHash: request.script_hash,
-        source: request.source,
-        ...(request.compile_options_json !== '' ? { compileOptions } : {}),
-        ...(request.artifact && request.artifact.length > 0 ? { artifact: new Uint8Array(request.artifact) } : {}),
-      });
-      return prepareResultToWire(result);
-    }),
+    Prepare: unary<WirePrepareRequest, WirePrepareResponse>('Prepare', (request) => served.prepare(request)),
 
-    Execute: unary<WireExecuteRequest, WireExecuteResponse>('Execute', async (request, call) => {
-      let event: unknown;
-      try {
-        event = JSON.parse(request.event_json);
-      } catch (error) {
-        throw invalidArgument(`event_json: ${(error as Error).message}`);
-      }
-      if (!event || typeof event !== 'object') throw invalidArgument('event_json is not a JSON object');
-      // The caller's deadline caps the invocation: an answer after it would reach no one.
-      const left = Math.floor(remainingMs(call));
-      if (left <= 0) throw new RpcStatusError(grpc.status.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
-      const timeoutMs = Math.max(1, Math.min(request.timeout_ms || left, left));
-      const result = await runtime.execute({
-        scriptHash: request.script_hash,
-        instanceKey: request.instance_key,
-        event: event as Parameters<Runtime['execute']>[0]['event'],
-        timeoutMs,
-      });
-      executeStatuses[result.status] = (executeStatuses[result.status] ?? 0) + 1;
-      return invocationResultToWire(result);
-    }),
+    // The caller's deadline caps the invocation: an answer after it would reach no one.
+    Execute: unary<WireExecuteRequest, WireExecuteResponse>('Execute', (request, call) => served.execute(request, remainingMs(call))),
 
     Release: unary<WireReleaseRequest, WireEmpty>('Release', (request) => {
-      runtime.release(request.instance_key);
+      served.release(request.instance_key);
       return Promise.resolve({});
     }),
 
@@ -198,7 +162,7 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
         in_flight: inFlight,
         calls,
         faults,
-        execute_statuses: executeStatuses,
+        execute_statuses: served.executeStatuses,
       };
       return Promise.resolve({ metrics_json: JSON.stringify(metrics) });
     }),
@@ -217,15 +181,6 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
       return Promise.resolve({ applied: true, message: `log level ${previous} -> ${level}` });
     }),
   };
-
-  function currentHealth(): ReturnType<Runtime['health']> {
-    if (stopping) return { status: 'unavailable', reason: 'runtime server is stopping' };
-    try {
-      return runtime.health();
-    } catch (error) {
-      return { status: 'unavailable', reason: `health check failed: ${(error as Error).message}` };
-    }
-  }
 
   function servingStatus(service: string): WireServingStatus | undefined {
     if (service !== '' && service !== RUNTIME_SERVICE_NAME) return undefined;

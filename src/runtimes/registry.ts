@@ -27,8 +27,9 @@ export class RuntimeRegistry {
     return out;
   }
 
+  /** All at once: they are independent, and each may take a while (processes to start, a toolchain to check). */
   async startAll(): Promise<void> {
-    for (const runtime of this.#runtimes.values()) await runtime.start();
+    await Promise.all([...this.#runtimes.values()].map((runtime) => runtime.start()));
   }
 
   /** Reverse order of start. */

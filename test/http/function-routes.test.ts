@@ -116,8 +116,11 @@ describe('functions catalog and operations routes (real PostgreSQL)', () => {
     assert.equal(res.body.components.redis.kind, 'memory');
     assert.equal(res.body.components.runtimes.nodejs.status, 'up');
     assert.equal(res.body.components.runtimes.python.status, 'up');
-    assert.equal(res.body.components.runtimes.python.sandbox, 'bubblewrap');
-    for (const field of ['workers', 'busy', 'restarts', 'poolSize']) assert.equal(typeof res.body.components.runtimes.python[field], 'number', field);
+    // Each language is a pool of runtime processes; each endpoint reports its runtime and its process.
+    const python = res.body.components.runtimes.python.endpoints[0];
+    assert.equal(python.status, 'up');
+    assert.equal(python.details.sandbox, 'bubblewrap');
+    for (const field of ['workers', 'busy', 'restarts', 'poolSize', 'rss_bytes']) assert.equal(typeof python.details[field], 'number', field);
     assert.equal(res.body.components.runtimes.rust.status, 'up');
   });
 

@@ -22,7 +22,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-import { sandboxSeccompFilter, workerSeccompFilter } from './seccomp.js';
+import { sandboxSeccompFilter, workerSeccompFilter } from '../../sandbox/seccomp.js';
 
 const execFileAsync = promisify(execFile);
 

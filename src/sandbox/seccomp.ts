@@ -1,6 +1,7 @@
 /**
- * A small seccomp filter for the Python workers, handed to bubblewrap (`--seccomp FD`) as a raw
- * array of classic BPF instructions (`struct sock_filter`, 8 bytes each, little endian).
+ * Small seccomp filters for the sandboxes (the Python workers, the runtime processes), handed to
+ * bubblewrap (`--seccomp FD`) as a raw array of classic BPF instructions (`struct sock_filter`, 8
+ * bytes each, little endian).
  *
  * bubblewrap already removes the network, other processes, the host's files and every
  * capability; the filter shrinks what is left of the kernel's surface: the system calls a script
@@ -132,6 +133,22 @@ function instruction(code: number, jt: number, jf: number, k: number): Buffer {
 /** bubblewrap's filter (`--seccomp`), or undefined where this machine has no table here. */
 export function sandboxSeccompFilter(arch: string = process.arch): Buffer | undefined {
   return arch === 'x64' ? denyList(Object.values(DENIED_SYSCALLS_X86_64)) : undefined;
+}
+
+/**
+ * What a runtime process needs beyond the workers' allowance: the Python and Rust runtime
+ * processes start sandboxes of their own (bubblewrap builds namespaces and mounts), so for them
+ * these stay allowed; the Node.js runtime process gets the workers' whole list.
+ */
+const NESTED_SANDBOX_SYSCALLS = new Set(['unshare', 'mount', 'umount2', 'pivot_root', 'chroot', 'sethostname', 'setns']);
+
+/** The filter of a runtime process (src/sandbox/runtime-sandbox.ts), or undefined where this machine has no table here. */
+export function runtimeProcessSeccompFilter(options: { nestedSandboxes: boolean }, arch: string = process.arch): Buffer | undefined {
+  if (arch !== 'x64') return undefined;
+  const denied = Object.entries(DENIED_SYSCALLS_X86_64)
+    .filter(([name]) => !(options.nestedSandboxes && NESTED_SANDBOX_SYSCALLS.has(name)))
+    .map(([, nr]) => nr);
+  return denyList(denied);
 }
 
 /** The filter the worker installs on itself once started; with `everything`, the sandbox's list too. */

@@ -1,0 +1,71 @@
+/**
+ * One language's runtime in the calling process: what a local runtime process
+ * (runtime-process-main.ts) and a runtime server (runtime-server-main.ts) run inside themselves,
+ * configured alike from the service's settings. Kept apart from runtimes.ts (the service's
+ * wiring), so that a runtime process loads only the runtimes, not the service's clients.
+ */
+import type { Config } from '../config/config.js';
+import type { Logger } from '../observability/logger.js';
+import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
+import type { OutputLimits } from '../runtimes/output-limits.js';
+import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
+import type { Language, Runtime } from '../runtimes/runtime.js';
+import { createRustRuntime } from '../runtimes/wasm/rust-runtime.js';
+import type { WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
+
+/** What a language's in-process runtime is configured from: the service's settings, no secret among them. */
+export type LocalRuntimeSettings = Pick<Config, 'maxLogEntries' | 'maxLogBytes' | 'maxResultBytes' | 'wasmCompileTimeoutSeconds' | 'nodejs' | 'python' | 'rust'>;
+
+/** The one argument of a runtime process (src/main/runtime-process-main.ts). */
+export interface RuntimeProcessSettings {
+  readonly language: Language;
+  readonly logLevel: string;
+  readonly maxFrameBytes: number;
+  readonly runtime: LocalRuntimeSettings;
+}
+
+/** What one invocation may return: the same bounds in every language, enforced again by the host. */
+export function outputLimitsOf(settings: Pick<Config, 'maxLogEntries' | 'maxLogBytes' | 'maxResultBytes'>): OutputLimits {
+  return { maxLogEntries: settings.maxLogEntries, maxLogBytes: settings.maxLogBytes, maxResultBytes: settings.maxResultBytes };
+}
+
+export function localRuntimeSettings(config: Config): LocalRuntimeSettings {
+  const { maxLogEntries, maxLogBytes, maxResultBytes, wasmCompileTimeoutSeconds, nodejs, python, rust } = config;
+  return { maxLogEntries, maxLogBytes, maxResultBytes, wasmCompileTimeoutSeconds, nodejs, python, rust };
+}
+
+/** One language's runtime in the calling process (inside a runtime process or a runtime server). */
+export function createLocalRuntime(language: Language, settings: LocalRuntimeSettings, logger: Logger, wasmStore: () => WasmModuleStore): Runtime {
+  const outputLimits = outputLimitsOf(settings);
+  switch (language) {
+    case 'nodejs':
+      return createNodejsRuntime({
+        logger: logger.child({ runtime: 'nodejs' }),
+        poolSize: settings.nodejs.poolSize,
+        maxPoolSize: settings.nodejs.maxPoolSize,
+        memoryLimitMb: settings.nodejs.memoryLimitMb,
+        ...outputLimits,
+      });
+    case 'python':
+      return createPythonRuntime({
+        logger: logger.child({ runtime: 'python' }),
+        poolSize: settings.python.poolSize,
+        maxWorkers: settings.python.maxWorkers,
+        maxQueue: settings.python.maxQueue,
+        memoryLimitMb: settings.python.memoryLimitMb,
+        allowUnsandboxed: settings.python.allowUnsandboxed,
+        ...outputLimits,
+      });
+    case 'rust':
+      return createRustRuntime({
+        logger: logger.child({ runtime: 'rust' }),
+        store: wasmStore(),
+        cacheDir: settings.rust.toolchainDir,
+        compileTimeoutMs: settings.wasmCompileTimeoutSeconds * 1000,
+        poolSize: settings.rust.poolSize,
+        memoryLimitMb: settings.rust.memoryLimitMb,
+        maxConcurrentCompiles: settings.rust.maxConcurrentCompiles,
+        ...outputLimits,
+      });
+  }
+}
