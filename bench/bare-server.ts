@@ -1,9 +1,21 @@
-// The baseline of the benchmark: the same framework (Fastify, same version) with one route that
-// parses the same JSON body and returns a constant. Prints its address on stdout.
-import Fastify from 'fastify';
+// The reference of the benchmark: a bare node:http server that reads the same JSON body, parses it
+// and answers a constant JSON result. Whatever the service does beyond this is its own cost.
+// Prints its address on stdout.
+import { createServer } from 'node:http';
 
-const app = Fastify({ logger: false });
-app.post('/bare', (_request, reply) => reply.send({ result: 15 }));
-const address = await app.listen({ host: '127.0.0.1', port: 0 });
-process.stdout.write(`listening on ${address}\n`);
-process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+const server = createServer((request, response) => {
+  const chunks: Buffer[] = [];
+  request.on('data', (chunk: Buffer) => chunks.push(chunk));
+  request.on('end', () => {
+    JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    const body = '{"result":15}';
+    response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    response.end(body);
+  });
+});
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  process.stdout.write(`listening on http://127.0.0.1:${port}\n`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -2,9 +2,18 @@
  * `npm run bench`: warm execute of `return event.params.a + event.params.b;` on one session (and of
  * its Python twin `result = params["a"] + params["b"]`), with
  * request logging on, against the service as `npm start` runs it (compiled, embedded default
- * database unless BENCH_DATABASE_URL is set), beside a bare Fastify route returning a constant,
- * in the same run. Load: autocannon on loopback, 50 connections, bounded in time (warm-ups and
- * probes bounded in count and time).
+ * database unless BENCH_DATABASE_URL is set), beside a bare node:http server that parses the same
+ * body and answers a constant, in the same run. Load: autocannon on loopback, 50 connections,
+ * bounded in time (warm-ups and probes bounded in count and time).
+ *
+ * `baseline`: the same Node.js execute on a build of BENCH_BASELINE_REF (default: the last commit
+ * before runtime processes, when scripts ran in the service process), from a git worktree under
+ * .bench/ built once, measured alternately with the current build (two rounds each), so that the
+ * cost of moving untrusted code out of the service is read from one run.
+ *
+ * `crash`: what a runtime process crash costs: the Node.js runtime process of a warm session killed
+ * (SIGKILL) or aborted by a script (V8's fatal error), and the time to the first good answer of
+ * that session after it, and until the process is back; with the memory of every runtime process.
  *
  * `remote`: the same Node.js execute through a gRPC runtime service — a runtime server process
  * (dist/src/main/runtime-server-main.js --language nodejs) and a second service pointed at it with
@@ -19,13 +28,14 @@
  * python rust remote; none means all; remote brings nodejs along, its baseline).
  * Prints a Markdown table (pasted into the README) and writes .bench/results.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import autocannon from 'autocannon';
 
+import { STABLE_MS } from '../src/rpc/process-runtime.js';
 import { loadProtos } from '../src/rpc/runtime-proto.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -37,7 +47,10 @@ const HOP_MAX_SECONDS = 30;
 const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 3000);
 const WARMUP_MAX_SECONDS = 20;
 
-const SCENARIO_NAMES = ['bare', 'nodejs', 'cached', 'python', 'rust', 'remote'] as const;
+const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'python', 'rust', 'remote', 'crash'] as const;
+/** The build measured as `baseline`: scripts in the service process (issue 11 moved them out). */
+const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? '87b96b5611b28ea3b4b35a6cfaf0e24fc15d9c81';
+const CRASH_ROUNDS = 5;
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 function selectedScenarios(args: readonly string[]): Set<ScenarioName> {
@@ -47,8 +60,8 @@ function selectedScenarios(args: readonly string[]): Set<ScenarioName> {
     process.exit(2);
   }
   const selected = new Set<ScenarioName>(args.length === 0 ? SCENARIO_NAMES : (args as ScenarioName[]));
-  // The hop is remote minus in-process: the in-process figure is measured in the same run.
-  if (selected.has('remote')) selected.add('nodejs');
+  // The hop is remote minus in-process, the baseline beside the current build: measured in the same run.
+  if (selected.has('remote') || selected.has('baseline')) selected.add('nodejs');
   return selected;
 }
 
@@ -58,17 +71,23 @@ interface Started {
   url: string;
 }
 
-function start(args: string[], env: Record<string, string>, listening = /listening on (http:\/\/[^\s"]+)/): Promise<Started> {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: Record<string, string>, listening = /listening on (http:\/\/[^\s"]+)/, cwd = root): Promise<Started> {
+  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`did not start:\n${out}`)), 60_000);
+    const log = process.env.BENCH_LOG_DIR ? createWriteStream(join(process.env.BENCH_LOG_DIR, `${args.at(-1)?.replace(/\W+/g, '_') ?? 'process'}-${child.pid}.log`)) : undefined;
+    if (log) {
+      child.stdout?.pipe(log);
+      child.stderr?.pipe(log);
+    }
     const onData = (chunk: Buffer): void => {
       out += chunk.toString();
       const m = listening.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
-        child.stdout?.removeAllListeners('data');
+        child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
         child.stdout?.resume();
         resolve({ child, url: m[1] });
       }
@@ -93,8 +112,8 @@ function kib(status: string, field: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** RSS of a process and of every descendant (the embedded PostgreSQL runs as children). */
-function treeRssKiB(pid: number): { self: number; selfPeak: number; children: number } {
+/** RSS of a process, of its PostgreSQL descendants (the embedded default) and of the others (runtime processes). */
+function treeRssKiB(pid: number): { self: number; selfPeak: number; children: number; others: number } {
   const status = (p: number): string => {
     try {
       return readFileSync(`/proc/${p}/status`, 'utf8');
@@ -110,10 +129,13 @@ function treeRssKiB(pid: number): { self: number; selfPeak: number; children: nu
   }
   const descendants = (p: number): number[] => [...parentOf].filter(([, pp]) => pp === p).flatMap(([c]) => [c, ...descendants(c)]);
   const own = status(pid);
+  const isPostgres = (p: number): boolean => /^Name:\s+postgres/m.test(status(p));
+  const all = descendants(pid);
   return {
     self: kib(own, 'VmRSS'),
     selfPeak: kib(own, 'VmHWM'),
-    children: descendants(pid).reduce((sum, c) => sum + kib(status(c), 'VmRSS'), 0),
+    children: all.filter(isPostgres).reduce((sum, c) => sum + kib(status(c), 'VmRSS'), 0),
+    others: all.filter((c) => !isPostgres(c)).reduce((sum, c) => sum + kib(status(c), 'VmRSS'), 0),
   };
 }
 
@@ -222,10 +244,53 @@ async function remoteExecuteCalls(address: string): Promise<number> {
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 
+/** A build of BASELINE_REF in a worktree under .bench/ (node_modules shared with this checkout), made once. */
+function baselineBuild(): string {
+  const dir = join(root, '.bench', `baseline-${BASELINE_REF.slice(0, 12)}`);
+  const git = (args: string[], cwd = root): void => {
+    execFileSync('git', args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+  };
+  if (!existsSync(join(dir, 'package.json'))) {
+    rmSync(dir, { recursive: true, force: true });
+    git(['worktree', 'prune']);
+    git(['worktree', 'add', '--detach', dir, BASELINE_REF]);
+  }
+  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  if (!existsSync(join(dir, 'dist', 'src', 'main', 'server.js'))) {
+    process.stderr.write(`building the baseline ${BASELINE_REF.slice(0, 12)} in ${dir}\n`);
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
+  }
+  return dir;
+}
+
+interface EndpointHealth {
+  address: string;
+  status: string;
+  details?: Record<string, unknown>;
+}
+
+async function endpoints(baseUrl: string, language: string): Promise<EndpointHealth[]> {
+  const health = (await (await fetch(`${baseUrl}/health`)).json()) as { components: { runtimes: Record<string, { endpoints?: EndpointHealth[] }> } };
+  return health.components.runtimes[language]?.endpoints ?? [];
+}
+
+/** Polls `check` every `everyMs` until it holds or `maxMs` passes; the time it took, or undefined. */
+async function timeUntil(check: () => Promise<boolean>, maxMs: number, everyMs = 2): Promise<number | undefined> {
+  const started = performance.now();
+  while (performance.now() - started < maxMs) {
+    if (await check()) return performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return undefined;
+}
+
+const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
 async function main(): Promise<void> {
   const selected = selectedScenarios(process.argv.slice(2));
   const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
   const remoteDataDir = mkdtempSync(join(tmpdir(), 'lm-bench-remote-'));
+  const baselineDataDir = mkdtempSync(join(tmpdir(), 'lm-bench-baseline-'));
   // The Rust toolchain build (serde_json for wasm32-wasi, ~7 s) is kept between bench runs.
   const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: join(root, '.bench', 'wasm-toolchain') };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
@@ -235,6 +300,7 @@ async function main(): Promise<void> {
   let bare: Started | undefined;
   let runtimeServer: Started | undefined;
   let remoteService: Started | undefined;
+  let baselineService: Started | undefined;
   try {
     if (selected.has('bare')) bare = await start(['--import', 'tsx', 'bench/bare-server.ts'], {});
     const session = async (baseUrl: string, languageTitle: string, script: string): Promise<string> => {
@@ -294,23 +360,109 @@ async function main(): Promise<void> {
       remoteUrl = await nodeSession(remoteService.url);
     }
 
+    // The baseline: the build before runtime processes, its own data dir, the same session.
+    let baselineUrl = '';
+    if (selected.has('baseline')) {
+      const dir = baselineBuild();
+      baselineService = await start(['--no-node-snapshot', join(dir, 'dist', 'src', 'main', 'server.js')], { ...env, DATA_DIR: baselineDataDir }, undefined, dir);
+      baselineUrl = await nodeSession(baselineService.url);
+    }
+
     // One table, one run: every scenario warmed up (the same request count), then measured one
-    // after another; the remote one right after its in-process baseline.
+    // after another; the remote one right after its in-process baseline; the baseline build and
+    // the current one alternately, twice.
     const noCache = { 'x-cache-control': 'no-cache' };
+    const base = `baseline build ${BASELINE_REF.slice(0, 7)} (scripts in the service process)`;
+    const current = 'execute, Node.js, warm session, uncached (X-Cache-Control: no-cache), logging on';
     const scenarios: Scenario[] = [
-      { name: 'bare', label: 'bare Fastify route (constant)', url: `${bare?.url ?? ''}/bare`, headers: {} },
-      { name: 'nodejs', label: 'execute, Node.js, warm session, uncached (X-Cache-Control: no-cache), logging on', url: nodeUrl, headers: noCache },
+      { name: 'bare', label: 'bare node:http server (parses the body, answers a constant)', url: `${bare?.url ?? ''}/bare`, headers: {} },
+      ...(selected.has('baseline')
+        ? ([
+            { name: 'baseline', label: `execute, Node.js, ${base}, round 1`, url: baselineUrl, headers: noCache },
+            { name: 'nodejs', label: `${current}, runtime processes, round 1`, url: nodeUrl, headers: noCache },
+            { name: 'baseline', label: `execute, Node.js, ${base}, round 2`, url: baselineUrl, headers: noCache },
+          ] as Scenario[])
+        : []),
+      { name: 'nodejs', label: selected.has('baseline') ? `${current}, runtime processes, round 2` : current, url: nodeUrl, headers: noCache },
       { name: 'remote', label: 'execute, Node.js via gRPC runtime service (NODEJS_RUNTIME_URL), warm session, uncached, logging on', url: remoteUrl, headers: noCache },
       { name: 'cached', label: 'execute, Node.js, result cache hit, logging on', url: nodeUrl, headers: {} },
       { name: 'python', label: 'execute, Python, warm session, uncached (X-Cache-Control: no-cache), logging on', url: pythonUrl, headers: noCache },
       { name: 'rust', label: 'execute, Rust (WebAssembly), warm session, uncached (X-Cache-Control: no-cache), logging on', url: rustUrl, headers: noCache },
     ].filter((scenario) => selected.has(scenario.name as ScenarioName)) as Scenario[];
     const rows: { label: string; figures: Figures; connections: number }[] = [];
-    const byName = new Map<ScenarioName, Figures>();
+    const rounds = new Map<ScenarioName, Figures[]>();
     for (const scenario of scenarios) {
       const figures = await measure(scenario.url, body, scenario.headers);
       rows.push({ label: scenario.label, figures, connections: CONNECTIONS });
-      byName.set(scenario.name, figures);
+      rounds.set(scenario.name, [...(rounds.get(scenario.name) ?? []), figures]);
+    }
+    // A scenario measured in several rounds counts with the mean of its rounds.
+    const byName = new Map<ScenarioName, Figures>();
+    for (const [name, list] of rounds) {
+      const mean = (field: keyof Figures): number => round2(list.reduce((sum, f) => sum + f[field], 0) / list.length);
+      byName.set(name, { requestsPerSec: Math.round(mean('requestsPerSec')), p50: mean('p50'), p99: mean('p99'), errors: mean('errors'), non2xx: mean('non2xx'), total: mean('total') });
+    }
+
+    // What a runtime process crash costs, for a warm session: every Node.js runtime process killed
+    // (SIGKILL), or one aborted by a script (V8's fatal error); the time to that session's first
+    // good answer after it, and until the processes are all back.
+    let crash: Record<string, unknown> | undefined;
+    if (selected.has('crash')) {
+      const executeOk = async (url: string): Promise<boolean> => {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-cache-control': 'no-cache' }, body });
+        await res.arrayBuffer();
+        return res.status === 200;
+      };
+      const allBack = async (pids: readonly unknown[]): Promise<boolean> => (await endpoints(service.url, 'nodejs')).every((e) => e.status === 'up' && !pids.includes(e.details?.pid));
+      const crashUrl = nodeUrl || (await nodeSession(service.url));
+      const killed = { firstGoodMs: [] as number[], backMs: [] as number[] };
+      const aborted = { firstGoodMs: [] as number[], backMs: [] as number[] };
+      // Each crash after the processes have been up a while (a process that dies soon after its
+      // start is restarted after a growing delay: that is a crash loop, not the cost of one crash).
+      const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, STABLE_MS + 500));
+      for (let i = 0; i < CRASH_ROUNDS; i++) {
+        await settle();
+        const pids = (await endpoints(service.url, 'nodejs')).map((e) => e.details?.pid);
+        const started = performance.now();
+        for (const pid of pids) if (typeof pid === 'number') process.kill(pid, 'SIGKILL');
+        const first = await timeUntil(() => executeOk(crashUrl), 30_000);
+        const back = await timeUntil(() => allBack(pids), 30_000);
+        if (first === undefined || back === undefined) {
+          throw new Error(`the Node.js runtime processes did not come back after a SIGKILL (answer: ${first === undefined ? 'none' : 'ok'}; endpoints: ${JSON.stringify(await endpoints(service.url, 'nodejs'))}; killed ${JSON.stringify(pids)})`);
+        }
+        killed.firstGoodMs.push(round2(first));
+        killed.backMs.push(round2(performance.now() - started));
+
+        // A script of its own each round (a script that keeps crashing its process is refused).
+        await settle();
+        const bomb = await session(service.url, 'nodejs-bomb', `// round ${i}\nreturn 'x'.repeat(2 ** 27).split('');`);
+        const before = (await endpoints(service.url, 'nodejs')).map((e) => e.details?.pid);
+        const abortStarted = performance.now();
+        const answer = await fetch(bomb, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"params":{}}' });
+        const crashBody = (await answer.json()) as { error?: { details?: { reason?: string } } };
+        if (crashBody.error?.details?.reason !== 'sandbox_crashed') throw new Error(`the bomb did not crash its process: ${JSON.stringify(crashBody)}`);
+        const abortFirst = await timeUntil(() => executeOk(crashUrl), 30_000);
+        await timeUntil(async () => (await endpoints(service.url, 'nodejs')).every((e) => e.status === 'up') && (await endpoints(service.url, 'nodejs')).some((e) => !before.includes(e.details?.pid)), 30_000);
+        if (abortFirst === undefined) throw new Error('no good answer after a V8 abort');
+        aborted.firstGoodMs.push(round2(abortFirst));
+        aborted.backMs.push(round2(performance.now() - abortStarted));
+      }
+      crash = {
+        rounds: CRASH_ROUNDS,
+        sigkillAllNodejsProcesses: { firstGoodAnswerMsMedian: median(killed.firstGoodMs), processesBackMsMedian: median(killed.backMs), ...killed },
+        v8AbortByScript: { firstGoodAnswerMsMedian: median(aborted.firstGoodMs), processBackMsMedian: median(aborted.backMs), ...aborted },
+      };
+    }
+
+    // The runtime processes' memory: RSS of each (as it reports it) and its cgroup's use (its children, Python workers, included).
+    const runtimeMemory: Record<string, unknown> = {};
+    for (const language of ['nodejs', 'python', 'rust']) {
+      runtimeMemory[language] = (await endpoints(service.url, language)).map((e) => ({
+        address: e.address,
+        rssMiB: typeof e.details?.rss_bytes === 'number' ? Math.round(e.details.rss_bytes / 1048576) : null,
+        cgroupMiB: typeof e.details?.memory_bytes === 'number' ? Math.round(e.details.memory_bytes / 1048576) : null,
+        cgroupLimitMiB: typeof e.details?.memory_limit_bytes === 'number' ? Math.round(e.details.memory_limit_bytes / 1048576) : null,
+      }));
     }
 
     // The hop alone: one connection, one request at a time, in-process then remote.
@@ -363,10 +515,20 @@ async function main(): Promise<void> {
       durationSeconds: DURATION_S,
       rows: [...rows.map((r) => ({ label: r.label, connections: r.connections, ...r.figures })), ...hopRows.map((r) => ({ label: r.label, addedP50Ms: r.added.p50, addedP99Ms: r.added.p99 }))],
       ratio: ratioOf('nodejs', 'bare', 'requestsPerSec'),
+      ...(selected.has('baseline')
+        ? {
+            baseline: { ref: BASELINE_REF, meanOfRounds: byName.get('baseline'), currentMeanOfRounds: byName.get('nodejs') },
+            currentOverBaselineRequestsPerSec: ratioOf('nodejs', 'baseline', 'requestsPerSec'),
+            baselineServiceRssMiB: Math.round(treeRssKiB(baselineService?.child.pid ?? 0).self / 1024),
+          }
+        : {}),
+      ...(crash ? { crash } : {}),
+      runtimeProcessMemory: runtimeMemory,
       cachedOverBareLatencyP50: ratioOf('cached', 'bare', 'p50'),
       serviceRssMiB: Math.round(mem.self / 1024),
       servicePeakRssMiB: Math.round(mem.selfPeak / 1024),
       embeddedPostgresRssMiB: Math.round(mem.children / 1024),
+      runtimeProcessTreesRssMiB: Math.round(mem.others / 1024),
       requestLogRowsQueuedAtEnd: queued,
       ...(selected.has('python')
         ? {
@@ -390,7 +552,14 @@ async function main(): Promise<void> {
     for (const { label, added } of hopRows) console.log(`| ${label} | | +${added.p50} | +${added.p99} | | |`);
     const cachedRatio = ratioOf('cached', 'bare', 'requestsPerSec');
     if (results.ratio !== null) console.log(`\nratio execute (uncached) / bare: ${results.ratio}${cachedRatio !== null ? `; cached execute requests/s / bare: ${cachedRatio}` : ''}`);
-    console.log(`service RSS: ${results.serviceRssMiB} MiB now, ${results.servicePeakRssMiB} MiB peak; embedded PostgreSQL processes: ${results.embeddedPostgresRssMiB} MiB`);
+    console.log(`service RSS: ${results.serviceRssMiB} MiB now, ${results.servicePeakRssMiB} MiB peak (its runtime processes apart); embedded PostgreSQL processes: ${results.embeddedPostgresRssMiB} MiB`);
+    console.log(`runtime processes: ${JSON.stringify(runtimeMemory)}`);
+    if (results.currentOverBaselineRequestsPerSec !== undefined) {
+      const b = byName.get('baseline') as Figures;
+      const n = byName.get('nodejs') as Figures;
+      console.log(`Node.js execute, mean of two rounds: baseline ${b.requestsPerSec} req/s p50 ${b.p50} p99 ${b.p99}; runtime processes ${n.requestsPerSec} req/s p50 ${n.p50} p99 ${n.p99}; ratio ${results.currentOverBaselineRequestsPerSec}`);
+    }
+    if (crash) console.log(`runtime process crash: ${JSON.stringify(crash)}`);
     console.log(`request_logs rows still queued at the end: ${queued}`);
     if (results.pythonColdInitializeAndFirstExecuteMs) {
       const cold = results.pythonColdInitializeAndFirstExecuteMs;
@@ -406,10 +575,11 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await Promise.all([stopProcess(bare), stopProcess(remoteService), stopProcess(service)]);
+    await Promise.all([stopProcess(bare), stopProcess(remoteService), stopProcess(service), stopProcess(baselineService)]);
     await stopProcess(runtimeServer);
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(remoteDataDir, { recursive: true, force: true });
+    rmSync(baselineDataDir, { recursive: true, force: true });
   }
 }
 

@@ -78,6 +78,7 @@ export function createProcessRuntimePool(language: Language, config: Config, log
     logger: poolLogger,
     origin: `${count} local runtime process${count === 1 ? '' : 'es'}`,
     kind: 'process',
+    affinitySlack: Number.POSITIVE_INFINITY,
     endpoints: Array.from({ length: count }, (_, i) => `process:${language}/${i + 1}`),
     connect: (address): EndpointRuntime =>
       createProcessRuntime({

@@ -35,7 +35,8 @@ function field(body: Record<string, unknown>, name: string): string {
 }
 
 export function serveRuntimeOverFrames(runtime: Runtime, peer: FramePeer, options: { readonly onStop: () => void }): void {
-  const calls = createRuntimeCalls(runtime);
+  // The service serialised every event itself.
+  const calls = createRuntimeCalls(runtime, { trustedEvents: true });
   peer
     .handle('prepare', async (body, payload): Promise<FrameReply> => {
       const request: WirePrepareRequest = {

@@ -66,9 +66,12 @@ export interface ProcessRuntimeOptions {
 const UNRESPONSIVE_MS = 5000;
 /** Added to an execute's own limit (twice: it may wait for a free isolate or worker that long first). */
 const EXECUTE_MARGIN_MS = 5000;
-const RESTART_BACKOFF_MAX_MS = 10_000;
-/** A process that stayed up this long starts its next restart without a delay. */
-const STABLE_MS = 30_000;
+const RESTART_BACKOFF_MAX_MS = 5000;
+/**
+ * A process that stayed up this long is restarted at once when it dies; one that dies sooner
+ * (a crash loop: a broken machine, a script its sessions keep sending) waits longer each time.
+ */
+export const STABLE_MS = 5000;
 /** Starts that fail in a row before the endpoint reports itself unavailable. */
 const FAILED_STARTS_UNAVAILABLE = 3;
 const LOG_LINE_BYTES = 16_384;
@@ -81,12 +84,27 @@ const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' 
 /** `unavailable`: it cannot be started here at all (no sandbox), until the operator changes the machine. */
 type State = 'new' | 'starting' | 'ready' | 'restarting' | 'unavailable' | 'stopping' | 'stopped';
 
+/**
+ * Why a process died. The first four are counted against the scripts that were running in it
+ * (runtime-pool.ts refuses a script that keeps doing it); a kill from outside (an operator, the
+ * machine's own OOM killer) or an exit of the runtime itself is not.
+ */
+export type CrashCause = 'fatal_error' | 'out_of_memory' | 'unresponsive' | 'protocol' | 'killed' | 'exited' | 'stopped';
+const SCRIPT_CAUSES: ReadonlySet<CrashCause> = new Set<CrashCause>(['fatal_error', 'out_of_memory', 'unresponsive', 'protocol']);
+/** How V8 and the C++ runtime end a process on a fatal error (an abort, a trap, a fault), and seccomp's kill. */
+const FATAL_SIGNALS: ReadonlySet<string> = new Set(['SIGABRT', 'SIGTRAP', 'SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGSYS']);
+
+interface Kill {
+  readonly why: string;
+  readonly cause: CrashCause;
+}
+
 interface Exit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly outOfMemory: boolean;
-  /** This side killed it (unresponsive, a call overdue, stop). */
-  readonly killedFor: string | undefined;
+  /** This side killed it (unresponsive, a call overdue, a protocol violation, stop). */
+  readonly killedFor: Kill | undefined;
   readonly stderr: string;
 }
 
@@ -99,7 +117,7 @@ interface Child {
   readonly exited: Promise<Exit>;
   /** The sandboxed node's pid on the host (from bubblewrap's info), once known. */
   pid: number | undefined;
-  killedFor: string | undefined;
+  killedFor: Kill | undefined;
   readyAt: number | undefined;
   stderr: string;
   /** Prepares and executes in flight in it (health checks aside). */
@@ -118,9 +136,17 @@ function signalOf(code: number | null, signal: NodeJS.Signals | null): NodeJS.Si
   return null;
 }
 
+function causeOf(exit: Exit): CrashCause {
+  if (exit.outOfMemory) return 'out_of_memory';
+  if (exit.killedFor) return exit.killedFor.cause;
+  const signal = signalOf(exit.code, exit.signal);
+  if (signal) return FATAL_SIGNALS.has(signal) ? 'fatal_error' : 'killed';
+  return 'exited';
+}
+
 function describeExit(exit: Exit, limits: CgroupLimits | undefined): string {
   if (exit.outOfMemory) return `it ran out of memory (its limit is ${Math.round((limits?.memoryBytes ?? 0) / 1048576)} MiB) and the kernel killed it`;
-  if (exit.killedFor) return exit.killedFor;
+  if (exit.killedFor) return exit.killedFor.why;
   const signal = signalOf(exit.code, exit.signal);
   if (signal) return `it was killed by ${signal}${signal === 'SIGABRT' || signal === 'SIGTRAP' ? ' (a fatal V8 error)' : ''}`;
   return `it exited with code ${String(exit.code)}`;
@@ -170,16 +196,28 @@ export class ProcessRuntime implements EndpointRuntime {
     if (child) {
       const grace = this.#o.stopGraceMs + 2000;
       await Promise.race([child.peer.call('stop', {}, { timeoutMs: grace }).catch(() => undefined), child.exited]);
-      const force = setTimeout(() => this.#kill(child, 'it was stopped'), 1000);
+      const force = setTimeout(() => this.#kill(child, 'it was stopped', 'stopped'), 1000);
       force.unref();
       await Promise.race([child.exited, new Promise((resolve) => setTimeout(resolve, grace).unref())]);
       clearTimeout(force);
-      this.#kill(child, 'it was stopped');
+      this.#kill(child, 'it was stopped', 'stopped');
       await child.exited;
     }
     this.#child = undefined;
     this.#state = 'stopped';
     this.#health = { status: 'unavailable', reason: 'stopped' };
+  }
+
+  status(): RuntimeHealth['status'] {
+    switch (this.#state) {
+      case 'ready':
+        return this.#health.status;
+      case 'starting':
+      case 'restarting':
+        return this.#failedStarts >= FAILED_STARTS_UNAVAILABLE ? 'unavailable' : 'degraded';
+      default:
+        return 'unavailable';
+    }
   }
 
   health(): RuntimeHealth {
@@ -234,7 +272,7 @@ export class ProcessRuntime implements EndpointRuntime {
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
     const child = await this.#readyChild(request.timeoutMs);
     const timeoutMs = Math.max(1, Math.round(request.timeoutMs));
-    const payload = Buffer.from(eventJson(request.event), 'utf8');
+    const payload = Buffer.from(eventJson(request), 'utf8');
     let answer: FrameMessage;
     child.calls++;
     try {
@@ -246,7 +284,7 @@ export class ProcessRuntime implements EndpointRuntime {
     } catch (error) {
       if (error instanceof CallTimedOut) {
         // The process let a call run far past its limit: it is not trusted to stop scripts any more.
-        this.#kill(child, `a call ran ${2 * timeoutMs + EXECUTE_MARGIN_MS} ms, past twice its time limit, and the process was killed`);
+        this.#kill(child, `a call ran ${2 * timeoutMs + EXECUTE_MARGIN_MS} ms, past twice its time limit, and the process was killed`, 'unresponsive');
         return { status: 'timeout', limitMs: timeoutMs, logs: [], stats: { durationMs: 2 * timeoutMs + EXECUTE_MARGIN_MS } };
       }
       throw await this.#callFailed(child, error, 'execute');
@@ -305,7 +343,7 @@ export class ProcessRuntime implements EndpointRuntime {
       acceptCodes: ACCEPTED_CODES,
       onViolation: (what) => {
         this.#logger.error({ address: this.address, what }, `${this.language} runtime process broke the protocol; killing it`);
-        this.#kill(record, `it broke the protocol (${what}) and was killed`);
+        this.#kill(record, `it broke the protocol (${what}) and was killed`, 'protocol');
       },
       onClose: () => {
         record.callsAtClose = record.calls;
@@ -402,8 +440,8 @@ export class ProcessRuntime implements EndpointRuntime {
     this.#restartTimer.unref();
   }
 
-  #kill(child: Child, why: string): void {
-    child.killedFor ??= why;
+  #kill(child: Child, why: string, cause: CrashCause): void {
+    child.killedFor ??= { why, cause };
     if (child.process.exitCode !== null || child.process.signalCode !== null) return;
     for (const pid of [child.pid, child.process.pid === undefined ? undefined : -child.process.pid]) {
       if (pid === undefined) continue;
@@ -427,8 +465,12 @@ export class ProcessRuntime implements EndpointRuntime {
         return new ServiceError('RUNTIME_UNAVAILABLE', `the ${this.language} runtime is stopping`, { address: this.address });
       }
       const why = exit ? describeExit(exit, child.cgroup?.limits) : 'its channel closed';
+      const cause = exit ? causeOf(exit) : 'exited';
       return new ServiceError('RUNTIME_ERROR', `the ${this.language} runtime process running this call died: ${why}; it is restarted, and the session goes on there`, {
         reason: 'sandbox_crashed',
+        cause,
+        // Counted against this call's script (runtime-pool.ts) only where a script can have caused it.
+        counts_against_script: SCRIPT_CAUSES.has(cause),
         language: this.language,
         ...(exit?.signal || exit?.code !== null ? { signal: signalOf(exit?.code ?? null, exit?.signal ?? null) ?? undefined, exit_code: exit?.code ?? undefined } : {}),
         out_of_memory: exit?.outOfMemory ?? false,
@@ -436,7 +478,7 @@ export class ProcessRuntime implements EndpointRuntime {
       });
     }
     if (error instanceof CallTimedOut) {
-      this.#kill(child, `a ${what} was not answered in ${this.#o.prepareTimeoutMs} ms and the process was killed`);
+      this.#kill(child, `a ${what} was not answered in ${this.#o.prepareTimeoutMs} ms and the process was killed`, 'unresponsive');
       return new ServiceError('RUNTIME_UNAVAILABLE', `the ${this.language} runtime process did not answer a ${what} in time and was replaced`, { address: this.address });
     }
     return error;
@@ -482,7 +524,7 @@ export class ProcessRuntime implements EndpointRuntime {
     } catch (error) {
       if (error instanceof CallTimedOut && this.#child === child) {
         this.#logger.error({ address: this.address }, `${this.language} runtime process did not answer its health check for ${UNRESPONSIVE_MS} ms; killing it`);
-        this.#kill(child, `it stopped answering (no health answer for ${UNRESPONSIVE_MS / 1000} s) and was killed`);
+        this.#kill(child, `it stopped answering (no health answer for ${UNRESPONSIVE_MS / 1000} s) and was killed`, 'unresponsive');
       }
     } finally {
       this.#polling = false;

@@ -122,6 +122,10 @@ export class RemoteRuntime implements Runtime {
     return Promise.resolve();
   }
 
+  status(): RuntimeHealth['status'] {
+    return this.#health.status;
+  }
+
   health(): RuntimeHealth {
     return { ...this.#health, details: { ...this.#health.details, address: this.#address, remote: true, lastCheckedAt: this.#lastCheckedAt } };
   }

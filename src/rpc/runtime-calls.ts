@@ -47,16 +47,27 @@ export function prepareRequestFromWire(request: WirePrepareRequest): PrepareRequ
   };
 }
 
-/** The invocation a request asks for, its time limit capped by what is left of the caller's deadline. */
-export function executeRequestFromWire(request: WireExecuteRequest, remainingMs: number): ExecuteRequest {
-  const event = parseJsonObject(text(request.event_json, 'event_json'), 'event_json');
+/**
+ * The invocation a request asks for, its time limit capped by what is left of the caller's
+ * deadline. The event travels on as the JSON it came as (the runtime hands it to the script as
+ * JSON). It is checked here unless `trustedEvent` (the service itself serialised it: a runtime
+ * process's parent), and parsed only if something asks for `event`.
+ */
+export function executeRequestFromWire(request: WireExecuteRequest, remainingMs: number, trustedEvent = false): ExecuteRequest {
+  const json = text(request.event_json, 'event_json');
+  let parsed: ScriptEvent | undefined = trustedEvent ? undefined : (parseJsonObject(json, 'event_json') as unknown as ScriptEvent);
+  if (trustedEvent && !json.startsWith('{')) throw new InvalidWireRequest('event_json is not a JSON object');
   const left = Math.floor(remainingMs);
   if (left <= 0) throw new DeadlinePassed('the deadline passed before the call started');
   const asked = typeof request.timeout_ms === 'number' && request.timeout_ms > 0 ? request.timeout_ms : left;
   return {
     scriptHash: text(request.script_hash, 'script_hash'),
     instanceKey: text(request.instance_key, 'instance_key'),
-    event: event as unknown as ScriptEvent,
+    get event(): ScriptEvent {
+      parsed ??= parseJsonObject(json, 'event_json') as unknown as ScriptEvent;
+      return parsed;
+    },
+    eventJson: json,
     timeoutMs: Math.max(1, Math.min(asked, left)),
   };
 }
@@ -70,7 +81,9 @@ export interface RuntimeCalls {
   readonly executeStatuses: Readonly<Record<string, number>>;
 }
 
-export function createRuntimeCalls(runtime: Runtime, isStopping: () => boolean = () => false): RuntimeCalls {
+/** `trustedEvents`: the caller is the service itself (a runtime process), whose event JSON needs no check. */
+export function createRuntimeCalls(runtime: Runtime, options: { readonly isStopping?: () => boolean; readonly trustedEvents?: boolean } = {}): RuntimeCalls {
+  const isStopping = options.isStopping ?? ((): boolean => false);
   const executeStatuses: Record<string, number> = {};
   return {
     executeStatuses,
@@ -78,7 +91,7 @@ export function createRuntimeCalls(runtime: Runtime, isStopping: () => boolean =
       return prepareResultToWire(await runtime.prepare(prepareRequestFromWire(request)));
     },
     async execute(request, remainingMs) {
-      const result = await runtime.execute(executeRequestFromWire(request, remainingMs));
+      const result = await runtime.execute(executeRequestFromWire(request, remainingMs, options.trustedEvents));
       executeStatuses[result.status] = (executeStatuses[result.status] ?? 0) + 1;
       return invocationResultToWire(result);
     },

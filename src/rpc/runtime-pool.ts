@@ -16,8 +16,9 @@
  *   an endpoint that answers `not_prepared` is sent the script, and the artifact it compiled
  *   elsewhere, without a round trip through the caller.
  * - A script that keeps crashing its runtime process (a local one: RUNTIME_ERROR
- *   `sandbox_crashed`) is refused for a while: each crash counts against the scripts whose calls
- *   were in flight in that process, shared between them, and one that reaches CRASH_STRIKES within
+ *   `sandbox_crashed` of a cause a script can have: a fatal V8 error, its cgroup's OOM kill, a
+ *   stalled process; not a kill from outside) is refused for a while: each crash counts against
+ *   the scripts whose calls were in flight in that process, shared between them, and one that reaches CRASH_STRIKES within
  *   CRASH_WINDOW_MS gets RUNTIME_ERROR `crash_loop` for QUARANTINE_MS instead of another process.
  */
 import { LRUCache } from 'lru-cache';
@@ -28,9 +29,10 @@ import type { Logger } from '../observability/logger.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { isNotRunFailure } from './remote-runtime.js';
 
-/** What the pool needs of an endpoint's client: a Runtime with an address (RemoteRuntime). */
+/** What the pool needs of an endpoint's client: a Runtime with an address and a cheap status (RemoteRuntime, ProcessRuntime). */
 export interface EndpointRuntime extends Runtime {
   readonly address: string;
+  status(): RuntimeHealth['status'];
 }
 
 export interface RuntimePoolOptions {
@@ -45,6 +47,13 @@ export interface RuntimePoolOptions {
   readonly origin: string;
   /** `process`: local runtime processes of this service; `remote`: runtime servers elsewhere (default). */
   readonly kind?: 'process' | 'remote';
+  /**
+   * How many more calls in flight a session's warm endpoint may have than the least busy one and
+   * still get its calls (default AFFINITY_SLACK). Local runtime processes share the machine's
+   * cores, so moving a hot session to another buys no CPU, only a second warm state: they keep a
+   * session where it is (Infinity); its calls run side by side on its process's isolate threads.
+   */
+  readonly affinitySlack?: number;
   /** Prepared scripts remembered for resending, in bytes of source and artifact (default 64 MiB). */
   readonly scriptMemoryBytes?: number;
   /** Endpoints tried for one call at most, the first included (default 3). */
@@ -99,6 +108,7 @@ export class RuntimePool implements Runtime {
   /** Session (instance key) -> the endpoint that has its warm state. */
   readonly #affinity = new LRUCache<string, string>({ max: AFFINITY_ENTRIES });
   readonly #maxAttempts: number;
+  readonly #affinitySlack: number;
   /** Scripts whose calls were in flight when a runtime process crashed, by hash. */
   readonly #crashes = new LRUCache<string, CrashRecord>({ max: 10_000 });
   #next = 0;
@@ -109,6 +119,7 @@ export class RuntimePool implements Runtime {
     this.language = options.language;
     this.#o = options;
     this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#affinitySlack = options.affinitySlack ?? AFFINITY_SLACK;
     this.#scripts = new LRUCache<string, PrepareRequest>({
       maxSize: options.scriptMemoryBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (r) => Math.max(1, Buffer.byteLength(r.source) + (r.artifact?.byteLength ?? 0)),
@@ -156,6 +167,17 @@ export class RuntimePool implements Runtime {
       const h = m.runtime.health();
       return { address: m.address, status: h.status, outstanding: m.outstanding, ...(h.reason ? { reason: h.reason } : {}), ...(h.details ? { details: h.details } : {}) };
     });
+  }
+
+  /** `up` when an endpoint is up, `degraded` when one is at least degraded, else `unavailable`; no report built. */
+  status(): RuntimeHealth['status'] {
+    let best: RuntimeHealth['status'] = 'unavailable';
+    for (const member of this.#members.values()) {
+      const status = member.runtime.status();
+      if (status === 'up') return 'up';
+      if (status === 'degraded') best = 'degraded';
+    }
+    return best;
   }
 
   health(): RuntimeHealth {
@@ -266,7 +288,7 @@ export class RuntimePool implements Runtime {
     const degraded: Member[] = [];
     for (const member of this.#members.values()) {
       if (tried.has(member.address)) continue;
-      const status = member.runtime.health().status;
+      const status = member.runtime.status();
       if (status === 'up') up.push(member);
       else if (status === 'degraded') degraded.push(member);
     }
@@ -283,7 +305,7 @@ export class RuntimePool implements Runtime {
     if (instanceKey !== undefined) {
       const warm = this.#affinity.get(instanceKey);
       const member = warm === undefined ? undefined : candidates.find((m) => m.address === warm);
-      if (member && member.outstanding <= best.outstanding + AFFINITY_SLACK) return member;
+      if (member && member.outstanding <= best.outstanding + this.#affinitySlack) return member;
     }
     return best;
   }
@@ -322,9 +344,9 @@ export class RuntimePool implements Runtime {
   }
 }
 
-/** A call that failed because the runtime process running it died (process-runtime.ts). */
+/** A call that failed because the runtime process running it died of what a script can cause (process-runtime.ts). */
 function isSandboxCrash(error: unknown): error is ServiceError {
-  return isServiceError(error) && error.code === 'RUNTIME_ERROR' && error.details.reason === 'sandbox_crashed';
+  return isServiceError(error) && error.code === 'RUNTIME_ERROR' && error.details.reason === 'sandbox_crashed' && error.details.counts_against_script === true;
 }
 
 export function createRuntimePool(options: RuntimePoolOptions): RuntimePool {

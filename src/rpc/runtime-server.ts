@@ -112,7 +112,7 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
   let inFlight = 0;
   let stopping = false;
   let server: grpc.Server | undefined;
-  const served = createRuntimeCalls(runtime, () => stopping);
+  const served = createRuntimeCalls(runtime, { isStopping: () => stopping });
   const currentHealth = (): ReturnType<Runtime['health']> => served.health();
 
   /** Runs one unary handler: counts it, and turns a throw into a gRPC status. */

@@ -4,7 +4,7 @@
  * microsecond.
  */
 import { ServiceError } from '../errors/service-error.js';
-import type { InvocationResult, ScriptEvent } from './runtime.js';
+import type { ExecuteRequest, InvocationResult } from './runtime.js';
 
 /** What one invocation may return, unless configured otherwise: log lines, their bytes, the result's bytes. */
 export const OUTPUT_LIMIT_DEFAULTS = { maxLogEntries: 100, maxLogBytes: 65536, maxResultBytes: 1024 * 1024 } as const;
@@ -12,10 +12,11 @@ export const OUTPUT_LIMIT_DEFAULTS = { maxLogEntries: 100, maxLogBytes: 65536, m
 /** The runtime does not hold the script (restart, eviction, another replica): the caller prepares it again. */
 export const NOT_PREPARED: InvocationResult = Object.freeze({ status: 'not_prepared', logs: Object.freeze([]), stats: Object.freeze({ durationMs: 0 }) });
 
-/** The event as JSON; one that has no JSON form is a fault of the caller, not of the script. */
-export function eventJson(event: ScriptEvent): string {
+/** The event of a call as JSON (as it came, if it came so); one that has no JSON form is a fault of the caller, not of the script. */
+export function eventJson(request: Pick<ExecuteRequest, 'event' | 'eventJson'>): string {
+  if (request.eventJson !== undefined) return request.eventJson;
   try {
-    return JSON.stringify(event);
+    return JSON.stringify(request.event);
   } catch (error) {
     throw new ServiceError('INTERNAL_ERROR', `event is not JSON-serialisable: ${errorMessage(error)}`);
   }

@@ -14,8 +14,9 @@ export class RuntimeRegistry {
   get(language: Language): Runtime {
     const runtime = this.#runtimes.get(language);
     if (!runtime) throw new ServiceError('RUNTIME_UNAVAILABLE', `No ${language} runtime is configured`, { language });
-    const health = runtime.health();
-    if (health.status === 'unavailable') {
+    // The cheap status on the hot path; the full health (its reason) only when it is unavailable.
+    if ((runtime.status?.() ?? runtime.health().status) === 'unavailable') {
+      const health = runtime.health();
       throw new ServiceError('RUNTIME_UNAVAILABLE', health.reason ?? `The ${language} runtime is unavailable`, { language });
     }
     return runtime;

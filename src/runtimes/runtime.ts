@@ -58,6 +58,11 @@ export interface ExecuteRequest {
    */
   readonly instanceKey: string;
   readonly event: ScriptEvent;
+  /**
+   * The same event as JSON, where the caller has it already (a transport that received it so):
+   * the runtime hands it on as it is instead of serialising `event` again.
+   */
+  readonly eventJson?: string;
   /** Wall-time limit for this invocation, already capped by the service. */
   readonly timeoutMs: number;
 }
@@ -95,6 +100,11 @@ export interface Runtime {
   /** Graceful, then forced after the runtime's grace period. */
   stop(): Promise<void>;
   health(): RuntimeHealth;
+  /**
+   * The status of health() without its details, cheap enough for every call (health() may build
+   * a report); runtimes that do not have it are asked health().
+   */
+  status?(): RuntimeHealth['status'];
   prepare(request: PrepareRequest): Promise<PrepareResult>;
   execute(request: ExecuteRequest): Promise<InvocationResult>;
   /** Forget the warm state of one instance (session ended). Never throws. */

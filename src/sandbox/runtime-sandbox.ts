@@ -200,7 +200,12 @@ export function joiningCgroup(launch: Pick<RuntimeProcessLaunch, 'command' | 'ar
  * to uid 65534 when the service runs as root (it then starts runtime processes as that uid).
  */
 export function sandboxWritableDir(path: string): string {
-  mkdirSync(path, { recursive: true, mode: 0o700 });
-  if (isRoot()) chownSync(path, SANDBOX_UID, SANDBOX_UID);
+  // Parents as any directory is made (searchable), the directory itself private to the sandbox's uid.
+  mkdirSync(dirname(path), { recursive: true });
+  if (!existsSync(path)) mkdirSync(path, { mode: 0o700 });
+  if (isRoot()) {
+    if (!reachableByOthers(dirname(path))) throw new RuntimeSandboxUnavailable(`uid ${SANDBOX_UID} cannot reach ${path}: make its parent directories world-searchable (chmod o+x)`);
+    chownSync(path, SANDBOX_UID, SANDBOX_UID);
+  }
   return path;
 }

@@ -453,7 +453,7 @@ export class NodejsRuntime implements Runtime {
     this.#assertRunning();
     const script = this.#scripts.get(request.scriptHash);
     if (!script) return NOT_PREPARED;
-    const json = eventJson(request.event);
+    const json = eventJson(request);
     const key = warmKey(request.instanceKey, request.scriptHash);
     const conduct = this.#conductOf(request.instanceKey, request.scriptHash);
     const limitMs = Math.max(1, Math.floor(request.timeoutMs));

@@ -433,7 +433,7 @@ export class PythonRuntime implements Runtime {
     this.#assertRunning();
     const script = this.#scripts.get(request.scriptHash);
     if (!script) return NOT_PREPARED;
-    const json = eventJson(request.event);
+    const json = eventJson(request);
     const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
     const worker = await this.#acquire(request.instanceKey, timeoutMs);
     try {

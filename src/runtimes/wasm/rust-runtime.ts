@@ -328,7 +328,7 @@ export class RustRuntime implements Runtime {
     this.#inFlight++;
     try {
       const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
-      const stdin = eventJson(request.event);
+      const stdin = eventJson(request);
       const outcome = await pool.run({ key: loaded.key, module: loaded.module, stdin, timeoutMs }, timeoutMs);
       this.#counters.executions++;
       return this.#toResult(outcome, loaded, timeoutMs);
