@@ -7,9 +7,10 @@ export interface JsonLimits {
 
 /**
  * Refuses (400) a JSON value nested deeper than `maxDepth` or larger than `maxBytes` once
- * serialised. The depth walk is iterative: a hostile nesting cannot overflow the stack.
+ * serialised; its size in bytes otherwise. The depth walk is iterative: a hostile nesting cannot
+ * overflow the stack.
  */
-export function assertJsonLimits(value: unknown, field: string, limits: JsonLimits): void {
+export function assertJsonLimits(value: unknown, field: string, limits: JsonLimits): number {
   const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
   while (stack.length > 0) {
     const { value: current, depth } = stack.pop() as { value: unknown; depth: number };
@@ -23,4 +24,5 @@ export function assertJsonLimits(value: unknown, field: string, limits: JsonLimi
   if (bytes > limits.maxBytes) {
     throw new ServiceError('INVALID_REQUEST', `"${field}" is ${bytes} bytes of JSON; the limit is ${limits.maxBytes}`, { field, max_bytes: limits.maxBytes }, 413);
   }
+  return bytes;
 }

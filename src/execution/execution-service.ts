@@ -2,12 +2,12 @@
  * Execute: runs a session's script with params on its language's runtime. The warm path is one
  * in-memory session lookup and one runtime call; counters and logs are written behind.
  */
-import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
 import type { Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { FunctionStore } from '../functions/function.js';
-import { compileParamsSchema, createParamsAjv } from '../functions/params-schema.js';
+import type { ParamsValidator } from '../functions/params-validator.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { withSpan } from '../observability/tracing.js';
@@ -32,6 +32,8 @@ export interface ExecutionServiceOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly results: ResultCache;
+  /** Checks params against registered schemas, off this thread when it could take long. */
+  readonly paramsValidator: ParamsValidator;
   readonly paramsLimits: JsonLimits;
   readonly runtimeTimeoutSeconds: number;
   readonly defaultTimeoutMs: number;
@@ -46,7 +48,7 @@ export interface ExecuteInput {
 }
 
 interface FunctionInfo {
-  readonly validate: ValidateFunction | undefined;
+  readonly schema: Record<string, unknown> | undefined;
   readonly cacheable: boolean;
 }
 
@@ -70,13 +72,11 @@ export interface ExecuteOutcome {
 
 export class ExecutionService {
   readonly #o: ExecutionServiceOptions;
-  readonly #ajv: Ajv;
-  /** Per function: its compiled params validator (none without a schema) and its cache opt-out. */
+  /** Per function: its params schema (none without one) and its cache opt-out. */
   readonly #functions = new Map<string, FunctionInfo>();
 
   constructor(options: ExecutionServiceOptions) {
     this.#o = options;
-    this.#ajv = createParamsAjv();
   }
 
   async execute(input: ExecuteInput): Promise<ExecuteOutcome> {
@@ -176,30 +176,23 @@ export class ExecutionService {
       throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "params": { ... } }');
     }
     const params = body?.params ?? {};
-    assertJsonLimits(params, 'params', this.#o.paramsLimits);
+    const bytes = assertJsonLimits(params, 'params', this.#o.paramsLimits);
     if (functionId === null) return { params, cacheable: true };
-    const { validate, cacheable } = await this.#functionInfo(functionId);
-    if (validate && !validate(params)) {
-      throw new ServiceError('INVALID_PARAMS', `params do not match the function's schema: ${this.#ajv.errorsText(validate.errors, { dataVar: 'params' })}`, {
-        violations: (validate.errors ?? []).map(describeViolation),
-      });
+    const { schema, cacheable } = await this.#functionInfo(functionId);
+    if (!schema) return { params, cacheable };
+    const verdict = await this.#o.paramsValidator.validate(functionId, schema, params, bytes);
+    if (!verdict.valid) {
+      throw new ServiceError('INVALID_PARAMS', `params do not match the function's schema: ${verdict.message}`, { violations: verdict.errors.map(describeViolation) });
     }
-    return { params, cacheable };
+    // With the schema's defaults applied.
+    return { params: verdict.params, cacheable };
   }
 
   async #functionInfo(functionId: string): Promise<FunctionInfo> {
     const known = this.#functions.get(functionId);
     if (known) return known;
     const fn = await this.#o.functions.getById(functionId);
-    const schema = fn?.schema?.params;
-    let validate: ValidateFunction | undefined;
-    if (schema) {
-      // Registration refuses such schemas now; one stored earlier is not run on the service's thread.
-      const compiled = compileParamsSchema(this.#ajv, schema);
-      if ('validate' in compiled) validate = compiled.validate;
-      else this.#o.logger.error({ functionId, reason: compiled.error }, 'function params schema cannot be used; params are not validated');
-    }
-    const info = { validate, cacheable: fn?.cacheable ?? true };
+    const info = { schema: fn?.schema?.params ?? undefined, cacheable: fn?.cacheable ?? true };
     this.#functions.set(functionId, info);
     return info;
   }
@@ -225,8 +218,11 @@ export class ExecutionService {
   }
 }
 
+/** A violation as the error body shows it; a long list in its params (an enum's values) is counted, not copied. */
 function describeViolation(e: ErrorObject): Record<string, unknown> {
-  return { path: e.instancePath || '/', message: e.message ?? 'invalid', keyword: e.keyword, params: e.params };
+  const params: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(e.params ?? {})) params[key] = Array.isArray(value) && value.length > 10 ? { count: value.length, first: value.slice(0, 10) } : value;
+  return { path: e.instancePath || '/', message: e.message ?? 'invalid', keyword: e.keyword, params };
 }
 
 /** A failed invocation as the contract's error (RUNTIME_ERROR / TIMEOUT), with what the script printed. */

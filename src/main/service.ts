@@ -12,6 +12,7 @@ import { LanguageRouter } from '../execution/language-router.js';
 import { ExecutionService } from '../execution/execution-service.js';
 import { ResultCache } from '../execution/result-cache.js';
 import { FunctionService } from '../functions/function-service.js';
+import { ParamsValidator } from '../functions/params-validator.js';
 import { buildHttpApp } from '../http/app.js';
 import { Authenticator } from '../http/auth.js';
 import type { ComponentHealth, HealthReport } from '../http/routes/operations-routes.js';
@@ -158,6 +159,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     onHit: () => metrics.cacheHit(),
     onMiss: () => metrics.cacheMiss(),
   });
+  const paramsValidator = new ParamsValidator({ logger: logger.child({ component: 'params-validation' }) });
   const execution = new ExecutionService({
     sessions,
     functions: functionStore,
@@ -165,6 +167,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     metrics,
     logger,
     results,
+    paramsValidator,
     paramsLimits: { maxBytes: config.maxParamsBytes, maxDepth: config.maxJsonDepth },
     runtimeTimeoutSeconds: config.runtimeTimeoutSeconds,
     defaultTimeoutMs: config.defaultTimeoutMs,
@@ -255,6 +258,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         const lostLogs = await requestLogs.stop(config.shutdownGraceMs);
         if (lostActivity + lostLogs > 0) logger.error({ lostActivity, lostLogs }, 'rows not written at shutdown');
         await discovery?.stop();
+        await paramsValidator.stop();
         await runtimes.stopAll();
         wiring.close();
         await cache.close();

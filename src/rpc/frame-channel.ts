@@ -72,7 +72,7 @@ export class FrameChannel {
     if (this.#closed) return;
     const frames = this.#outgoing;
     this.#outgoing = [];
-    if (frames.length === 1) this.#socket.write(frames[0] as Buffer);
+    if (frames.length === 1) this.#socket.write(frames[0]);
     else if (frames.length > 1) this.#socket.write(Buffer.concat(frames));
   }
 
