@@ -163,10 +163,15 @@ export function invocationResultFromWire(response: WireExecuteResponse, limits: 
     logs: Array.isArray(response.logs) ? response.logs : [],
     stats: { durationMs: finite(response.duration_ms, 0), ...(memory !== undefined && memory !== null ? { memoryUsageBytes: finite(memory, 0) } : {}) },
   };
+  const text = typeof response.result_json === 'string' ? response.result_json : '';
+  const bytes = jsonBytes(text, limits.maxResultBytes);
+  // A result over the limit is refused unread: its JSON is not even parsed.
+  if (response.status === 'EXECUTE_STATUS_OK' && bytes > limits.maxResultBytes) {
+    return boundOutput({ ...common, status: 'ok', result: null }, limits, bytes);
+  }
   const result = fromWire(response, common);
   if (!result) return undefined;
-  const text = typeof response.result_json === 'string' ? response.result_json : '';
-  return boundOutput(result, limits, result.status === 'ok' ? jsonBytes(text, limits.maxResultBytes) : 0);
+  return boundOutput(result, limits, result.status === 'ok' ? bytes : 0);
 }
 
 function fromWire(response: WireExecuteResponse, common: Pick<InvocationResult, 'logs' | 'stats'>): InvocationResult | undefined {
