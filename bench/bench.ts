@@ -8,7 +8,8 @@
  *
  * `baseline`: the same Node.js execute on a build of BENCH_BASELINE_REF (default: the last commit
  * before runtime processes, when scripts ran in the service process), from a git worktree under
- * .bench/ built once, measured alternately with the current build (two rounds each), so that the
+ * .bench/ built once, measured alternately with the current build (three rounds each, the median
+ * of each figure reported), so that the
  * cost of moving untrusted code out of the service is read from one run.
  *
  * `crash`: what a runtime process crash costs: the Node.js runtime process of a warm session killed
@@ -51,6 +52,8 @@ const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'python', 'rust'
 /** The build measured as `baseline`: scripts in the service process (issue 11 moved them out). */
 const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? '87b96b5611b28ea3b4b35a6cfaf0e24fc15d9c81';
 const CRASH_ROUNDS = 5;
+/** The baseline build and the current one are measured alternately, this many times each. */
+const BASELINE_ROUNDS = 3;
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 function selectedScenarios(args: readonly string[]): Set<ScenarioName> {
@@ -377,13 +380,11 @@ async function main(): Promise<void> {
     const scenarios: Scenario[] = [
       { name: 'bare', label: 'bare node:http server (parses the body, answers a constant)', url: `${bare?.url ?? ''}/bare`, headers: {} },
       ...(selected.has('baseline')
-        ? ([
-            { name: 'baseline', label: `execute, Node.js, ${base}, round 1`, url: baselineUrl, headers: noCache },
-            { name: 'nodejs', label: `${current}, runtime processes, round 1`, url: nodeUrl, headers: noCache },
-            { name: 'baseline', label: `execute, Node.js, ${base}, round 2`, url: baselineUrl, headers: noCache },
-          ] as Scenario[])
-        : []),
-      { name: 'nodejs', label: selected.has('baseline') ? `${current}, runtime processes, round 2` : current, url: nodeUrl, headers: noCache },
+        ? (Array.from({ length: BASELINE_ROUNDS }, (_, i) => [
+            { name: 'baseline', label: `execute, Node.js, ${base}, round ${i + 1}`, url: baselineUrl, headers: noCache },
+            { name: 'nodejs', label: `${current}, runtime processes, round ${i + 1}`, url: nodeUrl, headers: noCache },
+          ]).flat() as Scenario[])
+        : [{ name: 'nodejs', label: current, url: nodeUrl, headers: noCache } as Scenario]),
       { name: 'remote', label: 'execute, Node.js via gRPC runtime service (NODEJS_RUNTIME_URL), warm session, uncached, logging on', url: remoteUrl, headers: noCache },
       { name: 'cached', label: 'execute, Node.js, result cache hit, logging on', url: nodeUrl, headers: {} },
       { name: 'python', label: 'execute, Python, warm session, uncached (X-Cache-Control: no-cache), logging on', url: pythonUrl, headers: noCache },
@@ -396,11 +397,11 @@ async function main(): Promise<void> {
       rows.push({ label: scenario.label, figures, connections: CONNECTIONS });
       rounds.set(scenario.name, [...(rounds.get(scenario.name) ?? []), figures]);
     }
-    // A scenario measured in several rounds counts with the mean of its rounds.
+    // A scenario measured in several rounds counts with the median of its rounds, figure by figure.
     const byName = new Map<ScenarioName, Figures>();
     for (const [name, list] of rounds) {
-      const mean = (field: keyof Figures): number => round2(list.reduce((sum, f) => sum + f[field], 0) / list.length);
-      byName.set(name, { requestsPerSec: Math.round(mean('requestsPerSec')), p50: mean('p50'), p99: mean('p99'), errors: mean('errors'), non2xx: mean('non2xx'), total: mean('total') });
+      const mid = (field: keyof Figures): number => median(list.map((f) => f[field]));
+      byName.set(name, { requestsPerSec: Math.round(mid('requestsPerSec')), p50: mid('p50'), p99: mid('p99'), errors: mid('errors'), non2xx: mid('non2xx'), total: mid('total') });
     }
 
     // What a runtime process crash costs, for a warm session: every Node.js runtime process killed
@@ -517,7 +518,7 @@ async function main(): Promise<void> {
       ratio: ratioOf('nodejs', 'bare', 'requestsPerSec'),
       ...(selected.has('baseline')
         ? {
-            baseline: { ref: BASELINE_REF, meanOfRounds: byName.get('baseline'), currentMeanOfRounds: byName.get('nodejs') },
+            baseline: { ref: BASELINE_REF, rounds: BASELINE_ROUNDS, medianOfRounds: byName.get('baseline'), currentMedianOfRounds: byName.get('nodejs') },
             currentOverBaselineRequestsPerSec: ratioOf('nodejs', 'baseline', 'requestsPerSec'),
             baselineServiceRssMiB: Math.round(treeRssKiB(baselineService?.child.pid ?? 0).self / 1024),
           }
@@ -557,7 +558,7 @@ async function main(): Promise<void> {
     if (results.currentOverBaselineRequestsPerSec !== undefined) {
       const b = byName.get('baseline') as Figures;
       const n = byName.get('nodejs') as Figures;
-      console.log(`Node.js execute, mean of two rounds: baseline ${b.requestsPerSec} req/s p50 ${b.p50} p99 ${b.p99}; runtime processes ${n.requestsPerSec} req/s p50 ${n.p50} p99 ${n.p99}; ratio ${results.currentOverBaselineRequestsPerSec}`);
+      console.log(`Node.js execute, median of ${BASELINE_ROUNDS} rounds: baseline ${b.requestsPerSec} req/s p50 ${b.p50} p99 ${b.p99}; runtime processes ${n.requestsPerSec} req/s p50 ${n.p50} p99 ${n.p99}; ratio ${results.currentOverBaselineRequestsPerSec}`);
     }
     if (crash) console.log(`runtime process crash: ${JSON.stringify(crash)}`);
     console.log(`request_logs rows still queued at the end: ${queued}`);

@@ -21,7 +21,8 @@ import { createRuntimePool, RuntimePool, type EndpointRuntime } from '../rpc/run
 import { LANGUAGES, type Language, type Runtime } from '../runtimes/runtime.js';
 import type { WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
 import { detectCgroups, type CgroupSupport } from '../sandbox/cgroup.js';
-import { planRuntimeProcess, SANDBOX_UID, sandboxWritableDir } from '../sandbox/runtime-sandbox.js';
+import { SANDBOX_UID } from '../sandbox/host.js';
+import { planRuntimeProcess, sandboxWritableDir } from '../sandbox/runtime-sandbox.js';
 import { localRuntimeSettings, outputLimitsOf, type RuntimeProcessSettings } from './local-runtimes.js';
 
 /** The runtimes of every language, and the discovery that keeps remote endpoint sets current (if any). */

@@ -23,15 +23,13 @@
  * Without bubblewrap it is refused unless the operator allowed RUNTIME_ALLOW_UNSANDBOXED: the
  * process is then a plain child (crashes are still contained, the host is not hidden).
  */
-import { chownSync, existsSync, lstatSync, mkdirSync, readlinkSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import type { Language } from '../runtimes/runtime.js';
 import type { ProcessCgroup } from './cgroup.js';
+import { firstExisting, isRoot, reachableByOthers, rootLinks, SANDBOX_UID } from './host.js';
 import { runtimeProcessSeccompFilter } from './seccomp.js';
-
-/** The unprivileged uid and gid (nobody / nogroup) a runtime process runs as. */
-export const SANDBOX_UID = 65534;
 
 /** Descriptors of a runtime process: logs on 2, then the frame channel, bubblewrap's seccomp and info. */
 export const FD_CHANNEL = 3;
@@ -76,41 +74,6 @@ export interface RuntimeProcessLaunch {
 /** Why a runtime process cannot be sandboxed here: reported in health and in every refused call. */
 export class RuntimeSandboxUnavailable extends Error {}
 
-function firstExisting(candidates: readonly string[]): string | undefined {
-  return candidates.find((path) => existsSync(path));
-}
-
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-/** `/bin`, `/lib`, `/lib64`... as the host has them: symlinks into /usr (merged /usr) or real folders. */
-function rootLinks(): string[] {
-  const args: string[] = [];
-  for (const path of ['/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32']) {
-    let stat;
-    try {
-      stat = lstatSync(path);
-    } catch {
-      continue;
-    }
-    if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(path), path);
-    else if (stat.isDirectory()) args.push('--ro-bind', path, path);
-  }
-  return args;
-}
-
-/** Whether uid 65534 can reach `path` (every parent searchable by others). */
-function reachableByOthers(path: string): boolean {
-  for (let dir = path; ; dir = dirname(dir)) {
-    try {
-      if ((statSync(dir).mode & 0o001) === 0) return false;
-    } catch {
-      return false;
-    }
-    if (dirname(dir) === dir) return true;
-  }
-}
 
 export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimeProcessLaunch {
   const nodeArgs = [...settings.execArgv, settings.script];

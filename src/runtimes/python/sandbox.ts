@@ -19,17 +19,16 @@
  *   script cannot raise them again): address space, CPU time, processes, file size, open files.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 
+import { firstExisting, isRoot, rootLinks, SANDBOX_UID } from '../../sandbox/host.js';
 import { sandboxSeccompFilter, workerSeccompFilter } from '../../sandbox/seccomp.js';
 
 const execFileAsync = promisify(execFile);
 
 /** Where the worker program sits inside the sandbox. */
 export const SANDBOX_WORKER_PATH = '/sandbox/worker.py';
-/** The unprivileged uid and gid (nobody / nogroup) workers run as, inside and, for root, outside. */
-export const SANDBOX_UID = 65534;
 
 /** File descriptors of a worker child: the protocol on 0/1, diagnostics on 2, then the sandbox's own. */
 export const FD_SECCOMP = 3;
@@ -75,31 +74,6 @@ export class SandboxUnavailable extends Error {}
 
 const BWRAP_CANDIDATES = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'];
 const SETPRIV_CANDIDATES = ['/usr/bin/setpriv', '/bin/setpriv'];
-
-function firstExisting(candidates: readonly string[], explicit: string | undefined): string | undefined {
-  if (explicit !== undefined) return existsSync(explicit) ? explicit : undefined;
-  return candidates.find((path) => existsSync(path));
-}
-
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-/** `/bin`, `/lib`, `/lib64`... as the host has them: symlinks into /usr (merged /usr) or real folders. */
-function rootLinks(): string[] {
-  const args: string[] = [];
-  for (const path of ['/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32']) {
-    let stat;
-    try {
-      stat = lstatSync(path);
-    } catch {
-      continue;
-    }
-    if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(path), path);
-    else if (stat.isDirectory()) args.push('--ro-bind', path, path);
-  }
-  return args;
-}
 
 async function bwrapVersion(bwrap: string): Promise<[number, number, number]> {
   const { stdout } = await execFileAsync(bwrap, ['--version'], { timeout: 5000, env: {} });

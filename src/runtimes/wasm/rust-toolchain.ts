@@ -17,13 +17,14 @@
  *   visible, so no compiler plugin or proc macro can run.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure } from '../runtime.js';
+import { reachableByOthers, SANDBOX_UID } from '../../sandbox/host.js';
 import { runProcess } from './process.js';
 
 export interface RustToolchainPaths {
@@ -91,7 +92,6 @@ interface DepsManifest {
 }
 
 const TARGET = 'wasm32-wasi';
-const SANDBOX_UID = 65534;
 /** Bumped when the way serde_json is built changes, so that old builds are not reused. */
 const DEPS_LAYOUT = 'deps-v1-preserve_order';
 
@@ -154,7 +154,7 @@ export class RustToolchain {
     this.serdeJsonVersion = init.serdeJsonVersion;
     this.id = init.id;
     this.#asRoot = process.getuid?.() === 0;
-    const unreachable = [init.depsDir, tmpdir()].find((dir) => !reachableByOthers(dir));
+    const unreachable = [init.depsDir, tmpdir()].find((dir) => !reachableByOthers(dir, { readable: true }));
     this.#dropRoot = this.#asRoot && existsSync(init.paths.setpriv) && unreachable === undefined;
     if (this.#asRoot && unreachable !== undefined) {
       init.logger.warn(
@@ -419,22 +419,6 @@ export class RustToolchain {
   /** Where the prebuilt serde_json lives (for health details). */
   get depsDir(): string {
     return this.#depsDir;
-  }
-}
-
-/** Whether a user other than the owner can traverse every directory down to `dir` and read it. */
-function reachableByOthers(dir: string): boolean {
-  try {
-    let current = realpathSync(dir);
-    if ((statSync(current).mode & 0o005) !== 0o005) return false;
-    for (;;) {
-      const parent = dirname(current);
-      if (parent === current) return true;
-      if ((statSync(parent).mode & 0o001) === 0) return false;
-      current = parent;
-    }
-  } catch {
-    return false;
   }
 }
 
