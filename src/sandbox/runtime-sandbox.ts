@@ -120,6 +120,9 @@ export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimePro
     '--cap-drop', 'ALL',
     '--hostname', 'sandbox',
     '--ro-bind', '/usr', '/usr',
+    // Debian's alternatives (cc, c++ and the like are links through /etc/alternatives): cargo's build
+    // scripts link with `cc` when the Rust process builds its crates on a first start.
+    ...(settings.language === 'rust' && existsSync('/etc/alternatives') ? ['--ro-bind', '/etc/alternatives', '/etc/alternatives'] : []),
     ...rootLinks(),
     ...nodeBinary,
     '--tmpfs', '/tmp',
@@ -167,7 +170,8 @@ export function sandboxWritableDir(path: string): string {
   mkdirSync(dirname(path), { recursive: true });
   if (!existsSync(path)) mkdirSync(path, { mode: 0o700 });
   if (isRoot()) {
-    if (!reachableByOthers(dirname(path))) throw new RuntimeSandboxUnavailable(`uid ${SANDBOX_UID} cannot reach ${path}: make its parent directories world-searchable (chmod o+x)`);
+    // The sandbox binds it by path, as uid 65534: the way there must be searchable (DATA_DIR o+x; listing it needs no more).
+    if (!reachableByOthers(dirname(path))) throw new RuntimeSandboxUnavailable(`uid ${SANDBOX_UID} cannot reach ${path}: make its parent directories searchable by others (chmod o+x, e.g. DATA_DIR)`);
     chownSync(path, SANDBOX_UID, SANDBOX_UID);
   }
   return path;

@@ -2,7 +2,8 @@
  * The controller image (deploy/Dockerfile) as far as it can run here: no Docker engine, so its
  * file tree is assembled from the Dockerfile's final stage (every COPY, the build stage's dist/
  * compiled by tsc, its node_modules those of this checkout) and started as the image's CMD would.
- * Runtime processes and worker threads load files by path; a file the image lacks shows here.
+ * Runtime processes and worker threads load files by path; a file the image lacks shows here, and
+ * so does what a first start on an empty volume needs (the Rust crates are built in the sandbox).
  */
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -13,7 +14,6 @@ import { after, before, describe, it } from 'node:test';
 
 import { PROJECT_ROOT } from '../../src/config/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { RUST_TEST_CACHE_DIR } from '../helpers/rust.js';
 
 /** The image's tree from the final stage of `dockerfile` under `root`. */
 function assemble(dockerfile: string, root: string): void {
@@ -49,9 +49,12 @@ describe('the controller image, assembled from deploy/Dockerfile and started', (
     chmodSync(root, 0o755);
     assemble('deploy/Dockerfile', root);
     const dataDir = mkdtempSync(join(tmpdir(), 'lm-image-data-'));
+    // As a volume is mounted: searchable by others (the runtime processes' uid reaches the Rust toolchain cache in it).
+    chmodSync(dataDir, 0o711);
     child = spawn(process.execPath, ['--no-node-snapshot', 'dist/src/main/server.js'], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR, LOG_LEVEL: 'info' },
+      // A fresh data directory, as a new volume would be: the Rust runtime process builds its crates there first, in its sandbox.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
