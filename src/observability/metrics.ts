@@ -64,7 +64,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   if (sampleEndpoints) {
     new Gauge({
       name: 'lambda_runtime_endpoint_up',
-      help: 'Whether a remote runtime endpoint takes calls (1) or is ejected/unreachable (0)',
+      help: 'Whether a runtime endpoint (a local runtime process or a remote runtime server) takes calls (1; a restarting runtime process does: they wait for it) or is ejected or unreachable (0)',
       labelNames: ['language', 'address'],
       registers: [registry],
       collect() {
@@ -74,7 +74,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     });
     new Gauge({
       name: 'lambda_runtime_endpoint_in_flight',
-      help: 'Calls in flight on a remote runtime endpoint',
+      help: 'Calls in flight on a runtime endpoint (a local runtime process or a remote runtime server)',
       labelNames: ['language', 'address'],
       registers: [registry],
       collect() {
