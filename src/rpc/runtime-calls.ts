@@ -3,6 +3,7 @@
  * server in a cluster) or frames over a socket (frame-server.ts, a local runtime process). Both
  * take the wire messages of runtime-wire.ts, check them the same way and call the same Runtime.
  */
+import { boundResultDepth } from '../runtimes/output-limits.js';
 import type { ExecuteRequest, PrepareRequest, Runtime, RuntimeHealth, ScriptEvent } from '../runtimes/runtime.js';
 import {
   invocationResultToWire,
@@ -91,7 +92,8 @@ export function createRuntimeCalls(runtime: Runtime, options: { readonly isStopp
       return prepareResultToWire(await runtime.prepare(prepareRequestFromWire(request)));
     },
     async execute(request, remainingMs) {
-      const result = await runtime.execute(executeRequestFromWire(request, remainingMs, options.trustedEvents));
+      // A result too deep to serialise is the script's error (its size the receiving side checks on the wire).
+      const result = boundResultDepth(await runtime.execute(executeRequestFromWire(request, remainingMs, options.trustedEvents)));
       executeStatuses[result.status] = (executeStatuses[result.status] ?? 0) + 1;
       return invocationResultToWire(result);
     },

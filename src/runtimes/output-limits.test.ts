@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { boundLogs, boundOutput, MAX_ERROR_MESSAGE_CHARS, truncationMarker } from './output-limits.js';
+import { boundLogs, boundOutput, boundResultDepth, MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_DEPTH, truncationMarker } from './output-limits.js';
 import type { InvocationResult } from './runtime.js';
 
 const limits = { maxLogEntries: 3, maxLogBytes: 20, maxResultBytes: 64 };
@@ -44,5 +44,20 @@ describe('output limits enforced by the host', () => {
     assert.equal(error.error.line, undefined);
     const memory = boundOutput({ status: 'memory_limit', limitBytes: 1, message: 'x'.repeat(50_000), logs: [], stats }, limits);
     assert.ok(memory.status === 'memory_limit' && memory.message.length <= MAX_ERROR_MESSAGE_CHARS + 3);
+  });
+
+  it('refuses a result nested deeper than the host can serialise, before serialising it', () => {
+    const nested = (depth: number): unknown => {
+      let value: unknown = [];
+      for (let i = 1; i < depth; i++) value = i % 2 === 0 ? [value] : { v: value };
+      return value;
+    };
+    const deep = boundResultDepth({ status: 'ok', result: nested(5000), logs: ['kept'], stats });
+    assert.equal(deep.status, 'error');
+    if (deep.status === 'error') assert.match(deep.error.message, new RegExp(`deeper than ${MAX_RESULT_DEPTH} levels`));
+    assert.deepEqual(deep.logs, ['kept']);
+    const fine: InvocationResult = { status: 'ok', result: nested(MAX_RESULT_DEPTH), logs: [], stats };
+    assert.equal(boundResultDepth(fine), fine);
+    assert.equal(boundOutput({ status: 'ok', result: nested(MAX_RESULT_DEPTH + 1), logs: [], stats }, { ...limits, maxResultBytes: 1 << 20 }).status, 'error');
   });
 });

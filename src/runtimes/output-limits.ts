@@ -5,7 +5,9 @@
  * runtime process is one sandbox escape away from sending anything. So each boundary a result
  * crosses towards the service (worker to runtime, runtime process to service, runtime server to
  * service) passes it through `boundOutput`:
- * - a result whose JSON is over `maxResultBytes` becomes `output_limit`;
+ * - a result whose JSON is over `maxResultBytes` becomes `output_limit`; one nested deeper than
+ *   MAX_RESULT_DEPTH is an error (the host's own serialisers would overflow their stacks on it:
+ *   a result 5,000 arrays deep was a 500 INTERNAL_ERROR);
  * - logs keep at most `maxLogEntries` lines and `maxLogBytes` UTF-8 bytes; what is cut is said in
  *   one marker line, as the guests say it (a guest's own marker line is kept as the one extra line);
  * - error names, messages and stacks, and limit messages, are cut to fixed sizes.
@@ -18,6 +20,9 @@ export interface OutputLimits {
   readonly maxLogBytes: number;
   readonly maxResultBytes: number;
 }
+
+/** Levels of arrays and objects a result may have. */
+export const MAX_RESULT_DEPTH = 1000;
 
 /** What the guests' error descriptions are cut to (the Node.js bootstrap's sizes). */
 export const MAX_ERROR_NAME_CHARS = 200;
@@ -90,11 +95,30 @@ function boundError(error: ScriptError): ScriptError {
   return { name, message, ...(stack !== undefined ? { stack } : {}), ...(line !== undefined ? { line } : {}), ...(column !== undefined ? { column } : {}) };
 }
 
+/** Whether `value` nests deeper than `limit` (walked iteratively: a deep value cannot overflow the stack here). */
+function deeperThan(value: unknown, limit: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const stack: Array<{ value: object; depth: number }> = [{ value, depth: 1 }];
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop() as { value: object; depth: number };
+    if (depth > limit) return true;
+    for (const child of Object.values(current)) if (child !== null && typeof child === 'object') stack.push({ value: child as object, depth: depth + 1 });
+  }
+  return false;
+}
+
+/** An ok result nested deeper than MAX_RESULT_DEPTH as the script's error; any other result as it is. Check this before serialising a result. */
+export function boundResultDepth(result: InvocationResult): InvocationResult {
+  if (result.status !== 'ok' || !deeperThan(result.result, MAX_RESULT_DEPTH)) return result;
+  return { status: 'error', error: { name: 'InvalidResult', message: `the result is nested deeper than ${MAX_RESULT_DEPTH} levels of arrays and objects` }, logs: result.logs, stats: result.stats };
+}
+
 /**
  * `result` within `limits`. `resultBytes` is the size of the result's JSON as it arrived (the
  * caller knows it from the wire); without it the result is measured here when it could be over.
  */
-export function boundOutput(result: InvocationResult, limits: OutputLimits, resultBytes?: number): InvocationResult {
+export function boundOutput(given: InvocationResult, limits: OutputLimits, resultBytes?: number): InvocationResult {
+  const result = boundResultDepth(given);
   const logs = boundLogs(result.logs, limits);
   switch (result.status) {
     case 'ok': {
@@ -108,6 +132,7 @@ export function boundOutput(result: InvocationResult, limits: OutputLimits, resu
           stats: result.stats,
         };
       }
+
       return logs === result.logs ? result : { ...result, logs };
     }
     case 'error': {
