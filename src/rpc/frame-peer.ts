@@ -96,11 +96,6 @@ export class FramePeer {
     return this.#channel.closed;
   }
 
-  /** Calls waiting for an answer. */
-  get pending(): number {
-    return this.#pending.size;
-  }
-
   handle(op: string, handler: FrameHandler): this {
     this.#handlers.set(op, handler);
     return this;
