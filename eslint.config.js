@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'src/runtimes/*/guest/**'] },
+  // .bench/ holds the benchmark's results and the baseline build's worktree (another checkout).
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.bench/**', 'src/runtimes/*/guest/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
