@@ -4,6 +4,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
+import { isPlainObject } from '../common/plain-object.js';
 import type { Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { FunctionStore } from '../functions/function.js';
@@ -15,7 +16,7 @@ import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { roundMs } from '../runtimes/invocation.js';
 import type { InvocationResult, Language, Runtime } from '../runtimes/runtime.js';
 import type { SessionRecord } from '../sessions/session.js';
-import { isPlainObject, type HotSession, type SessionService } from '../sessions/session-service.js';
+import type { HotSession, SessionService } from '../sessions/session-service.js';
 import type { Computed, ResultCache } from './result-cache.js';
 
 /**

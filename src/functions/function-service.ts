@@ -5,11 +5,12 @@
  */
 import { Ajv } from 'ajv';
 import { assertJsonLimits } from '../common/json-limits.js';
+import { isPlainObject } from '../common/plain-object.js';
 import { requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import { isPlainObject, scriptHash } from '../sessions/session-service.js';
+import { scriptHash } from '../sessions/session-service.js';
 import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType } from './function.js';
 import { assertLinearSchema } from './params-schema.js';
 

@@ -14,6 +14,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { RE2JS } from 're2js';
 
+import { isPlainObject } from '../common/plain-object.js';
 import { ServiceError } from '../errors/service-error.js';
 
 // ajv-formats is CommonJS with a default export.
@@ -38,12 +39,8 @@ export function createParamsAjv(): Ajv {
   return addFormats(new Ajv({ allErrors: true, strict: false, useDefaults: true, code: { regExp: re2Engine } }));
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function scalarTyped(items: unknown): boolean {
-  if (!isObject(items)) return false;
+  if (!isPlainObject(items)) return false;
   const types = Array.isArray(items.type) ? items.type : [items.type];
   return types.length > 0 && types.every((t) => typeof t === 'string' && SCALAR_TYPES.has(t));
 }
@@ -57,7 +54,7 @@ export function assertLinearSchema(schema: unknown, path: string): void {
   while (stack.length > 0) {
     const { value, path: at } = stack.pop() as { value: unknown; path: string };
     if (value === null || typeof value !== 'object') continue;
-    if (isObject(value) && value.uniqueItems === true && !scalarTyped(value.items)) {
+    if (isPlainObject(value) && value.uniqueItems === true && !scalarTyped(value.items)) {
       const max = value.maxItems;
       if (typeof max !== 'number' || max > MAX_UNIQUE_PAIRWISE_ITEMS) {
         throw new ServiceError(
@@ -68,7 +65,7 @@ export function assertLinearSchema(schema: unknown, path: string): void {
       }
     }
     for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-      const patterns = key === 'pattern' && typeof child === 'string' ? [child] : key === 'patternProperties' && isObject(child) ? Object.keys(child) : [];
+      const patterns = key === 'pattern' && typeof child === 'string' ? [child] : key === 'patternProperties' && isPlainObject(child) ? Object.keys(child) : [];
       for (const pattern of patterns) {
         try {
           RE2JS.compile(RE2JS.translateRegExp(pattern));

@@ -14,6 +14,7 @@
  */
 import type { Duplex } from 'node:stream';
 
+import { isPlainObject } from '../common/plain-object.js';
 import { isServiceError, ServiceError, type ErrorCode } from '../errors/service-error.js';
 import { FrameChannel } from './frame-channel.js';
 
@@ -51,13 +52,9 @@ interface Pending {
 
 const MAX_DETAIL_KEYS = 16;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Only short scalar details survive the trip: they are for humans, never for decisions. */
 function scalarDetails(value: unknown): Record<string, unknown> {
-  if (!isObject(value)) return {};
+  if (!isPlainObject(value)) return {};
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value).slice(0, MAX_DETAIL_KEYS)) {
     if (typeof item === 'number' || typeof item === 'boolean') out[key] = item;
@@ -131,7 +128,7 @@ export class FramePeer {
   }
 
   #onFrame(header: Record<string, unknown>, payload: Buffer): void {
-    const body = isObject(header.b) ? header.b : {};
+    const body = isPlainObject(header.b) ? header.b : {};
     switch (header.k) {
       case 'q':
         return this.#onRequest(header.i, header.o, body, payload);

@@ -24,6 +24,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 
+import { isPlainObject } from '../common/plain-object.js';
 import { ServiceError, type ErrorCode } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import { eventJson } from '../runtimes/invocation.js';
@@ -272,20 +273,22 @@ export class ProcessRuntime implements EndpointRuntime {
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
     const child = await this.#readyChild(request.timeoutMs);
     const timeoutMs = Math.max(1, Math.round(request.timeoutMs));
+    // The call's whole allowance on this side (see EXECUTE_MARGIN_MS): past it the process is killed.
+    const overdueMs = 2 * timeoutMs + EXECUTE_MARGIN_MS;
     const payload = Buffer.from(eventJson(request), 'utf8');
     let answer: FrameMessage;
     child.calls++;
     try {
       answer = await child.peer.call(
         'execute',
-        { script_hash: request.scriptHash, instance_key: request.instanceKey, timeout_ms: timeoutMs, remaining_ms: 2 * timeoutMs + EXECUTE_MARGIN_MS },
-        { payload, timeoutMs: 2 * timeoutMs + EXECUTE_MARGIN_MS },
+        { script_hash: request.scriptHash, instance_key: request.instanceKey, timeout_ms: timeoutMs, remaining_ms: overdueMs },
+        { payload, timeoutMs: overdueMs },
       );
     } catch (error) {
       if (error instanceof CallTimedOut) {
         // The process let a call run far past its limit: it is not trusted to stop scripts any more.
-        this.#kill(child, `a call ran ${2 * timeoutMs + EXECUTE_MARGIN_MS} ms, past twice its time limit, and the process was killed`, 'unresponsive');
-        return { status: 'timeout', limitMs: timeoutMs, logs: [], stats: { durationMs: 2 * timeoutMs + EXECUTE_MARGIN_MS } };
+        this.#kill(child, `a call ran ${overdueMs} ms, past twice its time limit, and the process was killed`, 'unresponsive');
+        return { status: 'timeout', limitMs: timeoutMs, logs: [], stats: { durationMs: overdueMs } };
       }
       throw await this.#callFailed(child, error, 'execute');
     } finally {
@@ -561,7 +564,7 @@ export class ProcessRuntime implements EndpointRuntime {
         let record: Record<string, unknown> | undefined;
         try {
           const parsed: unknown = JSON.parse(line);
-          if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) record = parsed as Record<string, unknown>;
+          if (isPlainObject(parsed)) record = parsed;
         } catch {
           record = undefined;
         }

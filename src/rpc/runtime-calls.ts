@@ -3,6 +3,7 @@
  * server in a cluster) or frames over a socket (frame-server.ts, a local runtime process). Both
  * take the wire messages of runtime-wire.ts, check them the same way and call the same Runtime.
  */
+import { isPlainObject } from '../common/plain-object.js';
 import { boundResultDepth } from '../runtimes/output-limits.js';
 import type { ExecuteRequest, PrepareRequest, Runtime, RuntimeHealth, ScriptEvent } from '../runtimes/runtime.js';
 import {
@@ -28,8 +29,8 @@ function parseJsonObject(text: string, what: string): Record<string, unknown> {
   } catch (error) {
     throw new InvalidWireRequest(`${what}: ${(error as Error).message}`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidWireRequest(`${what} is not a JSON object`);
-  return parsed as Record<string, unknown>;
+  if (!isPlainObject(parsed)) throw new InvalidWireRequest(`${what} is not a JSON object`);
+  return parsed;
 }
 
 function text(value: unknown, what: string): string {

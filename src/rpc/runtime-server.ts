@@ -113,7 +113,6 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
   let stopping = false;
   let server: grpc.Server | undefined;
   const served = createRuntimeCalls(runtime, { isStopping: () => stopping });
-  const currentHealth = (): ReturnType<Runtime['health']> => served.health();
 
   /** Runs one unary handler: counts it, and turns a throw into a gRPC status. */
   function unary<Req, Res>(name: RpcName, handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
@@ -152,12 +151,12 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
       return Promise.resolve({});
     }),
 
-    HealthCheck: unary<WireEmpty, WireHealthCheckResponse>('HealthCheck', () => Promise.resolve(healthToWire(currentHealth()))),
+    HealthCheck: unary<WireEmpty, WireHealthCheckResponse>('HealthCheck', () => Promise.resolve(healthToWire(served.health()))),
 
     GetMetrics: unary<WireEmpty, WireGetMetricsResponse>('GetMetrics', () => {
       const metrics = {
         language: runtime.language,
-        health: currentHealth(),
+        health: served.health(),
         uptime_ms: Date.now() - startedAt,
         in_flight: inFlight,
         calls,
@@ -184,7 +183,7 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
 
   function servingStatus(service: string): WireServingStatus | undefined {
     if (service !== '' && service !== RUNTIME_SERVICE_NAME) return undefined;
-    return currentHealth().status === 'unavailable' ? 'NOT_SERVING' : 'SERVING';
+    return served.health().status === 'unavailable' ? 'NOT_SERVING' : 'SERVING';
   }
 
   const healthHandlers: grpc.UntypedServiceImplementation = {

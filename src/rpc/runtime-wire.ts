@@ -6,6 +6,7 @@
  * runtime sends back passes the host's output limits here (output-limits.ts), whatever the runtime
  * did.
  */
+import { isPlainObject } from '../common/plain-object.js';
 import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/invocation.js';
 import { boundOutput, type OutputLimits } from '../runtimes/output-limits.js';
 import type { CompileFailure, InvocationResult, PrepareResult, RuntimeHealth, ScriptError } from '../runtimes/runtime.js';
@@ -71,7 +72,8 @@ export interface WireHealthCheckResponse {
   details_json: string;
 }
 
-export function compileFailureToWire(error: CompileFailure): WireCompileFailure {
+/** A compile failure's present fields; the wire message and the Runtime type have the same shape. */
+function copyCompileFailure(error: CompileFailure): WireCompileFailure {
   return {
     kind: error.kind,
     message: error.message,
@@ -83,24 +85,14 @@ export function compileFailureToWire(error: CompileFailure): WireCompileFailure 
 
 export function prepareResultToWire(result: PrepareResult): WirePrepareResponse {
   if (result.ok) return { ok: true, compile_ms: result.compileMs, ...(result.artifact ? { artifact: result.artifact } : {}) };
-  return { ok: false, compile_ms: 0, error: compileFailureToWire(result.error) };
+  return { ok: false, compile_ms: 0, error: copyCompileFailure(result.error) };
 }
 
 export function prepareResultFromWire(response: WirePrepareResponse): PrepareResult {
   if (response.ok) {
     return { ok: true, compileMs: response.compile_ms, ...(response.artifact && response.artifact.length > 0 ? { artifact: new Uint8Array(response.artifact) } : {}) };
   }
-  const error = response.error ?? { kind: 'Error', message: 'prepare failed without a reason' };
-  return {
-    ok: false,
-    error: {
-      kind: error.kind,
-      message: error.message,
-      ...(error.line !== undefined ? { line: error.line } : {}),
-      ...(error.column !== undefined ? { column: error.column } : {}),
-      ...(error.diagnostics !== undefined ? { diagnostics: error.diagnostics } : {}),
-    },
-  };
+  return { ok: false, error: copyCompileFailure(response.error ?? { kind: 'Error', message: 'prepare failed without a reason' }) };
 }
 
 /** A script error's present fields; the wire message and the Runtime type have the same shape. */
@@ -204,7 +196,7 @@ export function healthFromWire(response: WireHealthCheckResponse): RuntimeHealth
   let details: Record<string, unknown> = {};
   try {
     const parsed = JSON.parse(response.details_json || '{}') as unknown;
-    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) details = parsed as Record<string, unknown>;
+    if (isPlainObject(parsed)) details = parsed;
   } catch {
     // Details are informative only; a runtime that sends garbage there is still judged by status.
   }

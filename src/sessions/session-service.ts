@@ -7,6 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
+import { isPlainObject } from '../common/plain-object.js';
 import { requireExecuteScope, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
@@ -68,10 +69,6 @@ export interface HotSession {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Session ids are UUIDs: anything else is refused before any query. */
 export function assertSessionId(requestId: string): string {
