@@ -13,6 +13,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { isRoot } from './host.js';
+
 export interface CgroupLimits {
   readonly memoryBytes: number;
   readonly pids: number;
@@ -51,6 +53,12 @@ function read(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A file's number (memory.current and the like), if readable. */
+function readNumber(path: string): number | undefined {
+  const text = read(path);
+  return text === undefined ? undefined : Number(text.trim());
 }
 
 function tryRmdir(path: string): void {
@@ -131,10 +139,7 @@ function groupV1(memoryDir: string, pidsDir: string, name: string, limits: Cgrou
     path: memory,
     procsFiles: [join(memory, 'cgroup.procs'), join(pids, 'cgroup.procs')],
     limits,
-    memoryBytes: () => {
-      const text = read(join(memory, 'memory.usage_in_bytes'));
-      return text === undefined ? undefined : Number(text.trim());
-    },
+    memoryBytes: () => readNumber(join(memory, 'memory.usage_in_bytes')),
     oomKills: () => Number(/oom_kill (\d+)/.exec(read(join(memory, 'memory.oom_control')) ?? '')?.[1] ?? 0),
     remove: () => {
       tryRmdir(memory);
@@ -158,10 +163,7 @@ function groupV2(parent: string, name: string, limits: CgroupLimits): ProcessCgr
     path: dir,
     procsFiles: [join(dir, 'cgroup.procs')],
     limits,
-    memoryBytes: () => {
-      const text = read(join(dir, 'memory.current'));
-      return text === undefined ? undefined : Number(text.trim());
-    },
+    memoryBytes: () => readNumber(join(dir, 'memory.current')),
     oomKills: () => Number(/oom_kill (\d+)/.exec(read(join(dir, 'memory.events')) ?? '')?.[1] ?? 0),
     remove: () => tryRmdir(dir),
   };
@@ -173,7 +175,7 @@ const NONE = (reason: string): CgroupSupport => ({ kind: 'none', reason, create:
 export function detectCgroups(enabled = true): CgroupSupport {
   if (!enabled) return NONE('disabled (RUNTIME_CGROUPS=false)');
   if (process.platform !== 'linux') return NONE(`no cgroups on ${process.platform}`);
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return NONE('the service does not run as root, so it cannot create cgroups');
+  if (!isRoot()) return NONE('the service does not run as root, so it cannot create cgroups');
   if (existsSync(join(ROOT, 'memory', 'memory.limit_in_bytes')) || existsSync(join(ROOT, 'memory', 'cgroup.procs'))) {
     if (!existsSync(join(ROOT, 'pids', 'cgroup.procs'))) return NONE('cgroup v1 without the pids controller');
     const dirs = ownerDirs([join(ROOT, 'memory'), join(ROOT, 'pids')]);

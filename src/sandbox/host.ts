@@ -9,6 +9,10 @@ import { dirname } from 'node:path';
 /** The unprivileged uid and gid (nobody / nogroup) every sandbox runs as, inside and, for root, outside. */
 export const SANDBOX_UID = 65534;
 
+/** Where the sandboxes' tools are looked for (Debian's places first, then a local install). */
+export const BWRAP_CANDIDATES: readonly string[] = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'];
+export const SETPRIV_CANDIDATES: readonly string[] = ['/usr/bin/setpriv', '/bin/setpriv'];
+
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }

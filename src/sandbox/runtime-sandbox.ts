@@ -28,7 +28,7 @@ import { dirname, join } from 'node:path';
 
 import type { Language } from '../runtimes/runtime.js';
 import type { ProcessCgroup } from './cgroup.js';
-import { firstExisting, isRoot, reachableByOthers, rootLinks, SANDBOX_UID } from './host.js';
+import { BWRAP_CANDIDATES, firstExisting, isRoot, reachableByOthers, rootLinks, SANDBOX_UID, SETPRIV_CANDIDATES } from './host.js';
 import { runtimeProcessSeccompFilter } from './seccomp.js';
 
 /** Descriptors of a runtime process: logs on 2, then the frame channel, bubblewrap's seccomp and info. */
@@ -38,8 +38,6 @@ export const FD_INFO = 5;
 
 /** The project's parts a runtime process loads (read-only), the rest of the tree stays out of sight. */
 const PROJECT_PARTS = ['src', 'dist', 'node_modules', 'package.json', 'migrations', 'proto', 'tsconfig.json'];
-const BWRAP_CANDIDATES = ['/usr/bin/bwrap', '/bin/bwrap'];
-const SETPRIV_CANDIDATES = ['/usr/bin/setpriv', '/bin/setpriv'];
 const PRLIMIT_CANDIDATES = ['/usr/bin/prlimit', '/bin/prlimit'];
 const MAX_OPEN_FILES = 8192;
 
@@ -74,7 +72,7 @@ export interface RuntimeProcessLaunch {
 /** Why a runtime process cannot be sandboxed here: reported in health and in every refused call. */
 export class RuntimeSandboxUnavailable extends Error {}
 
-
+/** How to start one runtime process here: under bubblewrap, or (only where allowed) a plain child; throws RuntimeSandboxUnavailable with the reason. */
 export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimeProcessLaunch {
   const nodeArgs = [...settings.execArgv, settings.script];
   const bwrap = firstExisting(BWRAP_CANDIDATES);

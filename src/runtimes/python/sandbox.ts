@@ -22,7 +22,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-import { firstExisting, isRoot, rootLinks, SANDBOX_UID } from '../../sandbox/host.js';
+import { BWRAP_CANDIDATES, firstExisting, isRoot, rootLinks, SANDBOX_UID, SETPRIV_CANDIDATES } from '../../sandbox/host.js';
 import { sandboxSeccompFilter, workerSeccompFilter } from '../../sandbox/seccomp.js';
 
 const execFileAsync = promisify(execFile);
@@ -72,8 +72,6 @@ export interface LaunchPlan {
 /** Why the sandbox cannot be used: reported in health, and in every refused call. */
 export class SandboxUnavailable extends Error {}
 
-const BWRAP_CANDIDATES = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'];
-const SETPRIV_CANDIDATES = ['/usr/bin/setpriv', '/bin/setpriv'];
 
 async function bwrapVersion(bwrap: string): Promise<[number, number, number]> {
   const { stdout } = await execFileAsync(bwrap, ['--version'], { timeout: 5000, env: {} });
