@@ -373,7 +373,7 @@ async function main(): Promise<void> {
 
     // One table, one run: every scenario warmed up (the same request count), then measured one
     // after another; the remote one right after its in-process baseline; the baseline build and
-    // the current one alternately, twice.
+    // the current one alternately, BASELINE_ROUNDS times each.
     const noCache = { 'x-cache-control': 'no-cache' };
     const base = `baseline build ${BASELINE_REF.slice(0, 7)} (scripts in the service process)`;
     const current = 'execute, Node.js, warm session, uncached (X-Cache-Control: no-cache), logging on';
@@ -443,7 +443,10 @@ async function main(): Promise<void> {
         const crashBody = (await answer.json()) as { error?: { details?: { reason?: string } } };
         if (crashBody.error?.details?.reason !== 'sandbox_crashed') throw new Error(`the bomb did not crash its process: ${JSON.stringify(crashBody)}`);
         const abortFirst = await timeUntil(() => executeOk(crashUrl), 30_000);
-        await timeUntil(async () => (await endpoints(service.url, 'nodejs')).every((e) => e.status === 'up') && (await endpoints(service.url, 'nodejs')).some((e) => !before.includes(e.details?.pid)), 30_000);
+        await timeUntil(async () => {
+          const now = await endpoints(service.url, 'nodejs');
+          return now.every((e) => e.status === 'up') && now.some((e) => !before.includes(e.details?.pid));
+        }, 30_000);
         if (abortFirst === undefined) throw new Error('no good answer after a V8 abort');
         aborted.firstGoodMs.push(round2(abortFirst));
         aborted.backMs.push(round2(performance.now() - abortStarted));

@@ -25,7 +25,6 @@ import type { Computed, ResultCache } from './result-cache.js';
  */
 const KEEPS_INSTANCE_STATE: Readonly<Record<Language, boolean>> = { nodejs: true, python: true, rust: false };
 
-
 export interface ExecutionServiceOptions {
   readonly sessions: SessionService;
   readonly functions: FunctionStore;
