@@ -28,7 +28,7 @@ if (files.length === 0) {
 
 const child = spawn(
   process.execPath,
-  ['--no-node-snapshot', '--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
+  ['--no-node-snapshot', '--import', 'tsx', '--import', './test/helpers/exit-without-teardown.ts', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
   { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --no-node-snapshot`.trim() } },
 );
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
