@@ -123,6 +123,11 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     reply.header('x-request-id', request.id);
     if (request.routeOptions.config.audit) {
       request.audit = { requestId: null, languageTitle: null, userId: null, cached: false, runtimeMetrics: null, response: null };
+      // One row per request, also when the client went away before its answer was sent: the script
+      // may have run all the same. 'close' comes after 'finish' for an answer that was delivered.
+      let delivered = false;
+      reply.raw.once('finish', () => (delivered = true));
+      reply.raw.once('close', () => deps.writeRequestLog(auditEntry(request, reply, delivered)));
     }
   });
 
@@ -130,7 +135,6 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     const route = request.routeOptions.url ?? 'unmatched';
     deps.metrics.httpRequests.inc({ method: request.method, route, status: reply.statusCode });
     deps.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
-    if (request.audit) deps.writeRequestLog(auditEntry(request, reply));
   });
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -164,7 +168,13 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   return app;
 }
 
-function auditEntry(request: FastifyRequest, reply: FastifyReply): RequestLogEntry {
+/**
+ * The status stored for a request whose client closed the connection before the answer was sent
+ * (nginx's convention); `error_details` says what the answer would have been.
+ */
+export const CLIENT_CLOSED_STATUS = 499;
+
+function auditEntry(request: FastifyRequest, reply: FastifyReply, delivered: boolean): RequestLogEntry {
   const audit = request.audit as Audit;
   const error = audit.error;
   const body = request.body;
@@ -178,10 +188,14 @@ function auditEntry(request: FastifyRequest, reply: FastifyReply): RequestLogEnt
     requestHeaders: maskHeaders(request.headers),
     requestPayload: body === undefined ? null : maskValue(body),
     responsePayload: maskValue(audit.response, 16_384),
-    statusCode: reply.statusCode,
+    statusCode: delivered ? reply.statusCode : CLIENT_CLOSED_STATUS,
     durationMs: reply.elapsedTime,
     cached: audit.cached,
-    errorDetails: error ? maskValue(error.toEnvelope().error) : null,
+    errorDetails: error
+      ? maskValue(error.toEnvelope().error)
+      : delivered
+        ? null
+        : { code: 'CLIENT_CLOSED', message: 'The client closed the connection before the answer was sent', status: reply.statusCode },
     runtimeMetrics: audit.runtimeMetrics,
     endpoint: `${request.method} ${request.routeOptions.url ?? request.url}`,
     correlationId: request.id,

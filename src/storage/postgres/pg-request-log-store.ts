@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { RequestLogEntry, RequestLogStore } from '../request-log.js';
 import { toJsonb } from './jsonb.js';
 
-/** public.request_logs and public.error_logs, a batch per transaction (one statement per table). */
+/** public.request_logs and public.error_logs: a batch per statement (both tables, all or nothing). */
 export class PgRequestLogStore implements RequestLogStore {
   readonly #pool: pg.Pool;
   readonly #onUnstorable: ((entry: RequestLogEntry, error: unknown) => void) | undefined;
@@ -76,12 +76,12 @@ export class PgRequestLogStore implements RequestLogStore {
         stack_trace: e.error?.stackTrace ?? null,
         context: e.error?.context ?? null,
       }));
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      // ON CONFLICT makes a retried batch (committed, but the answer was lost) a no-op: each row once.
-      await client.query(
-        `INSERT INTO public.request_logs (id, request_id, language_title, timestamp, client_ip, user_id, request_headers,
+    // One statement, so one round trip and atomic without a transaction of its own. ON CONFLICT
+    // makes a retried batch (committed, but the answer was lost) a no-op: each row once; an
+    // error_logs row is written only with the request_logs row it belongs to, so once too.
+    await this.#pool.query(
+      `WITH inserted AS (
+         INSERT INTO public.request_logs (id, request_id, language_title, timestamp, client_ip, user_id, request_headers,
            request_payload, response_payload, status_code, duration_ms, cached, error_details, runtime_metrics, endpoint, correlation_id)
          SELECT id, request_id, language_title, timestamp, client_ip, user_id, request_headers, request_payload,
            response_payload, status_code, duration_ms, cached, error_details, runtime_metrics, endpoint, correlation_id
@@ -89,26 +89,15 @@ export class PgRequestLogStore implements RequestLogStore {
            client_ip text, user_id text, request_headers jsonb, request_payload jsonb, response_payload jsonb,
            status_code integer, duration_ms double precision, cached boolean, error_details jsonb, runtime_metrics jsonb,
            endpoint text, correlation_id text)
-         ON CONFLICT (id) DO NOTHING`,
-        [toJsonb(requests)],
-      );
-      if (errors.length > 0) {
-        await client.query(
-          `INSERT INTO public.error_logs (request_log_id, timestamp, error_code, error_message, stack_trace, context)
-           SELECT e.request_log_id, e.timestamp, e.error_code, e.error_message, e.stack_trace, e.context
-           FROM jsonb_to_recordset($1::jsonb) AS e(request_log_id uuid, timestamp timestamptz, error_code text,
-             error_message text, stack_trace text, context jsonb)
-           WHERE NOT EXISTS (SELECT 1 FROM public.error_logs x WHERE x.request_log_id = e.request_log_id)`,
-          [toJsonb(errors)],
-        );
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id)
+       INSERT INTO public.error_logs (request_log_id, timestamp, error_code, error_message, stack_trace, context)
+       SELECT e.request_log_id, e.timestamp, e.error_code, e.error_message, e.stack_trace, e.context
+       FROM jsonb_to_recordset($2::jsonb) AS e(request_log_id uuid, timestamp timestamptz, error_code text,
+         error_message text, stack_trace text, context jsonb)
+       WHERE e.request_log_id IN (SELECT id FROM inserted)`,
+      [toJsonb(requests), toJsonb(errors)],
+    );
   }
 }
 
