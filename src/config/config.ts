@@ -2,6 +2,7 @@
  * The service's configuration: one schema with defaults, parsed once from the environment and
  * frozen. Nothing else in the code base reads `process.env`.
  */
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export interface Config {
@@ -46,6 +47,11 @@ export interface Config {
     /** A kubeconfig file to use outside a cluster; in a Pod the in-cluster service account is used. */
     readonly kubeconfig: string | undefined;
   };
+  /**
+   * Mutual TLS between the controller and runtime servers (RUNTIME_TLS_CA/CERT/KEY, all three or
+   * none, read at start); undefined: plaintext gRPC.
+   */
+  readonly runtimeTls: RuntimeTlsConfig | undefined;
   readonly tracing: {
     /** OTLP/HTTP collector base URL; spans are exported only when set. */
     readonly otlpEndpoint: string | undefined;
@@ -122,12 +128,34 @@ export interface Config {
   readonly maxResultBytes: number;
   readonly logFlushIntervalMs: number;
   readonly logBatchSize: number;
+  /** Executes in flight at most, service-wide / per function / per session (0: no bound of its own); beyond: 429 at once. */
+  readonly admission: {
+    readonly service: number;
+    readonly perFunction: number;
+    readonly perSession: number;
+    readonly retryAfterSeconds: number;
+  };
+  /** When set, GET /metrics wants `Authorization: Bearer <token>`. */
+  readonly metricsToken: string | undefined;
+  /** Failed authentications allowed per client address and minute (then 429); 0: no bound. */
+  readonly authFailuresPerMinute: number;
   readonly shutdownGraceMs: number;
   readonly version: string;
 }
 
 export type RuntimeLanguage = 'nodejs' | 'python' | 'rust';
 export type RuntimeSelectionStrategy = 'least-outstanding' | 'round-robin';
+
+/** PEM contents of the files named by RUNTIME_TLS_CA, RUNTIME_TLS_CERT and RUNTIME_TLS_KEY. */
+export interface RuntimeTlsConfig {
+  /** The CA that signs every runtime server's and controller's certificate (both sides check the peer against it). */
+  readonly ca: Buffer;
+  /** This side's certificate chain. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** RUNTIME_TLS_SERVER_NAME: the name a runtime server's certificate is checked against instead of the host (or IP) dialled. */
+  readonly serverName: string | undefined;
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -199,6 +227,34 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return value;
 }
 
+const RUNTIME_TLS_FILES = { ca: 'RUNTIME_TLS_CA', cert: 'RUNTIME_TLS_CERT', key: 'RUNTIME_TLS_KEY' } as const;
+
+/** RUNTIME_TLS_*: all three files or none (plaintext); each read now, so a bad path fails the start naming it. */
+function runtimeTls(env: Env): RuntimeTlsConfig | undefined {
+  const names = Object.values(RUNTIME_TLS_FILES);
+  const set = names.filter((name) => str(env, name) !== undefined);
+  const serverName = str(env, 'RUNTIME_TLS_SERVER_NAME');
+  if (set.length === 0) {
+    if (serverName !== undefined) throw new ConfigError(`RUNTIME_TLS_SERVER_NAME is set but runtime TLS is not: set ${names.join(', ')} too`);
+    return undefined;
+  }
+  const missing = names.filter((name) => !set.includes(name));
+  if (missing.length > 0) throw new ConfigError(`runtime TLS is partly configured: ${set.join(' and ')} set, ${missing.join(' and ')} missing (set all three for mutual TLS, none for plaintext)`);
+  if (serverName !== undefined && !/^[A-Za-z0-9.-]+$/.test(serverName)) throw new ConfigError(`RUNTIME_TLS_SERVER_NAME must be a host name, got "${serverName}"`);
+  const read = (name: string): Buffer => {
+    const path = resolve(str(env, name) ?? '');
+    let pem: Buffer;
+    try {
+      pem = readFileSync(path);
+    } catch (error) {
+      throw new ConfigError(`${name}: cannot read ${path}: ${(error as Error).message}`);
+    }
+    if (!pem.includes('-----BEGIN ')) throw new ConfigError(`${name}: ${path} is not a PEM file`);
+    return pem;
+  };
+  return { ca: read(RUNTIME_TLS_FILES.ca), cert: read(RUNTIME_TLS_FILES.cert), key: read(RUNTIME_TLS_FILES.key), serverName };
+}
+
 /** Parses the environment once; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   const runtimeTimeoutSeconds = int(env, 'RUNTIME_TIMEOUT_SECONDS', 30, 1, 3600);
@@ -262,6 +318,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
       portName: str(env, 'KUBERNETES_RUNTIME_PORT_NAME') ?? 'grpc',
       kubeconfig: str(env, 'KUBECONFIG'),
     },
+    runtimeTls: runtimeTls(env),
     tracing: {
       otlpEndpoint: httpUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT'),
       serviceName: str(env, 'OTEL_SERVICE_NAME'),
@@ -312,6 +369,14 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     maxResultBytes: int(env, 'MAX_RESULT_BYTES', 1_048_576, 1024, 64 * 1_048_576),
     logFlushIntervalMs: int(env, 'LOG_FLUSH_INTERVAL_MS', 200, 10, 60_000),
     logBatchSize: int(env, 'LOG_BATCH_SIZE', 500, 1, 10_000),
+    admission: {
+      service: int(env, 'MAX_CONCURRENT_EXECUTES', 256, 0, 1_000_000),
+      perFunction: int(env, 'MAX_CONCURRENT_EXECUTES_PER_FUNCTION', 0, 0, 1_000_000),
+      perSession: int(env, 'MAX_CONCURRENT_EXECUTES_PER_SESSION', 64, 0, 1_000_000),
+      retryAfterSeconds: int(env, 'OVERLOAD_RETRY_AFTER_SECONDS', 1, 1, 3600),
+    },
+    metricsToken: str(env, 'METRICS_TOKEN'),
+    authFailuresPerMinute: int(env, 'AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     version,
   };

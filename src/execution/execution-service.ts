@@ -17,7 +17,8 @@ import { roundMs } from '../runtimes/invocation.js';
 import type { InvocationResult, Language, Runtime } from '../runtimes/runtime.js';
 import type { SessionRecord } from '../sessions/session.js';
 import type { HotSession, SessionService } from '../sessions/session-service.js';
-import type { Computed, ResultCache } from './result-cache.js';
+import type { Admission } from './admission.js';
+import type { CacheOutcome, Computed, ResultCache } from './result-cache.js';
 
 /**
  * Whether a language's warm instance keeps state from one call to the next (module globals in a
@@ -32,6 +33,8 @@ export interface ExecutionServiceOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly results: ResultCache;
+  /** Bounds executes in flight; beyond, an execute is refused at once (429). */
+  readonly admission: Admission;
   /** Checks params against registered schemas, off this thread when it could take long. */
   readonly paramsValidator: ParamsValidator;
   readonly paramsLimits: JsonLimits;
@@ -86,12 +89,19 @@ export class ExecutionService {
       const control = this.#o.results.control(input.cacheControl);
       const { params, cacheable } = await this.#params(input.body, record.functionId);
       const runtime = this.#o.runtimes.get(record.language);
-      this.#o.sessions.claim(session);
+      // Before the session is claimed: a refused one-shot session can still be run later.
+      const release = this.#o.admission.admit(record.languageTitle, record.requestId);
+      let outcome: CacheOutcome<InvocationResult>;
       const started = performance.now();
-      const useCache = cacheable && record.context.cache !== false;
-      const outcome = useCache
-        ? await this.#o.results.run(this.#resultKey(record, params), control, () => this.#invoke(runtime, session, params))
-        : { computed: await this.#invoke(runtime, session, params) };
+      try {
+        this.#o.sessions.claim(session);
+        const useCache = cacheable && record.context.cache !== false;
+        outcome = useCache
+          ? await this.#o.results.run(this.#resultKey(record, params), control, () => this.#invoke(runtime, session, params))
+          : { computed: await this.#invoke(runtime, session, params) };
+      } finally {
+        release();
+      }
       this.#o.sessions.recordExecution(session, new Date());
 
       if ('hit' in outcome) {

@@ -4,7 +4,7 @@
  * row for every initialize and execute (written behind, never on the response path).
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ServiceError, isServiceError } from '../errors/service-error.js';
 import type { ExecutionService } from '../execution/execution-service.js';
@@ -53,6 +53,8 @@ export interface HttpAppDependencies {
   readonly writeRequestLog: (entry: RequestLogEntry) => void;
   readonly bodyLimit: number;
   readonly maxHeaderBytes: number;
+  /** When set, GET /metrics wants `Authorization: Bearer <token>`. */
+  readonly metricsToken?: string;
   readonly trustProxy?: boolean;
   readonly security: SecurityOptions;
 }
@@ -112,6 +114,26 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       deps.metrics.errors.inc({ code: serviceError.code });
       void reply.header('x-request-id', request.id).status(serviceError.status).send(serviceError.toEnvelope());
     },
+    // A request Node's parser refuses (headers over MAX_HEADER_BYTES, a malformed request line, a
+    // timeout) never reaches routing: it gets the envelope here, and the connection is closed.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, serviceError] =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, new ServiceError('INVALID_REQUEST', `The request headers are larger than ${deps.maxHeaderBytes} bytes (MAX_HEADER_BYTES)`, { limit_bytes: deps.maxHeaderBytes }, 431)]
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, new ServiceError('INVALID_REQUEST', 'The request was not received in time', {}, 408)]
+            : [400, new ServiceError('INVALID_REQUEST', 'Malformed HTTP request', { reason: error.code ?? 'unknown' })];
+      deps.metrics.errors.inc({ code: serviceError.code });
+      deps.metrics.httpRequests.inc({ method: 'unparsed', route: 'unparsed', status });
+      const body = JSON.stringify(serviceError.toEnvelope());
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy();
+    },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -122,7 +144,10 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (request.routeOptions.config.audit) {
-      request.audit = { requestId: null, languageTitle: null, userId: null, cached: false, runtimeMetrics: null, response: null };
+      // The session of an execute is in its path: known even when the body does not parse.
+      const sessionId = (request.params as { requestId?: unknown } | undefined)?.requestId;
+      const requestId = typeof sessionId === 'string' ? sessionId.slice(0, 64) : null;
+      request.audit = { requestId, languageTitle: null, userId: null, cached: false, runtimeMetrics: null, response: null };
       // One row per request, also when the client went away before its answer was sent: the script
       // may have run all the same. 'close' comes after 'finish' for an answer that was delivered.
       let delivered = false;
@@ -143,6 +168,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
       request.log.error({ err: error, reqId: request.id }, 'request failed');
     }
     deps.metrics.errors.inc({ code: serviceError.code });
+    const retryAfter = serviceError.details.retry_after_seconds;
+    if (serviceError.status === 429 && typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
     const envelope = serviceError.toEnvelope();
     if (request.audit) {
       request.audit.error = serviceError;

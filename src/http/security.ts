@@ -7,6 +7,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { ServiceError } from '../errors/service-error.js';
 import { ALL_SCOPES, type Principal } from '../common/principal.js';
 import type { Authenticator } from './auth.js';
@@ -33,6 +34,45 @@ export interface SecurityOptions {
   readonly rateLimits: RateLimits;
   /** Shared rate-limit counters; in-process when absent. */
   readonly redis?: Redis;
+  /** Failed authentications allowed per client address and minute; beyond, 429 until the minute ends (0: no bound). */
+  readonly authFailuresPerMinute?: number;
+  /** Routes that check a credential of their own instead of a JWT (/metrics with METRICS_TOKEN). */
+  readonly ownCredentialRoutes?: readonly string[];
+}
+
+const AUTH_FAILURE_WINDOW_MS = 60_000;
+
+/**
+ * Failed authentications per client address in the current minute: a caller guessing tokens (or
+ * making the service verify many signatures) is refused at once after the bound. In-process, per
+ * replica, at most 100,000 addresses remembered (the least recently failing ones are forgotten).
+ */
+class AuthFailures {
+  readonly #limit: number;
+  readonly #windows = new LRUCache<string, { count: number; endsAt: number }>({ max: 100_000 });
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Throws RATE_LIMITED while `address` is over the bound. */
+  check(address: string): void {
+    const window = this.#windows.get(address);
+    if (!window || window.endsAt <= Date.now() || window.count < this.#limit) return;
+    const retry = Math.max(1, Math.ceil((window.endsAt - Date.now()) / 1000));
+    throw new ServiceError('RATE_LIMITED', `Too many failed authentications from this address; retry in ${retry} s`, {
+      reason: 'auth_failures',
+      limit: this.#limit,
+      retry_after_seconds: retry,
+    });
+  }
+
+  failed(address: string): void {
+    const now = Date.now();
+    const window = this.#windows.get(address);
+    if (!window || window.endsAt <= now) this.#windows.set(address, { count: 1, endsAt: now + AUTH_FAILURE_WINDOW_MS });
+    else window.count++;
+  }
 }
 
 /** Which rate-limit group a route belongs to (undefined: not limited). */
@@ -47,6 +87,8 @@ declare module 'fastify' {
 export async function registerSecurity(app: FastifyInstance, options: SecurityOptions): Promise<void> {
   app.decorateRequest('principal', null as unknown as Principal);
   const anonymousScopes = new Set(options.authenticator ? options.anonymousScopes : ALL_SCOPES);
+  const ownCredential = new Set(options.ownCredentialRoutes ?? []);
+  const authFailures = options.authFailuresPerMinute ? new AuthFailures(options.authFailuresPerMinute) : undefined;
 
   app.addHook('onRequest', async (request) => {
     const address = request.ip ?? 'unknown';
@@ -54,12 +96,19 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
       request.principal = { anonymous: true, userId: undefined, scopes: anonymousScopes, rateKey: `ip:${address}` };
       return;
     }
-    if (request.routeOptions.url === '/health' || request.method === 'OPTIONS') {
+    if (request.routeOptions.url === '/health' || request.method === 'OPTIONS' || ownCredential.has(request.routeOptions.url ?? '')) {
       request.principal = { anonymous: true, userId: undefined, scopes: new Set(), rateKey: `ip:${address}` };
       return;
     }
     const header = request.headers.authorization;
-    const principal = await options.authenticator.authenticate(typeof header === 'string' ? header : undefined, address);
+    authFailures?.check(address);
+    let principal: Principal;
+    try {
+      principal = await options.authenticator.authenticate(typeof header === 'string' ? header : undefined, address);
+    } catch (error) {
+      authFailures?.failed(address);
+      throw error;
+    }
     request.principal = principal.anonymous ? { ...principal, scopes: anonymousScopes } : principal;
   });
 

@@ -7,6 +7,7 @@
  * Runtime settings come from the same environment variables, with the same defaults, as the
  * service's own in-process runtimes (src/config/config.ts, src/main/runtimes.ts).
  * Rust keeps compiled modules in PostgreSQL when DATABASE_URL is set, in memory otherwise.
+ * RUNTIME_TLS_CA/CERT/KEY: mutual TLS (only clients with a certificate signed by the CA get in).
  * SIGTERM/SIGINT: health turns NOT_SERVING, in-flight calls drain, then the runtime stops.
  */
 import { readFileSync } from 'node:fs';
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
   if (language === 'rust' && config.databaseUrl) database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const runtime = createLocalRuntime(language, config, logger, () => (database ? new PgWasmModuleStore(database.pool) : new MemoryWasmModuleStore()));
   await runtime.start();
-  const server = createRuntimeServer(runtime, { logger, logs });
+  const server = createRuntimeServer(runtime, { logger, logs, tls: config.runtimeTls });
   const bound = await server.start(host, port);
   process.stdout.write(`runtime listening on ${host}:${bound}\n`);
 

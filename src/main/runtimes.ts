@@ -119,7 +119,7 @@ function createRemotePool(language: Language, config: Config, logger: Logger, or
     logger: poolLogger,
     origin,
     endpoints,
-    connect: (address) => createRemoteRuntime({ language, address, logger: poolLogger.child({ endpoint: address }), outputLimits: outputLimitsOf(config) }),
+    connect: (address) => createRemoteRuntime({ language, address, logger: poolLogger.child({ endpoint: address }), outputLimits: outputLimitsOf(config), tls: config.runtimeTls }),
   });
 }
 

@@ -25,6 +25,7 @@ import type { Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { SessionCache } from '../sessions/session-cache.js';
 import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
+import { Admission } from '../execution/admission.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgFunctionStore } from '../storage/postgres/pg-function-store.js';
 import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
@@ -117,7 +118,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     logQueueDepth: () => ({ request_logs: requestLogs.depth, session_activity: sessions.activityQueueDepth }),
     dependencies: async () => ({ postgres: (await pingDatabase()).status === 'up', redis: cache.health().status === 'up' }),
     runtimeEndpoints: () => endpointSample(wiring.pools),
+    executesInFlight: () => admission.inFlight,
   });
+  const admission = new Admission({ ...config.admission, onShed: (scope) => metrics.executesShed.inc({ scope }) });
   const requestLogs = new BatchWriter<RequestLogEntry>({
     name: 'request-logs',
     logger,
@@ -136,6 +139,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     },
     write: (batch) => requestLogStore.writeBatch(batch),
     onDrop: (n) => metrics.logRowsDropped.inc({ writer: 'request_logs' }, n),
+    onWritten: (n) => metrics.logRowsWritten.inc({ writer: 'request_logs' }, n),
   });
   await requestLogs.start();
   const sessions = new SessionService({
@@ -167,6 +171,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     metrics,
     logger,
     results,
+    admission,
     paramsValidator,
     paramsLimits: { maxBytes: config.maxParamsBytes, maxDepth: config.maxJsonDepth },
     runtimeTimeoutSeconds: config.runtimeTimeoutSeconds,
@@ -218,12 +223,15 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     writeRequestLog: (entry) => requestLogs.add(entry),
     bodyLimit: config.maxBodyBytes,
     maxHeaderBytes: config.maxHeaderBytes,
+    ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
     trustProxy: config.trustProxy,
     security: {
       authenticator: Authenticator.create(config.auth),
       anonymousScopes: config.auth.anonymousScopes,
       corsOrigins: config.corsOrigins,
       rateLimits: config.rateLimits,
+      authFailuresPerMinute: config.authFailuresPerMinute,
+      ownCredentialRoutes: config.metricsToken ? ['/metrics'] : [],
       ...(redis ? { redis: redis.client } : {}),
     },
   });

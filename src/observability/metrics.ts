@@ -12,6 +12,9 @@ export interface Metrics {
   readonly activeSessions: Gauge;
   readonly logQueueDepth: Gauge<'writer'>;
   readonly logRowsDropped: Counter<'writer'>;
+  readonly logRowsWritten: Counter<'writer'>;
+  /** Executes refused by admission control, by the bound that was full (service, function, session). */
+  readonly executesShed: Counter<'scope'>;
   /** Counts a result cache hit / miss (and keeps the hit ratio). */
   cacheHit(): void;
   cacheMiss(): void;
@@ -21,6 +24,8 @@ export interface MetricsOptions {
   /** Sampled when /metrics is scraped. */
   readonly activeSessions: () => number;
   readonly logQueueDepth: () => Readonly<Record<string, number>>;
+  /** Executes admitted and not finished, sampled at scrape time. */
+  readonly executesInFlight?: () => number;
   /** 1 up, 0 down, per dependency (postgres, redis), sampled at scrape time. */
   readonly dependencies: () => Promise<Readonly<Record<string, boolean>>>;
   /** Remote runtime endpoints (src/rpc/runtime-pool.ts), sampled at scrape time; none when every runtime is in-process. */
@@ -60,6 +65,17 @@ export function createMetrics(options: MetricsOptions): Metrics {
       for (const [dependency, up] of Object.entries(await options.dependencies())) this.set({ dependency }, up ? 1 : 0);
     },
   });
+  const sampleInFlight = options.executesInFlight;
+  if (sampleInFlight) {
+    new Gauge({
+      name: 'lambda_executes_in_flight',
+      help: 'Executes admitted and not yet answered (bounded by MAX_CONCURRENT_EXECUTES)',
+      registers: [registry],
+      collect() {
+        this.set(sampleInFlight());
+      },
+    });
+  }
   const sampleEndpoints = options.runtimeEndpoints;
   if (sampleEndpoints) {
     new Gauge({
@@ -162,6 +178,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
       name: 'lambda_log_rows_dropped_total',
       help: 'Rows dropped because the write queue was full',
       labelNames: ['writer'],
+      registers: [registry],
+    }),
+    logRowsWritten: new Counter({
+      name: 'lambda_log_rows_written_total',
+      help: 'Rows written to PostgreSQL by the write-behind, by writer',
+      labelNames: ['writer'],
+      registers: [registry],
+    }),
+    executesShed: new Counter({
+      name: 'lambda_executes_shed_total',
+      help: 'Executes refused at once with 429 because a concurrency bound was full, by bound (service, function, session)',
+      labelNames: ['scope'],
       registers: [registry],
     }),
   };

@@ -41,6 +41,21 @@ export interface RemoteRuntimeOptions {
   readonly maxMessageBytes?: number;
   /** What a result may carry back, enforced on what the server sent (default OUTPUT_LIMIT_DEFAULTS). */
   readonly outputLimits?: OutputLimits;
+  /** Mutual TLS (PEM); absent: plaintext. */
+  readonly tls?: RemoteRuntimeTls;
+}
+
+export interface RemoteRuntimeTls {
+  /** The server's certificate must be signed by this CA. */
+  readonly ca: Buffer;
+  /** The client certificate (chain) and key presented to the server. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /**
+   * The name the server's certificate must carry (`grpc.ssl_target_name_override`). Unset: the host
+   * of `address`, so a server dialled by IP needs that IP in its subjectAltName.
+   */
+  readonly serverName?: string | undefined;
 }
 
 const HEALTH_DEADLINE_MS = 1500;
@@ -84,7 +99,10 @@ export class RemoteRuntime implements Runtime {
     const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
     this.#outputLimits = options.outputLimits ?? OUTPUT_LIMIT_DEFAULTS;
     const { RuntimeClient } = loadProtos();
-    this.#client = new RuntimeClient(options.address, grpc.credentials.createInsecure(), {
+    const { tls } = options;
+    const credentials = tls ? grpc.credentials.createSsl(tls.ca, tls.key, tls.cert) : grpc.credentials.createInsecure();
+    this.#client = new RuntimeClient(options.address, credentials, {
+      ...(tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName } : {}),
       'grpc.max_receive_message_length': maxMessageBytes,
       'grpc.max_send_message_length': maxMessageBytes,
       // Find a dead peer (machine gone, no RST) within seconds, not at the OS TCP timeout.

@@ -44,6 +44,17 @@ export interface RuntimeServerOptions {
   readonly logs?: LogRing;
   /** Largest message accepted or sent (default 64 MiB: sources, artifacts and results travel whole). */
   readonly maxMessageBytes?: number;
+  /**
+   * Mutual TLS (PEM): serve TLS with `cert`/`key` and refuse every client whose certificate is not
+   * signed by `ca`. Absent: plaintext.
+   */
+  readonly tls?: RuntimeServerTls;
+}
+
+export interface RuntimeServerTls {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
 }
 
 export interface RuntimeServer {
@@ -100,6 +111,12 @@ function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(at) ? at - Date.now() : Infinity;
+}
+
+/** Plaintext, or TLS that requires a client certificate signed by the CA (checkClientCertificate). */
+function serverCredentials(tls: RuntimeServerTls | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
 }
 
 export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOptions): RuntimeServer {
@@ -226,10 +243,10 @@ export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOpti
       instance.addService(protos.healthService, healthHandlers);
       const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       const bound = await new Promise<number>((resolve, reject) => {
-        instance.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+        instance.bindAsync(target, serverCredentials(options.tls), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
       });
       server = instance;
-      logger.info({ host, port: bound }, `${runtime.language} runtime server listening`);
+      logger.info({ host, port: bound, tls: options.tls ? 'mutual' : 'off' }, `${runtime.language} runtime server listening`);
       return bound;
     },
 

@@ -3,7 +3,7 @@
  * every Execute that reaches it: the server's own view of where a pool or a controller sent calls.
  */
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
+import { createRuntimeServer, type RuntimeServer, type RuntimeServerTls } from '../../src/rpc/runtime-server.js';
 import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { ExecuteRequest, InvocationResult, Runtime } from '../../src/runtimes/runtime.js';
 
@@ -26,7 +26,12 @@ export interface ServedRuntime {
   close(): Promise<void>;
 }
 
-export async function serveNodejs(port = 0): Promise<ServedRuntime> {
+export interface ServeOptions {
+  /** Serve mutual TLS (clients need a certificate signed by `tls.ca`); plaintext without. */
+  readonly tls?: RuntimeServerTls;
+}
+
+export async function serveNodejs(port = 0, options: ServeOptions = {}): Promise<ServedRuntime> {
   const logger = createSilentLogger();
   const local = createNodejsRuntime({ logger, poolSize: 1, maxPoolSize: 4, memoryLimitMb: 64 });
   await local.start();
@@ -46,7 +51,7 @@ export async function serveNodejs(port = 0): Promise<ServedRuntime> {
       return result;
     },
   };
-  const server = createRuntimeServer(noting, { logger });
+  const server = createRuntimeServer(noting, { logger, tls: options.tls });
   const bound = await server.start('127.0.0.1', port);
   let serverStopped: Promise<void> | undefined;
   const stopServer = (graceMs = 0): Promise<void> => (serverStopped ??= server.stop(graceMs));

@@ -21,7 +21,6 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: HttpAppDepen
 
   app.post<{ Params: { requestId: string } }>('/api/v1/execute/:requestId', { config: { audit: true, ...rateLimited('execute').config } }, async (request) => {
     const audit = request.audit;
-    if (audit) audit.requestId = request.params.requestId.slice(0, 64);
     const outcome = await deps.execution.execute({
       requestId: request.params.requestId,
       principal: request.principal,
