@@ -48,7 +48,9 @@ const HOP_MAX_SECONDS = 30;
 const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 3000);
 const WARMUP_MAX_SECONDS = 20;
 
-const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'python', 'rust', 'remote', 'crash'] as const;
+const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'python', 'rust', 'remote', 'crash', 'overload'] as const;
+/** The overload scenario's connection counts (a service of its own, fresh, so its peak RSS is its own). */
+const OVERLOAD_CONNECTIONS = [50, 1000] as const;
 /** The build measured as `baseline`: scripts in the service process (issue 11 moved them out). */
 const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? '87b96b5611b28ea3b4b35a6cfaf0e24fc15d9c81';
 const CRASH_ROUNDS = 5;
@@ -156,6 +158,11 @@ interface Figures {
   errors: number;
   non2xx: number;
   total: number;
+  /** 2xx answers, and 429 answers (shed by admission control) with their own p99. */
+  ok: number;
+  shed: number;
+  shedP99: number;
+  seconds: number;
 }
 
 /** Sub-millisecond percentile of sorted samples (nearest rank), in ms with 2 decimals. */
@@ -173,6 +180,7 @@ const MAX_SAMPLES = 2_000_000;
  */
 function load(url: string, body: string, headers: Record<string, string>, bounds: { connections: number; durationS?: number; amount?: number; maxSeconds: number }): Promise<Figures> {
   const samples: number[] = [];
+  const shedSamples: number[] = [];
   const started = performance.now();
   let lastResponseAt = started;
   return new Promise((resolve, reject) => {
@@ -192,6 +200,7 @@ function load(url: string, body: string, headers: Record<string, string>, bounds
           return;
         }
         samples.sort((a, b) => a - b);
+        shedSamples.sort((a, b) => a - b);
         // A run of `amount` requests is short: its rate is the count over the time to its last
         // response (autocannon ends a run, and averages rates, on whole seconds only).
         const seconds = (lastResponseAt - started) / 1000;
@@ -202,12 +211,17 @@ function load(url: string, body: string, headers: Record<string, string>, bounds
           errors: result.errors + result.timeouts,
           non2xx: result.non2xx,
           total: result.requests.total,
+          ok: samples.length,
+          shed: shedSamples.length,
+          shedP99: percentile(shedSamples, 0.99),
+          seconds: round2(seconds),
         });
       },
     );
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       lastResponseAt = performance.now();
       if (statusCode >= 200 && statusCode < 300 && samples.length < MAX_SAMPLES) samples.push(responseTime);
+      else if (statusCode === 429 && shedSamples.length < MAX_SAMPLES) shedSamples.push(responseTime);
     });
     const cap = setTimeout(() => instance.stop(), bounds.maxSeconds * 1000);
   });
@@ -298,7 +312,9 @@ async function main(): Promise<void> {
   const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: join(root, '.bench', 'wasm-toolchain') };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   if (process.env.BENCH_REDIS_URL) env.REDIS_URL = process.env.BENCH_REDIS_URL;
-  const serviceArgs = ['--no-node-snapshot', 'dist/src/main/server.js'];
+  // The service's node flags exactly as `npm start` has them.
+  const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const serviceArgs = startScript.split(/\s+/).slice(1);
   const service = await start(serviceArgs, env);
   let bare: Started | undefined;
   let runtimeServer: Started | undefined;
@@ -401,7 +417,18 @@ async function main(): Promise<void> {
     const byName = new Map<ScenarioName, Figures>();
     for (const [name, list] of rounds) {
       const mid = (field: keyof Figures): number => median(list.map((f) => f[field]));
-      byName.set(name, { requestsPerSec: Math.round(mid('requestsPerSec')), p50: mid('p50'), p99: mid('p99'), errors: mid('errors'), non2xx: mid('non2xx'), total: mid('total') });
+      byName.set(name, {
+        requestsPerSec: Math.round(mid('requestsPerSec')),
+        p50: mid('p50'),
+        p99: mid('p99'),
+        errors: mid('errors'),
+        non2xx: mid('non2xx'),
+        total: mid('total'),
+        ok: mid('ok'),
+        shed: mid('shed'),
+        shedP99: mid('shedP99'),
+        seconds: mid('seconds'),
+      });
     }
 
     // What a runtime process crash costs, for a warm session: every Node.js runtime process killed
@@ -456,6 +483,60 @@ async function main(): Promise<void> {
         sigkillAllNodejsProcesses: { firstGoodAnswerMsMedian: median(killed.firstGoodMs), processesBackMsMedian: median(killed.backMs), ...killed },
         v8AbortByScript: { firstGoodAnswerMsMedian: median(aborted.firstGoodMs), processBackMsMedian: median(aborted.backMs), ...aborted },
       };
+    }
+
+    // Overload: a service of its own (fresh: its peak RSS is its own) per connection count, one
+    // warm Node.js session, uncached executes for DURATION_S seconds. Answered (200) and shed (429)
+    // per second, p99 of each, peak RSS, and the request_logs rows written: during the run (rows/s)
+    // and in all once the queue has drained, which must equal the requests answered (none lost).
+    const overload: Record<string, number | null>[] = [];
+    if (selected.has('overload')) {
+      for (const connections of OVERLOAD_CONNECTIONS) {
+        const overloadDir = mkdtempSync(join(tmpdir(), 'lm-bench-overload-'));
+        const own = await start(serviceArgs, { ...env, DATA_DIR: overloadDir });
+        try {
+          const url = await nodeSession(own.url);
+          const scrape = async (): Promise<{ written: number; queued: number }> => {
+            const text = await (await fetch(`${own.url}/metrics`)).text();
+            const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? 0);
+            return { written: value(/lambda_log_rows_written_total\{writer="request_logs"\} (\d+)/), queued: value(/lambda_log_queue_depth\{writer="request_logs"\} (\d+)/) };
+          };
+          await load(url, body, noCache, { connections: 10, amount: WARMUP_REQUESTS, maxSeconds: WARMUP_MAX_SECONDS });
+          await timeUntil(async () => (await scrape()).queued === 0, 30_000, 50);
+          const before = await scrape();
+          const figures = await load(url, body, noCache, { connections, durationS: DURATION_S, maxSeconds: DURATION_S + 30 });
+          const atEnd = await scrape();
+          const drainMs = await timeUntil(async () => (await scrape()).queued === 0, 60_000, 50);
+          const after = await scrape();
+          const mem = treeRssKiB(own.child.pid ?? 0);
+          // Every answered execute is one row (the session's initialize and check were written before);
+          // calls cut off when the run stopped are rows too (499), so written may exceed answered.
+          const answered = figures.ok + figures.non2xx;
+          const row = {
+            connections,
+            answeredPerSec: Math.round(figures.ok / figures.seconds),
+            shedPerSec: Math.round(figures.shed / figures.seconds),
+            p50: figures.p50,
+            p99: figures.p99,
+            shedP99: figures.shedP99,
+            errors: figures.errors,
+            rowsWrittenPerSecDuringRun: Math.round((atEnd.written - before.written) / figures.seconds),
+            rowsQueuedAtEndOfRun: atEnd.queued,
+            drainMs: drainMs === undefined ? null : Math.round(drainMs),
+            rowsWritten: after.written - before.written,
+            requestsAnswered: answered,
+            rowsLost: Math.max(0, answered - (after.written - before.written)),
+            servicePeakRssMiB: Math.round(mem.selfPeak / 1024),
+            serviceRssMiB: Math.round(mem.self / 1024),
+            embeddedPostgresRssMiB: Math.round(mem.children / 1024),
+          };
+          overload.push(row);
+          process.stderr.write(`overload ${connections}: ${JSON.stringify(row)}\n`);
+        } finally {
+          await stopProcess(own);
+          rmSync(overloadDir, { recursive: true, force: true });
+        }
+      }
     }
 
     // The runtime processes' memory: RSS of each (as it reports it) and its cgroup's use (its children, Python workers, included).
@@ -546,6 +627,7 @@ async function main(): Promise<void> {
         : {}),
       ...(rustCompileMs !== undefined ? { rustColdCompileMs: Math.round(rustCompileMs), rustOverNodejs: ratioOf('rust', 'nodejs', 'requestsPerSec') } : {}),
       ...(hop ? { remoteHop: hop } : {}),
+      ...(overload.length > 0 ? { overload } : {}),
     };
     mkdirSync(join(root, '.bench'), { recursive: true });
     writeFileSync(join(root, '.bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -564,6 +646,13 @@ async function main(): Promise<void> {
       console.log(`Node.js execute, median of ${BASELINE_ROUNDS} rounds: baseline ${b.requestsPerSec} req/s p50 ${b.p50} p99 ${b.p99}; runtime processes ${n.requestsPerSec} req/s p50 ${n.p50} p99 ${n.p99}; ratio ${results.currentOverBaselineRequestsPerSec}`);
     }
     if (crash) console.log(`runtime process crash: ${JSON.stringify(crash)}`);
+    if (overload.length > 0) {
+      console.log('\n| overload (Node.js execute, uncached, one session) | answered 200/s | shed 429/s | p99 200 ms | p99 429 ms | rows written/s during run | rows queued at end | drained in ms | rows lost | service peak RSS MiB | embedded PostgreSQL MiB |');
+      console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const o of overload) {
+        console.log(`| ${o.connections} connections | ${o.answeredPerSec} | ${o.shedPerSec} | ${o.p99} | ${o.shedP99} | ${o.rowsWrittenPerSecDuringRun} | ${o.rowsQueuedAtEndOfRun} | ${o.drainMs} | ${o.rowsLost} | ${o.servicePeakRssMiB} | ${o.embeddedPostgresRssMiB} |`);
+      }
+    }
     console.log(`request_logs rows still queued at the end: ${queued}`);
     if (results.pythonColdInitializeAndFirstExecuteMs) {
       const cold = results.pythonColdInitializeAndFirstExecuteMs;

@@ -370,9 +370,9 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
     logFlushIntervalMs: int(env, 'LOG_FLUSH_INTERVAL_MS', 200, 10, 60_000),
     logBatchSize: int(env, 'LOG_BATCH_SIZE', 500, 1, 10_000),
     admission: {
-      service: int(env, 'MAX_CONCURRENT_EXECUTES', 256, 0, 1_000_000),
+      service: int(env, 'MAX_CONCURRENT_EXECUTES', 512, 0, 1_000_000),
       perFunction: int(env, 'MAX_CONCURRENT_EXECUTES_PER_FUNCTION', 0, 0, 1_000_000),
-      perSession: int(env, 'MAX_CONCURRENT_EXECUTES_PER_SESSION', 64, 0, 1_000_000),
+      perSession: int(env, 'MAX_CONCURRENT_EXECUTES_PER_SESSION', 0, 0, 1_000_000),
       retryAfterSeconds: int(env, 'OVERLOAD_RETRY_AFTER_SECONDS', 1, 1, 3600),
     },
     metricsToken: str(env, 'METRICS_TOKEN'),

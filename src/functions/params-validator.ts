@@ -194,7 +194,7 @@ export class ParamsValidator {
   #spawn(): Slot {
     const fromSources = fileURLToPath(import.meta.url).endsWith('.ts');
     const module = fromSources ? projectPath('src', 'functions', 'params-worker.ts') : projectPath('dist', 'src', 'functions', 'params-worker.js');
-    const worker = new Worker(projectPath('src', 'functions', 'params-worker-entry.js'), {
+    const worker = new Worker(projectPath('src', 'common', 'worker-entry.js'), {
       workerData: { fromSources, module: `file://${module}` },
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
       execArgv: [],

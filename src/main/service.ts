@@ -29,7 +29,7 @@ import { Admission } from '../execution/admission.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgFunctionStore } from '../storage/postgres/pg-function-store.js';
 import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
-import { PgRequestLogStore } from '../storage/postgres/pg-request-log-store.js';
+import { ThreadedRequestLogStore } from '../storage/postgres/threaded-request-log-store.js';
 import { PgSessionStore } from '../storage/postgres/pg-session-store.js';
 import { RedisCache } from '../storage/redis/redis-cache.js';
 import type { RequestLogEntry } from '../storage/request-log.js';
@@ -94,8 +94,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   const router = config.runtimeMappingsFile ? LanguageRouter.fromFile(config.runtimeMappingsFile) : new LanguageRouter();
   const sessionStore = new PgSessionStore(database.pool);
   const functionStore = new PgFunctionStore(database.pool);
-  const requestLogStore = new PgRequestLogStore(database.pool, (entry, error) =>
-    logger.error({ err: error, requestLogId: entry.id }, 'request log row dropped: PostgreSQL refuses even its bare form'),
+  // Rows are serialised and written on a thread of their own: a saturated HTTP thread cannot starve them.
+  const requestLogStore = new ThreadedRequestLogStore(database.connection, (id, message) =>
+    logger.error({ requestLogId: id, err: message }, 'request log row dropped: PostgreSQL refuses even its bare form'),
   );
 
   // Redis when configured; otherwise the in-process default with the same semantics (one machine).
@@ -264,6 +265,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await app.close();
         const lostActivity = await sessions.stop(config.shutdownGraceMs);
         const lostLogs = await requestLogs.stop(config.shutdownGraceMs);
+        await requestLogStore.close();
         if (lostActivity + lostLogs > 0) logger.error({ lostActivity, lostLogs }, 'rows not written at shutdown');
         await discovery?.stop();
         await paramsValidator.stop();

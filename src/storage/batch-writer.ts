@@ -43,6 +43,9 @@ export interface BatchWriterOptions<T> {
   readonly onWritten?: (count: number) => void;
 }
 
+/** How many times `batchSize` one batch may hold when a backlog has built up. */
+const BACKLOG_BATCHES = 10;
+
 /** A spool file not yet written to the store; `ready` settles once the file is on disk. */
 interface SpoolEntry {
   readonly file: string;
@@ -201,8 +204,12 @@ export class BatchWriter<T> {
       entry.claimed = true;
       return { kind: 'spool', entry };
     }
-    if (this.#queue.length === 0 || (mode === 'full' && this.#queue.length < this.#options.batchSize)) return undefined;
-    return { kind: 'memory', items: this.#queue.splice(0, this.#options.batchSize) };
+    const { batchSize } = this.#options;
+    if (this.#queue.length === 0 || (mode === 'full' && this.#queue.length < batchSize)) return undefined;
+    // A backlog goes in bigger batches (up to BACKLOG_BATCHES × batchSize): on a saturated event
+    // loop each batch costs a few turns of it, whatever its size, so fewer batches keep up.
+    const take = Math.min(this.#queue.length, batchSize * BACKLOG_BATCHES, Math.max(batchSize, Math.floor(this.#queue.length / this.#concurrency)));
+    return { kind: 'memory', items: this.#queue.splice(0, take) };
   }
 
   async #run(job: Job<T>): Promise<void> {

@@ -13,6 +13,8 @@ export const MIGRATIONS_DIR = projectPath('migrations');
 export interface Database {
   readonly pool: pg.Pool;
   readonly mode: 'external' | 'embedded';
+  /** How to connect (plain data: a worker thread opens connections of its own with it). */
+  readonly connection: pg.PoolConfig;
   /** Round trip to the server; resolves with the latency in ms or rejects. */
   ping(): Promise<number>;
   close(): Promise<void>;
@@ -84,6 +86,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return {
     pool,
     mode: embedded ? 'embedded' : 'external',
+    connection: poolConfig,
     async ping() {
       const started = performance.now();
       await pool.query('SELECT 1');

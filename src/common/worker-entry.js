@@ -1,4 +1,4 @@
-// The entry of a params-validation worker thread (params-validator.ts): loads the worker's module,
+// The entry of the service's worker threads (params validation, the request log writer): loads the worker's module,
 // compiled (dist/) or, when the service runs from its TypeScript sources, through tsx, which a
 // worker thread does not inherit from its parent.
 import { workerData } from 'node:worker_threads';
