@@ -22,11 +22,15 @@
  * connection and a bounded number of requests (the hop's own latency, without queueing). The
  * added p50/p99 of the hop (remote minus in-process) go in the table and the JSON.
  *
+ * `overload`: a fresh service per connection count (50 and 1,000), one warm Node.js session,
+ * uncached executes: answered (200) and shed (429) per second with the p99 of each, request_logs
+ * rows written per second, rows queued at the end and the time to drain them, rows lost, peak RSS.
+ *
  * Latency percentiles are computed from every 2xx response time (sub-millisecond, unlike
  * autocannon's whole-millisecond histogram).
  *
  * Scenarios can be picked by name: `npm run bench -- nodejs remote` (names: bare nodejs cached
- * python rust remote; none means all; remote brings nodejs along, its baseline).
+ * python rust remote crash overload; none means all; remote brings nodejs along, its baseline).
  * Prints a Markdown table (pasted into the README) and writes .bench/results.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
