@@ -14,6 +14,8 @@ import { after, before, describe, it } from 'node:test';
 
 import { PROJECT_ROOT } from '../../src/config/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { RUST_TEST_CACHE_DIR } from '../helpers/rust.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The image's tree from the final stage of `dockerfile` under `root`. */
 function assemble(dockerfile: string, root: string): void {
@@ -36,10 +38,49 @@ function assemble(dockerfile: string, root: string): void {
   }
 }
 
+/** Starts `args` (an image's CMD) in `cwd` and resolves with what it printed after "listening on". */
+function startImage(cwd: string, args: string[], env: Record<string, string>, listening: RegExp, started: ChildProcess[]): Promise<string> {
+  const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let output = '';
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the image did not start:\n${output}`)), 120_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = listening.exec(output);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`the image exited ${String(code)}:\n${output}`)));
+  });
+}
+
+/** The CMD of a Dockerfile's final stage, as node arguments (the `sh -c "exec node …"` form with its variables given). */
+function cmdOf(dockerfile: string, vars: Record<string, string> = {}): string[] {
+  const line = readFileSync(join(PROJECT_ROOT, dockerfile), 'utf8').split('\n').filter((l) => /^CMD\s/.test(l)).at(-1) ?? '';
+  let argv = JSON.parse(line.replace(/^CMD\s+/, '')) as string[];
+  if (argv[0] === 'sh') argv = (argv[2] ?? '').replace(/^exec\s+/, '').replace(/"?\$(\w+)"?/g, (_, name: string) => vars[name] ?? '').split(/\s+/);
+  assert.equal(argv[0], 'node', `${dockerfile}: CMD starts node`);
+  return argv.slice(1);
+}
+
+async function stopAll(started: ChildProcess[]): Promise<void> {
+  for (const child of started.splice(0).reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
 describe('the controller image, assembled from deploy/Dockerfile and started', () => {
   let db: TestDatabase;
   let root: string;
-  let child: ChildProcess | undefined;
+  const started: ChildProcess[] = [];
   let url = '';
 
   before(async () => {
@@ -51,35 +92,18 @@ describe('the controller image, assembled from deploy/Dockerfile and started', (
     const dataDir = mkdtempSync(join(tmpdir(), 'lm-image-data-'));
     // As a volume is mounted: searchable by others (the runtime processes' uid reaches the Rust toolchain cache in it).
     chmodSync(dataDir, 0o711);
-    child = spawn(process.execPath, ['--no-node-snapshot', 'dist/src/main/server.js'], {
-      cwd: root,
+    url = await startImage(
+      root,
+      cmdOf('deploy/Dockerfile'),
       // A fresh data directory, as a new volume would be: the Rust runtime process builds its crates there first, in its sandbox.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, DATA_DIR: dataDir, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the image did not start:\n${output}`)), 120_000);
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          resolve(match[1]);
-        }
-      };
-      child?.stdout?.on('data', onData);
-      child?.stderr?.on('data', onData);
-      child?.on('exit', (code) => reject(new Error(`the image exited ${String(code)}:\n${output}`)));
-    });
+      { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, DATA_DIR: dataDir },
+      /listening on (http:\/\/[^\s"]+)/,
+      started,
+    );
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child?.on('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopAll(started);
     await db?.drop();
     rmSync(root, { recursive: true, force: true });
   });
@@ -103,6 +127,11 @@ describe('the controller image, assembled from deploy/Dockerfile and started', (
     }
     const health = (await (await fetch(`${url}/health`)).json()) as { components: { runtimes: Record<string, { status: string }> } };
     for (const language of ['nodejs', 'python', 'rust']) assert.equal(health.components.runtimes[language]?.status, 'up', language);
+    // The request log rows are written by a worker thread, from files the image must have too.
+    await waitFor('the request_logs rows of those calls', async () => {
+      const [row] = await db.query<{ n: string }>("SELECT count(*) AS n FROM public.request_logs WHERE language_title LIKE '%-image'");
+      return Number(row?.n) >= 6;
+    });
   });
 
   it('validates heavy params on its worker thread', async () => {
@@ -117,5 +146,55 @@ describe('the controller image, assembled from deploy/Dockerfile and started', (
     assert.equal(refused.status, 400, JSON.stringify(refused.body).slice(0, 300));
     assert.equal(refused.body.error.code, 'INVALID_PARAMS');
     assert.match(refused.body.error.message, /must be equal to one of the allowed values/, 'validated, not failed to validate');
+  });
+});
+
+describe('the runtime image (deploy/Dockerfile.runtime, --language nodejs) serving a controller image over gRPC', () => {
+  let db: TestDatabase;
+  const started: ChildProcess[] = [];
+  const roots: string[] = [];
+  let url = '';
+
+  before(async () => {
+    db = await createTestDatabase();
+    const runtimeRoot = mkdtempSync(join(tmpdir(), 'lm-image-runtime-'));
+    const controllerRoot = mkdtempSync(join(tmpdir(), 'lm-image-'));
+    roots.push(runtimeRoot, controllerRoot);
+    for (const dir of roots) chmodSync(dir, 0o755);
+    assemble('deploy/Dockerfile.runtime', runtimeRoot);
+    assemble('deploy/Dockerfile', controllerRoot);
+    // The image listens on 0.0.0.0; here it stays on loopback.
+    const runtimeArgs = cmdOf('deploy/Dockerfile.runtime', { LANGUAGE: 'nodejs', PORT: '0' }).map((arg) => (arg === '0.0.0.0' ? '127.0.0.1' : arg));
+    const dataDir = mkdtempSync(join(tmpdir(), 'lm-image-data-'));
+    chmodSync(dataDir, 0o711);
+    const runtime = await startImage(runtimeRoot, runtimeArgs, { DATA_DIR: dataDir }, /runtime listening on (\S+)/, started);
+    url = await startImage(
+      controllerRoot,
+      cmdOf('deploy/Dockerfile'),
+      { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: db.url, DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR, NODEJS_RUNTIME_URL: runtime },
+      /listening on (http:\/\/[^\s"]+)/,
+      started,
+    );
+  });
+
+  after(async () => {
+    await stopAll(started);
+    await db?.drop();
+    for (const dir of roots) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs a Node.js script on the runtime image, reached with the protos the controller image carries', async () => {
+    const init = await fetch(`${url}/api/v1/initialize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'language-title': 'nodejs-remote_image' },
+      body: JSON.stringify({ script_content: 'return event.params.n + 1;' }),
+    });
+    const session = (await init.json()) as { request_id: string };
+    assert.equal(init.status, 200, JSON.stringify(session));
+    const run = await fetch(`${url}/api/v1/execute/${session.request_id}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"params":{"n":41}}' });
+    assert.deepEqual(((await run.json()) as { result: unknown }).result, 42);
+    const health = (await (await fetch(`${url}/health`)).json()) as { components: { runtimes: { nodejs: { status: string; endpoints?: { address: string }[] } } } };
+    assert.equal(health.components.runtimes.nodejs.status, 'up');
+    assert.ok(health.components.runtimes.nodejs.endpoints?.every((e) => !e.address.startsWith('process:')), 'served by the runtime image, not a local process');
   });
 });
