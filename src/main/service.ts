@@ -33,6 +33,7 @@ import { ThreadedRequestLogStore } from '../storage/postgres/threaded-request-lo
 import { PgSessionStore } from '../storage/postgres/pg-session-store.js';
 import { RedisCache } from '../storage/redis/redis-cache.js';
 import type { RequestLogEntry } from '../storage/request-log.js';
+import { DisposerStack } from './disposer.js';
 import { createRuntimes } from './runtimes.js';
 
 export interface RunningService {
@@ -72,31 +73,46 @@ function componentHealth(h: RuntimeHealth): ComponentHealth {
 }
 
 
+/**
+ * Starts every part in dependency order, each registering its stop on one stack: a failure
+ * anywhere unwinds what was already started, and `stop()` unwinds the whole stack in reverse.
+ */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const stack = new DisposerStack(logger);
+  return stack.starting(() => start(config, logger, overrides, stack));
+}
+
+async function start(config: Config, logger: Logger, overrides: ServiceOverrides, stack: DisposerStack): Promise<RunningService> {
+  // Process-wide and reference-counted: spans are recorded and exported only with OTEL_EXPORTER_OTLP_ENDPOINT.
+  stack.defer(
+    'tracing',
+    initTracing({ otlpEndpoint: config.tracing.otlpEndpoint, serviceName: config.tracing.serviceName ?? 'lambda-microservice', serviceVersion: config.version, logger }),
+    (t) => t.shutdown(),
+  );
+  const database = stack.defer('database', await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }), (d) => d.close());
   const runtimes = new RuntimeRegistry();
   const wiring = overrides.runtimes
     ? { runtimes: overrides.runtimes, pools: [], discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => undefined }
     : createRuntimes(config, logger, () => new PgWasmModuleStore(database.pool));
   for (const runtime of wiring.runtimes) runtimes.register(runtime);
   const { discovery } = wiring;
-  try {
-    await runtimes.startAll();
-    await wiring.startDiscovery();
-  } catch (error) {
-    await discovery?.stop().catch(() => undefined);
-    await runtimes.stopAll().catch(() => undefined);
-    wiring.close();
-    await database.close();
-    throw error;
-  }
+  // Registered before starting: a runtime that started before another one failed is stopped too.
+  stack.defer('runtimes', wiring, async (w) => {
+    await runtimes.stopAll();
+    w.close();
+  });
+  await runtimes.startAll();
+  stack.defer('discovery', discovery, (d) => d?.stop());
+  await wiring.startDiscovery();
 
   const router = config.runtimeMappingsFile ? LanguageRouter.fromFile(config.runtimeMappingsFile) : new LanguageRouter();
   const sessionStore = new PgSessionStore(database.pool);
   const functionStore = new PgFunctionStore(database.pool);
   // Rows are serialised and written on a thread of their own: a saturated HTTP thread cannot starve them.
-  const requestLogStore = new ThreadedRequestLogStore(database.connection, (id, message) =>
-    logger.error({ requestLogId: id, err: message }, 'request log row dropped: PostgreSQL refuses even its bare form'),
+  const requestLogStore = stack.defer(
+    'request log thread',
+    new ThreadedRequestLogStore(database.connection, (id, message) => logger.error({ requestLogId: id, err: message }, 'request log row dropped: PostgreSQL refuses even its bare form')),
+    (store) => store.close(),
   );
 
   // Redis when configured; otherwise the in-process default with the same semantics (one machine).
@@ -112,6 +128,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       }))
     : new MemoryCache({ maxEntries: config.cacheMaxEntries, maxBytes: config.cacheMaxBytes });
   redis?.start();
+  stack.defer('cache', cache, (c) => c.close());
 
   // Sampled only when /metrics is scraped, after everything below exists.
   const metrics = createMetrics({
@@ -142,6 +159,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     onDrop: (n) => metrics.logRowsDropped.inc({ writer: 'request_logs' }, n),
     onWritten: (n) => metrics.logRowsWritten.inc({ writer: 'request_logs' }, n),
   });
+  stack.defer('request logs', requestLogs, async (writer) => {
+    const lost = await writer.stop(config.shutdownGraceMs);
+    if (lost > 0) logger.error({ lostLogs: lost }, 'request log rows not written at shutdown');
+  });
   await requestLogs.start();
   const sessions = new SessionService({
     store: sessionStore,
@@ -157,6 +178,10 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     activityFlushIntervalMs: config.logFlushIntervalMs,
     onSessionCreated: (language) => metrics.sessionsCreated.inc({ language }),
   });
+  stack.defer('sessions', sessions, async (service) => {
+    const lost = await service.stop(config.shutdownGraceMs);
+    if (lost > 0) logger.error({ lostActivity: lost }, 'session counters not written at shutdown');
+  });
   await sessions.start();
   const results = new ResultCache({
     cache,
@@ -164,7 +189,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     onHit: () => metrics.cacheHit(),
     onMiss: () => metrics.cacheMiss(),
   });
-  const paramsValidator = new ParamsValidator({ logger: logger.child({ component: 'params-validation' }) });
+  const paramsValidator = stack.defer('params validation', new ParamsValidator({ logger: logger.child({ component: 'params-validation' }) }), (v) => v.stop());
   const execution = new ExecutionService({
     sessions,
     functions: functionStore,
@@ -212,9 +237,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     };
   };
 
-  // Process-wide and reference-counted: spans are recorded and exported only with OTEL_EXPORTER_OTLP_ENDPOINT.
-  const tracing = initTracing({ otlpEndpoint: config.tracing.otlpEndpoint, serviceName: config.tracing.serviceName ?? 'lambda-microservice', serviceVersion: config.version, logger });
-  const app = await buildHttpApp({
+  const app = stack.defer('http', await buildHttpApp({
     logger,
     metrics,
     sessions,
@@ -235,7 +258,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       ownCredentialRoutes: config.metricsToken ? ['/metrics'] : [],
       ...(redis ? { redis: redis.client } : {}),
     },
-  });
+  }), (a) => a.close());
 
   const sweep = async (): Promise<void> => {
     try {
@@ -248,8 +271,8 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   await sweep();
   const sweepTimer = setInterval(() => void sweep(), config.sessionSweepIntervalSeconds * 1000);
   sweepTimer.unref();
+  stack.defer('session sweep', sweepTimer, (timer) => clearInterval(timer));
 
-  let stopping: Promise<void> | undefined;
   return {
     app,
     database,
@@ -259,23 +282,6 @@ export async function startService(config: Config, logger: Logger, overrides: Se
       await sessions.flushActivity();
       await requestLogs.flush();
     },
-    stop() {
-      stopping ??= (async () => {
-        clearInterval(sweepTimer);
-        await app.close();
-        const lostActivity = await sessions.stop(config.shutdownGraceMs);
-        const lostLogs = await requestLogs.stop(config.shutdownGraceMs);
-        await requestLogStore.close();
-        if (lostActivity + lostLogs > 0) logger.error({ lostActivity, lostLogs }, 'rows not written at shutdown');
-        await discovery?.stop();
-        await paramsValidator.stop();
-        await runtimes.stopAll();
-        wiring.close();
-        await cache.close();
-        await database.close();
-        await tracing.shutdown();
-      })();
-      return stopping;
-    },
+    stop: () => stack.unwind(),
   };
 }
