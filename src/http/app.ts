@@ -10,38 +10,16 @@ import { ServiceError, isServiceError } from '../errors/service-error.js';
 import type { ExecutionService } from '../execution/execution-service.js';
 import type { FunctionService } from '../functions/function-service.js';
 import type { Logger } from '../observability/logger.js';
-import { maskHeaders, maskText, maskValue } from '../observability/mask.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SessionService } from '../sessions/session-service.js';
 import type { RequestLogEntry } from '../storage/request-log.js';
-import { registerExecutionRoutes } from './routes/execution-routes.js';
-import { registerFunctionRoutes } from './routes/function-routes.js';
-import { registerOperationsRoutes, type HealthReport } from './routes/operations-routes.js';
-import { registerSessionRoutes } from './routes/session-routes.js';
+import { registerAudit } from './audit.js';
+import { executionRoutes } from './routes/execution-routes.js';
+import { functionRoutes } from './routes/function-routes.js';
+import { operationsRoutes, type HealthReport } from './routes/operations-routes.js';
+import { sessionRoutes } from './routes/session-routes.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 import { registerHttpTracing } from './tracing-hooks.js';
-
-/** What an audited route (initialize, execute) records for its request_logs row. */
-export interface Audit {
-  requestId: string | null;
-  languageTitle: string | null;
-  userId: string | null;
-  cached: boolean;
-  runtimeMetrics: unknown;
-  response: unknown;
-  error?: ServiceError;
-  stack?: string;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    audit?: Audit;
-  }
-  interface FastifyContextConfig {
-    /** Write a request_logs row for every request to this route. */
-    audit?: boolean;
-  }
-}
 
 export interface HttpAppDependencies {
   readonly logger: Logger;
@@ -143,18 +121,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (request.routeOptions.config.audit) {
-      // The session of an execute is in its path: known even when the body does not parse.
-      const sessionId = (request.params as { requestId?: unknown } | undefined)?.requestId;
-      const requestId = typeof sessionId === 'string' ? sessionId.slice(0, 64) : null;
-      request.audit = { requestId, languageTitle: null, userId: null, cached: false, runtimeMetrics: null, response: null };
-      // One row per request, also when the client went away before its answer was sent: the script
-      // may have run all the same. 'close' comes after 'finish' for an answer that was delivered.
-      let delivered = false;
-      reply.raw.once('finish', () => (delivered = true));
-      reply.raw.once('close', () => deps.writeRequestLog(auditEntry(request, reply, delivered)));
-    }
   });
+  registerAudit(app, deps.writeRequestLog);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -187,58 +155,12 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   });
 
   await registerSecurity(app, deps.security);
-  registerExecutionRoutes(app, deps);
-  registerSessionRoutes(app, deps);
-  registerFunctionRoutes(app, deps);
-  registerOperationsRoutes(app, deps);
+  // Each route plugin receives only what it uses.
+  await app.register(executionRoutes, { sessions: deps.sessions, execution: deps.execution });
+  await app.register(sessionRoutes, { sessions: deps.sessions });
+  await app.register(functionRoutes, { functions: deps.functions });
+  await app.register(operationsRoutes, { health: deps.health, metrics: deps.metrics, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });
   await app.ready();
   return app;
 }
 
-/**
- * The status stored for a request whose client closed the connection before the answer was sent
- * (nginx's convention); `error_details` says what the answer would have been.
- */
-export const CLIENT_CLOSED_STATUS = 499;
-
-function auditEntry(request: FastifyRequest, reply: FastifyReply, delivered: boolean): RequestLogEntry {
-  const audit = request.audit as Audit;
-  const error = audit.error;
-  const body = request.body;
-  return {
-    id: randomUUID(),
-    requestId: audit.requestId,
-    languageTitle: audit.languageTitle ?? headerString(request.headers['language-title']),
-    timestamp: new Date(Date.now() - reply.elapsedTime),
-    clientIp: request.ip ?? null,
-    userId: audit.userId,
-    requestHeaders: maskHeaders(request.headers),
-    requestPayload: body === undefined ? null : maskValue(body),
-    responsePayload: maskValue(audit.response, 16_384),
-    statusCode: delivered ? reply.statusCode : CLIENT_CLOSED_STATUS,
-    durationMs: reply.elapsedTime,
-    cached: audit.cached,
-    errorDetails: error
-      ? maskValue(error.toEnvelope().error)
-      : delivered
-        ? null
-        : { code: 'CLIENT_CLOSED', message: 'The client closed the connection before the answer was sent', status: reply.statusCode },
-    runtimeMetrics: audit.runtimeMetrics,
-    endpoint: `${request.method} ${request.routeOptions.url ?? request.url}`,
-    correlationId: request.id,
-    ...(error
-      ? {
-          error: {
-            code: error.code,
-            message: maskText(error.message),
-            stackTrace: audit.stack ?? null,
-            context: maskValue({ details: error.details, endpoint: request.routeOptions.url }),
-          },
-        }
-      : {}),
-  };
-}
-
-export function headerString(value: string | string[] | undefined): string | null {
-  return typeof value === 'string' ? value : null;
-}

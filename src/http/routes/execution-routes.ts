@@ -1,10 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import type { HttpAppDependencies } from '../app.js';
-import { headerString } from '../app.js';
+import type { FastifyPluginCallback } from 'fastify';
+import type { ExecutionService } from '../../execution/execution-service.js';
+import type { SessionService } from '../../sessions/session-service.js';
+import { headerString } from '../headers.js';
 import { rateLimited } from '../security.js';
 
 /** POST /api/v1/initialize and POST /api/v1/execute/{request_id}: thin, audited. */
-export function registerExecutionRoutes(app: FastifyInstance, deps: HttpAppDependencies): void {
+export const executionRoutes: FastifyPluginCallback<{ sessions: SessionService; execution: ExecutionService }> = (app, deps, done) => {
   app.post('/api/v1/initialize', { config: { audit: true, ...rateLimited('execute').config } }, async (request) => {
     const languageTitle = headerString(request.headers['language-title']) ?? undefined;
     const { session } = await deps.sessions.initialize({ languageTitle, body: request.body, principal: request.principal });
@@ -36,4 +37,5 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: HttpAppDepen
     }
     return outcome.response;
   });
-}
+  done();
+};

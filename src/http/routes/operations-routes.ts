@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import { ServiceError } from '../../errors/service-error.js';
-import type { HttpAppDependencies } from '../app.js';
+import type { Metrics } from '../../observability/metrics.js';
 
 export interface ComponentHealth {
   status: 'up' | 'down' | 'degraded' | 'unavailable' | 'not_configured';
@@ -26,7 +26,14 @@ function sameToken(given: string, expected: string): boolean {
 }
 
 /** GET /health (no auth; 200 while the service can serve, 503 when it cannot) and GET /metrics (METRICS_TOKEN when set). */
-export function registerOperationsRoutes(app: FastifyInstance, deps: HttpAppDependencies): void {
+export interface OperationsRoutesOptions {
+  readonly health: () => Promise<HealthReport>;
+  readonly metrics: Metrics;
+  /** When set, GET /metrics wants `Authorization: Bearer <token>`. */
+  readonly metricsToken?: string;
+}
+
+export const operationsRoutes: FastifyPluginCallback<OperationsRoutesOptions> = (app, deps, done) => {
   app.get('/health', async (_request, reply) => {
     const report = await deps.health();
     return reply.status(report.status === 'down' ? 503 : 200).send(report);
@@ -42,4 +49,5 @@ export function registerOperationsRoutes(app: FastifyInstance, deps: HttpAppDepe
     const text = await deps.metrics.registry.metrics();
     return reply.header('content-type', deps.metrics.registry.contentType).send(text);
   });
-}
+  done();
+};
