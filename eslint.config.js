@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // .bench/ holds the benchmark's results and the baseline build's worktree (another checkout).
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.bench/**', 'src/runtimes/*/guest/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.bench/**', 'src/runtimes/*/guest/**', 'src/rpc/generated/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,0 +1,12 @@
+// Original file: proto/runtime.proto
+
+
+export interface UpdateConfigResponse {
+  'applied'?: (boolean);
+  'message'?: (string);
+}
+
+export interface UpdateConfigResponse__Output {
+  'applied': (boolean);
+  'message': (string);
+}
