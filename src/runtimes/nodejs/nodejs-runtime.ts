@@ -54,6 +54,7 @@ import type {
   ScriptError,
 } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
+import { SingleFlight } from '../kit/single-flight.js';
 import { ScriptCache } from '../script-cache.js';
 
 export interface NodejsRuntimeOptions {
@@ -332,7 +333,7 @@ export class NodejsRuntime implements Runtime {
 
   /** Insertion order is recency order (LRU). */
   readonly #scripts: ScriptCache<PreparedScript>;
-  readonly #preparing = new Map<string, Promise<PrepareResult>>();
+  readonly #preparing = new SingleFlight<string, PrepareResult>();
 
   constructor(options: NodejsRuntimeOptions) {
     this.#logger = options.logger;
@@ -442,11 +443,7 @@ export class NodejsRuntime implements Runtime {
       return { ok: true, compileMs: 0 };
     }
     // Concurrent prepares of one script share the work.
-    const inFlight = this.#preparing.get(request.scriptHash);
-    if (inFlight) return inFlight;
-    const work = this.#prepare(request).finally(() => this.#preparing.delete(request.scriptHash));
-    this.#preparing.set(request.scriptHash, work);
-    return work;
+    return this.#preparing.run(request.scriptHash, () => this.#prepare(request));
   }
 
   async execute(request: ExecuteRequest): Promise<InvocationResult> {

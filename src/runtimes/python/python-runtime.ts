@@ -42,6 +42,7 @@ import type {
 } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
 import { boundOutput } from '../output-limits.js';
+import { SingleFlight } from '../kit/single-flight.js';
 import { ScriptCache } from '../script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
@@ -179,7 +180,7 @@ export class PythonRuntime implements Runtime {
   /** Insertion order is recency order (LRU). */
   /** Workers keep their compiled copy of an evicted script; a session bound to one goes on using it. */
   readonly #scripts: ScriptCache<PreparedScript>;
-  readonly #preparing = new Map<string, Promise<PrepareResult>>();
+  readonly #preparing = new SingleFlight<string, PrepareResult>();
 
   constructor(options: PythonRuntimeOptions) {
     const d = PYTHON_RUNTIME_DEFAULTS;
@@ -390,15 +391,8 @@ export class PythonRuntime implements Runtime {
     if (known && known.source === request.source) {
       return { ok: true, compileMs: 0 };
     }
-    const inFlight = this.#preparing.get(request.scriptHash);
-    if (inFlight) return inFlight;
-    const work = this.#prepare(request.scriptHash, request.source);
-    this.#preparing.set(request.scriptHash, work);
-    try {
-      return await work;
-    } finally {
-      this.#preparing.delete(request.scriptHash);
-    }
+    const source = request.source;
+    return this.#preparing.run(request.scriptHash, () => this.#prepare(request.scriptHash, source));
   }
 
   /** Python takes no compile options and no artifact: both are ignored if given. */

@@ -42,6 +42,7 @@ import { RustToolchain, ToolchainUnavailableError, type OptimizationLevel, type 
 import { boundModule, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
 import type { WasmModuleStore } from './wasm-module-store.js';
 import { WorkerPool, type JobOutcome, type RawOutput } from './worker-pool.js';
+import { SingleFlight } from '../kit/single-flight.js';
 
 export interface RustRuntimeOptions {
   logger: Logger;
@@ -151,7 +152,7 @@ export class RustRuntime implements Runtime {
   #moduleBytes = 0;
   /** The caller's script hash → cache key. */
   readonly #scripts = new Map<string, string>();
-  readonly #loading = new Map<string, Promise<Loaded>>();
+  readonly #loading = new SingleFlight<string, Loaded>();
 
   #compilesRunning = 0;
   readonly #compileQueue: Array<() => void> = [];
@@ -300,12 +301,7 @@ export class RustRuntime implements Runtime {
         this.#remember(request.scriptHash, key);
         return { ok: true, artifact: known.bytes, compileMs: roundMs(performance.now() - started) };
       }
-      let loading = this.#loading.get(key);
-      if (!loading) {
-        loading = this.#obtain(key, format, request, options.optimizationLevel, toolchain).finally(() => this.#loading.delete(key));
-        this.#loading.set(key, loading);
-      }
-      const loaded = await loading;
+      const loaded = await this.#loading.run(key, () => this.#obtain(key, format, request, options.optimizationLevel, toolchain));
       if (!loaded.ok) return { ok: false, error: loaded.error };
       this.#remember(request.scriptHash, key);
       return { ok: true, artifact: loaded.module.bytes, compileMs: roundMs(performance.now() - started) };
