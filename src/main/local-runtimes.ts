@@ -10,8 +10,8 @@ import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
 import type { OutputLimits } from '../runtimes/output-limits.js';
 import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
 import type { Language, Runtime } from '../runtimes/runtime.js';
-import { createRustRuntime } from '../runtimes/wasm/rust-runtime.js';
-import type { WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
+import { createRustRuntime } from '../runtimes/rust/rust-runtime.js';
+import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
 
 /** What a language's in-process runtime is configured from: the service's settings, no secret among them. */
 export type LocalRuntimeSettings = Pick<Config, 'maxLogEntries' | 'maxLogBytes' | 'maxResultBytes' | 'wasmCompileTimeoutSeconds' | 'nodejs' | 'python' | 'rust'>;

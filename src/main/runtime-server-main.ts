@@ -20,7 +20,7 @@ import { initTracing } from '../observability/tracing.js';
 import { LogRing } from '../rpc/log-ring.js';
 import { createRuntimeServer } from '../rpc/runtime-server.js';
 import { LANGUAGES, type Language } from '../runtimes/runtime.js';
-import { MemoryWasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
+import { MemoryWasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
 import { createLocalRuntime } from './local-runtimes.js';

@@ -19,7 +19,7 @@ import { createProcessRuntime } from '../rpc/process-runtime.js';
 import { createRemoteRuntime } from '../rpc/remote-runtime.js';
 import { createRuntimePool, RuntimePool, type EndpointRuntime } from '../rpc/runtime-pool.js';
 import { LANGUAGES, type Language, type Runtime } from '../runtimes/runtime.js';
-import type { WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
+import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
 import { detectCgroups, type CgroupSupport } from '../sandbox/cgroup.js';
 import { SANDBOX_UID } from '../sandbox/host.js';
 import { planRuntimeProcess, sandboxWritableDir } from '../sandbox/runtime-sandbox.js';

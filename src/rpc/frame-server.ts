@@ -17,7 +17,7 @@
  */
 import { ServiceError } from '../errors/service-error.js';
 import type { Runtime } from '../runtimes/runtime.js';
-import type { StoredWasmModule, WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
+import type { StoredWasmModule, WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
 import type { FramePeer, FrameReply } from './frame-peer.js';
 import { createRuntimeCalls, DeadlinePassed, InvalidWireRequest } from './runtime-calls.js';
 import { healthToWire, type WireExecuteRequest, type WirePrepareRequest } from './runtime-wire.js';

@@ -30,7 +30,7 @@ import type { Logger } from '../observability/logger.js';
 import { eventJson } from '../runtimes/invocation.js';
 import type { OutputLimits } from '../runtimes/output-limits.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, RuntimeHealth } from '../runtimes/runtime.js';
-import type { WasmModuleStore } from '../runtimes/wasm/wasm-module-store.js';
+import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
 import type { CgroupLimits, CgroupSupport, ProcessCgroup } from '../sandbox/cgroup.js';
 import { FD_CHANNEL, FD_INFO, FD_SECCOMP, joiningCgroup, type RuntimeProcessLaunch } from '../sandbox/runtime-sandbox.js';
 import { CallTimedOut, FramePeer, PeerClosed, type FrameMessage } from './frame-peer.js';

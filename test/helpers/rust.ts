@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRustRuntime, type RustRuntime, type RustRuntimeOptions } from '../../src/runtimes/wasm/rust-runtime.js';
-import { MemoryWasmModuleStore } from '../../src/runtimes/wasm/wasm-module-store.js';
+import { createRustRuntime, type RustRuntime, type RustRuntimeOptions } from '../../src/runtimes/rust/rust-runtime.js';
+import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
 
 export const RUST_TEST_CACHE_DIR = join(tmpdir(), 'lambda-rust-test-cache');
 

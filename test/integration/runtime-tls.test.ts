@@ -21,7 +21,7 @@ import { createRuntimes } from '../../src/main/runtimes.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { createRemoteRuntime, type RemoteRuntime, type RemoteRuntimeTls } from '../../src/rpc/remote-runtime.js';
 import { loadProtos } from '../../src/rpc/runtime-proto.js';
-import { MemoryWasmModuleStore } from '../../src/runtimes/wasm/wasm-module-store.js';
+import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
 import { scriptHashOf } from '../runtime-contract/contract.js';
 import { startRuntimeProcess, type RuntimeProcess } from '../helpers/process.js';
 import { freePort } from '../helpers/scratch-services.js';

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createProcessRuntimePool } from '../../src/main/runtimes.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import type { Language, Runtime } from '../../src/runtimes/runtime.js';
-import { MemoryWasmModuleStore } from '../../src/runtimes/wasm/wasm-module-store.js';
+import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
 import { detectCgroups } from '../../src/sandbox/cgroup.js';
 import { RUST_TEST_CACHE_DIR } from '../helpers/rust.js';
 

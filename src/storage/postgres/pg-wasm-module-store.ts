@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { StoredWasmModule, WasmModuleStore } from '../../runtimes/wasm/wasm-module-store.js';
+import type { StoredWasmModule, WasmModuleStore } from '../../runtimes/rust/wasm-module-store.js';
 
 /** How often one module's `last_used_at` is written at most (reads mark it used). */
 const TOUCH_INTERVAL_MS = 60_000;

@@ -100,8 +100,8 @@ const DEFAULT_OPTIMIZATION: OptimizationLevel = 'release';
 const MAX_SCRIPT_HASHES = 20_000;
 const USER_FILE = 'script.rs';
 
-const WORKER_PATH = projectPath('src', 'runtimes', 'wasm', 'guest', 'wasi-worker.js');
-const ENTRY_PATH = projectPath('src', 'runtimes', 'wasm', 'guest', 'entry.rs');
+const WORKER_PATH = projectPath('src', 'runtimes', 'rust', 'guest', 'wasi-worker.js');
+const ENTRY_PATH = projectPath('src', 'runtimes', 'rust', 'guest', 'entry.rs');
 
 interface LoadedModule {
   readonly key: string;
