@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { withSpan } from '../observability/tracing.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import { roundMs } from '../runtimes/invocation.js';
+import { roundMs } from '../runtimes/kit/invocation.js';
 import type { InvocationResult, Language, Runtime } from '../runtimes/runtime.js';
 import type { SessionRecord } from '../sessions/session.js';
 import type { HotSession, SessionService } from '../sessions/session-service.js';

@@ -7,7 +7,7 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
 import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
-import type { OutputLimits } from '../runtimes/output-limits.js';
+import type { OutputLimits } from '../runtimes/kit/output-limits.js';
 import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
 import type { Language, Runtime } from '../runtimes/runtime.js';
 import { createRustRuntime } from '../runtimes/rust/rust-runtime.js';

@@ -11,8 +11,8 @@ import * as grpc from '@grpc/grpc-js';
 import { isServiceError, ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import { grpcClientTracing } from '../observability/tracing.js';
-import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/invocation.js';
-import type { OutputLimits } from '../runtimes/output-limits.js';
+import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/kit/invocation.js';
+import type { OutputLimits } from '../runtimes/kit/output-limits.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { ANSWERED_BY_RUNTIME, loadProtos, type RuntimeServiceClient } from './runtime-proto.js';
 import {

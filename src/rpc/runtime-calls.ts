@@ -4,7 +4,7 @@
  * take the wire messages of runtime-wire.ts, check them the same way and call the same Runtime.
  */
 import { isPlainObject } from '../common/plain-object.js';
-import { boundResultDepth } from '../runtimes/output-limits.js';
+import { boundResultDepth } from '../runtimes/kit/output-limits.js';
 import type { ExecuteRequest, PrepareRequest, Runtime, RuntimeHealth, ScriptEvent } from '../runtimes/runtime.js';
 import {
   invocationResultToWire,

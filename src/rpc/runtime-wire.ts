@@ -7,8 +7,8 @@
  * did.
  */
 import { isPlainObject } from '../common/plain-object.js';
-import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/invocation.js';
-import { boundOutput, type OutputLimits } from '../runtimes/output-limits.js';
+import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/kit/invocation.js';
+import { boundOutput, type OutputLimits } from '../runtimes/kit/output-limits.js';
 import type { CompileFailure, InvocationResult, PrepareResult, RuntimeHealth, ScriptError } from '../runtimes/runtime.js';
 
 export interface WirePrepareRequest {

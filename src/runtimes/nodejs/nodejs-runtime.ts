@@ -53,9 +53,9 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
-import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
+import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
 import { SingleFlight } from '../kit/single-flight.js';
-import { ScriptCache } from '../script-cache.js';
+import { ScriptCache } from '../kit/script-cache.js';
 
 export interface NodejsRuntimeOptions {
   logger: Logger;

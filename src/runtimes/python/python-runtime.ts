@@ -40,10 +40,10 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
-import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
-import { boundOutput } from '../output-limits.js';
+import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
+import { boundOutput } from '../kit/output-limits.js';
 import { SingleFlight } from '../kit/single-flight.js';
-import { ScriptCache } from '../script-cache.js';
+import { ScriptCache } from '../kit/script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
 

@@ -36,8 +36,8 @@ import type {
   RuntimeHealth,
   ScriptError,
 } from '../runtime.js';
-import { eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../invocation.js';
-import { truncationMarker, utf8Truncate } from '../output-limits.js';
+import { eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
+import { truncationMarker, utf8Truncate } from '../kit/output-limits.js';
 import { RustToolchain, ToolchainUnavailableError, type OptimizationLevel, type RustToolchainPaths } from './rust-toolchain.js';
 import { boundModule, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
 import type { WasmModuleStore } from './wasm-module-store.js';

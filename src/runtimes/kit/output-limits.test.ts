@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { boundLogs, boundOutput, boundResultDepth, MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_DEPTH, truncationMarker } from './output-limits.js';
-import type { InvocationResult } from './runtime.js';
+import type { InvocationResult } from '../runtime.js';
 
 const limits = { maxLogEntries: 3, maxLogBytes: 20, maxResultBytes: 64 };
 const stats = { durationMs: 1 };

@@ -13,7 +13,7 @@
  * - error names, messages and stacks, and limit messages, are cut to fixed sizes.
  * Output a guest already bounded passes unchanged.
  */
-import type { InvocationResult, ScriptError } from './runtime.js';
+import type { InvocationResult, ScriptError } from '../runtime.js';
 
 export interface OutputLimits {
   readonly maxLogEntries: number;

@@ -3,8 +3,8 @@
  * it does not hold, the event in the JSON form the guest receives, durations rounded to the
  * microsecond.
  */
-import { ServiceError } from '../errors/service-error.js';
-import type { ExecuteRequest, InvocationResult } from './runtime.js';
+import { ServiceError } from '../../errors/service-error.js';
+import type { ExecuteRequest, InvocationResult } from '../runtime.js';
 
 /** What one invocation may return, unless configured otherwise: log lines, their bytes, the result's bytes. */
 export const OUTPUT_LIMIT_DEFAULTS = { maxLogEntries: 100, maxLogBytes: 65536, maxResultBytes: 1024 * 1024 } as const;
