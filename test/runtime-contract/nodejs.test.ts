@@ -7,6 +7,12 @@ import { createNodejsRuntime, type NodejsRuntime, type NodejsRuntimeOptions } fr
 import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** A number from the runtime's health details (0 when absent). */
+function detail(runtime: NodejsRuntime, key: string): number {
+  return Number(runtime.health().details?.[key] ?? 0);
+}
 
 
 function newRuntime(options: Partial<NodejsRuntimeOptions> = {}): NodejsRuntime {
@@ -352,7 +358,7 @@ describe('nodejs runtime', () => {
 
     it('does not stall other sessions while one runs long', async () => {
       const loop = h.run('for (;;) {}', {}, { timeoutMs: 1500 }).then((result) => ({ result, at: performance.now() }));
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor('the loop to be running', () => detail(runtime, 'busy') >= 1);
       const finished: number[] = [];
       for (let i = 0; i < 20; i++) {
         assert.equal(await h.ok('return params.i * 2;', { i }, { instanceKey: `other-${i % 3}` }), i * 2);
@@ -471,7 +477,7 @@ describe('nodejs runtime pool growth', () => {
       const results = await Promise.all([0, 1, 2, 3].map((i) => h.ok(spin, { i })));
       assert.deepEqual(results, [0, 1, 2, 3]);
       assert.equal(runtime.health().details?.isolates, 3);
-      await new Promise((resolve) => setTimeout(resolve, 2300));
+      await waitFor('the idle isolates above the pool size to be disposed', () => detail(runtime, 'isolates') === 1, 10_000);
       assert.equal(runtime.health().details?.isolates, 1);
       assert.equal(runtime.health().details?.restarts, 0);
       assert.equal(await h.ok('return 5;'), 5);
@@ -506,7 +512,7 @@ describe('nodejs runtime lifecycle', () => {
       runtime.execute({ scriptHash: 'loop', instanceKey: 'a', event, timeoutMs: 10_000 }),
       runtime.execute({ scriptHash: 'loop', instanceKey: 'b', event, timeoutMs: 10_000 }),
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor('both loops to be running or queued', () => detail(runtime, 'inFlight') + detail(runtime, 'queued') === 2);
     const started = performance.now();
     await runtime.stop();
     assert.ok(performance.now() - started < 2000);
@@ -523,7 +529,7 @@ describe('nodejs runtime lifecycle', () => {
     await runtime.start();
     await runtime.prepare({ scriptHash: 'spin', source: 'const end = Date.now() + 200;\nwhile (Date.now() < end) {}\nreturn "done";' });
     const running = runtime.execute({ scriptHash: 'spin', instanceKey: 'a', event: { params: {}, context: {}, request_id: 'r' }, timeoutMs: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor('the call to be running', () => detail(runtime, 'busy') >= 1);
     await runtime.stop();
     const result = await running;
     assert.equal(result.status, 'ok');
