@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // .bench/ holds the benchmark's results and the baseline build's worktree (another checkout).
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.bench/**', 'src/runtimes/*/guest/**', 'src/rpc/generated/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.bench/**', 'src/rpc/generated/**', 'src/runtimes/*/guest/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -37,5 +37,15 @@ export default tseslint.config(
   {
     files: ['**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
+    // Guest code: plain JavaScript run inside the sandboxes (type-checked by tsconfig.guest.json).
+    // bootstrap.js runs in a bare V8 context: only ECMAScript built-ins; wasi-worker.js in a worker thread.
+    files: ['src/runtimes/*/guest/*.js'],
+    languageOptions: { sourceType: 'script', globals: { globalThis: 'readonly' } },
+  },
+  {
+    files: ['src/runtimes/rust/guest/wasi-worker.js'],
+    languageOptions: { sourceType: 'module', globals: { WebAssembly: 'readonly', performance: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', SharedArrayBuffer: 'readonly', Atomics: 'readonly', process: 'readonly', URL: 'readonly', crypto: 'readonly' } },
   },
 );

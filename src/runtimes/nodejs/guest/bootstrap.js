@@ -485,7 +485,7 @@
       const exported = module.exports;
       let found;
       if (typeof exported === 'function') found = exported;
-      else if (exported !== null && typeof exported === 'object' && typeof exported.handler === 'function') found = exported.handler;
+      else if (exported !== null && typeof exported === 'object' && typeof /** @type {{ handler?: unknown }} */ (exported).handler === 'function') found = /** @type {{ handler: Function }} */ (exported).handler;
       if (found === undefined) {
         const error = new TypeErrorCtor(
           'the script exports no function: assign one to module.exports (module.exports = async (event) => ...) or to exports.handler',
