@@ -51,11 +51,13 @@ import type {
   PrepareResult,
   Runtime,
   RuntimeHealth,
-  ScriptError,
 } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { ScriptCache } from '../kit/script-cache.js';
+import { describeCompileFailure, lastClosingBrace, parseCompileError } from './compile-errors.js';
+import { parseEnvelope, readEnvelope, toLogs, toScriptError, type Envelope, type EntryReference } from './guest-protocol.js';
+import { detectForm, normalizeSource, USER_FILE, wrapSource, type ScriptForm } from './source-forms.js';
 
 export interface NodejsRuntimeOptions {
   logger: Logger;
@@ -109,7 +111,6 @@ export const NODEJS_RUNTIME_DEFAULTS = {
 } as const;
 
 /** The file name user code carries in stack traces and compile errors. */
-const USER_FILE = 'script.js';
 const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
 
 /**
@@ -141,26 +142,6 @@ const MAX_CONDUCT_SESSIONS = 10_000;
 /** How many times a call refused by the guest (see `invoke` in the guest) is run again. */
 const MAX_REFUSALS = 3;
 
-/*
- * Script forms. A script that assigns `module.exports` (or a property of it) or a property of
- * `exports` is a CommonJS module whose exported function is the handler; anything else is the body
- * of an async function `(event, params, context)`. The test is textual (a regular expression over
- * the source), so a function body that merely mentions `module.exports = ` inside a string is read
- * as a module; prepare then says clearly that it exports no function.
- */
-type ScriptForm = 'body' | 'module';
-const MODULE_FORM = /(?:^|[^.\w$])(?:module\s*\.\s*exports|exports)\s*(?:\.\s*[A-Za-z_$][\w$]*\s*|\[[^\]\n]*\]\s*)*=(?!=)/m;
-/*
- * The wrapper's opening sits on a line of its own and scripts are compiled with lineOffset -1, so
- * V8 reports lines and columns in the user's own coordinates with no arithmetic. A script can close
- * the wrapper early (`}); more code; (function () {`): that only runs its own code at the top level
- * of its own context, still inside the sandbox and under the call's timeout, and the guest refuses
- * a completion value that is not the wrapper function.
- */
-const BODY_PREFIX = '(async function (event, params, context) {\n';
-const MODULE_PREFIX = '(function (exports, require, module, __filename, __dirname) {\n';
-const WRAPPER_SUFFIX = '\n})';
-
 interface PreparedScript {
   readonly hash: string;
   readonly form: ScriptForm;
@@ -168,27 +149,6 @@ interface PreparedScript {
   /** V8 code cache produced by the first compile; speeds the compile in the other isolates. */
   readonly cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
   readonly bytes: number;
-}
-
-type EntryFunction = (op: string, first?: unknown, second?: unknown) => string | Promise<string>;
-type EntryReference = ivm.Reference<EntryFunction>;
-
-interface GuestError {
-  name?: unknown;
-  message?: unknown;
-  stack?: unknown;
-  line?: unknown;
-  column?: unknown;
-}
-
-interface Envelope {
-  s: 'ok' | 'error' | 'memory' | 'output_limit' | 'timeout' | 'busy';
-  r?: unknown;
-  e?: GuestError;
-  n?: number;
-  l?: unknown;
-  /** How long the invocation ran, in whole ms of the guest's clock. */
-  t?: unknown;
 }
 
 interface WarmContext {
@@ -275,20 +235,6 @@ function warmKey(instanceKey: string, scriptHash: string): string {
   return `${instanceKey}\u0000${scriptHash}`;
 }
 
-
-function detectForm(source: string): ScriptForm {
-  return MODULE_FORM.test(source) ? 'module' : 'body';
-}
-
-function normalizeSource(source: string): string {
-  // A shebang line is legal at the top of a Node.js file but not inside a function body; turning
-  // it into a comment keeps every column where it was.
-  return source.startsWith('#!') ? `//${source.slice(2)}` : source;
-}
-
-function wrapSource(source: string, form: ScriptForm): string {
-  return `${form === 'body' ? BODY_PREFIX : MODULE_PREFIX}${normalizeSource(source)}${WRAPPER_SUFFIX}`;
-}
 
 function findBootstrapPath(): string {
   const here = new URL('./guest/bootstrap.js', import.meta.url);
@@ -1197,83 +1143,6 @@ function isLive(warm: WarmContext | undefined): warm is WarmContext {
 
 function remaining(deadline: number): number {
   return Math.max(1, Math.ceil(deadline - performance.now()));
-}
-
-function parseEnvelope(text: string): Envelope {
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== 'object' || parsed === null || !('s' in parsed)) throw new Error('malformed guest envelope');
-  return parsed as Envelope;
-}
-
-/**
- * The guest builds envelopes from strings only, so they always parse; should a script still find a
- * way to garble one, that is its own failure, reported to it, not a fault of the service.
- */
-function readEnvelope(text: string): Envelope {
-  try {
-    return parseEnvelope(text);
-  } catch {
-    return { s: 'error', e: { name: 'Error', message: 'the runtime could not read what the script returned' } };
-  }
-}
-
-function toLogs(value: unknown): string[] {
-  if (!Array.isArray(value)) return [];
-  // The guest sends strings only: usually nothing to filter.
-  return value.every((line) => typeof line === 'string') ? value : value.filter((line): line is string => typeof line === 'string');
-}
-
-function toScriptError(error: GuestError | undefined): ScriptError {
-  const name = typeof error?.name === 'string' ? error.name : 'Error';
-  const message = typeof error?.message === 'string' ? error.message : '';
-  return {
-    name,
-    message,
-    ...(typeof error?.stack === 'string' ? { stack: error.stack } : {}),
-    ...(typeof error?.line === 'number' ? { line: error.line } : {}),
-    ...(typeof error?.column === 'number' ? { column: error.column } : {}),
-  };
-}
-
-interface V8CompileError {
-  readonly name: string;
-  readonly message: string;
-  readonly line?: number;
-  readonly column?: number;
-}
-
-/** Splits V8's "Unexpected token ';' [script.js:3:9]" (isolated-vm's format) into its parts. */
-function parseCompileError(error: unknown): V8CompileError {
-  const name = error instanceof Error ? error.name : 'SyntaxError';
-  const raw = errorMessage(error);
-  const match = /\s*\[script\.js:(\d+):(\d+)\]\s*$/.exec(raw);
-  if (!match) return { name, message: raw };
-  return { name, message: raw.slice(0, match.index), line: Number(match[1]), column: Number(match[2]) };
-}
-
-function describeCompileFailure(error: V8CompileError, sourceLines: readonly string[]): CompileFailure {
-  if (error.line === undefined || error.column === undefined) {
-    return { kind: error.name, message: error.message, diagnostics: `${error.name}: ${error.message}` };
-  }
-  const line = Math.min(Math.max(1, error.line), sourceLines.length);
-  const column = Math.max(1, error.column);
-  const text = sourceLines[line - 1] ?? '';
-  const caret = `${text.slice(0, column - 1).replace(/[^\t]/g, ' ')}^`;
-  return {
-    kind: error.name,
-    message: error.message,
-    line,
-    column,
-    diagnostics: `${USER_FILE}:${line}:${column}\n${text}\n${caret}\n\n${error.name}: ${error.message}`,
-  };
-}
-
-function lastClosingBrace(sourceLines: readonly string[]): { line: number; column: number } {
-  for (let i = sourceLines.length - 1; i >= 0; i--) {
-    const index = sourceLines[i]?.lastIndexOf('}') ?? -1;
-    if (index !== -1) return { line: i + 1, column: index + 1 };
-  }
-  return { line: sourceLines.length, column: 1 };
 }
 
 export function createNodejsRuntime(options: Partial<NodejsRuntimeOptions> & { logger: Logger }): NodejsRuntime {
