@@ -3,7 +3,6 @@
  * envelopes it answers with (JSON strings only), and their reading into the runtime's types.
  */
 import type ivm from 'isolated-vm';
-import type { ScriptError } from '../runtime.js';
 
 export type EntryFunction = (op: string, first?: unknown, second?: unknown) => string | Promise<string>;
 export type EntryReference = ivm.Reference<EntryFunction>;
@@ -42,22 +41,4 @@ export function readEnvelope(text: string): Envelope {
   } catch {
     return { s: 'error', e: { name: 'Error', message: 'the runtime could not read what the script returned' } };
   }
-}
-
-export function toLogs(value: unknown): string[] {
-  if (!Array.isArray(value)) return [];
-  // The guest sends strings only: usually nothing to filter.
-  return value.every((line) => typeof line === 'string') ? value : value.filter((line): line is string => typeof line === 'string');
-}
-
-export function toScriptError(error: GuestError | undefined): ScriptError {
-  const name = typeof error?.name === 'string' ? error.name : 'Error';
-  const message = typeof error?.message === 'string' ? error.message : '';
-  return {
-    name,
-    message,
-    ...(typeof error?.stack === 'string' ? { stack: error.stack } : {}),
-    ...(typeof error?.line === 'number' ? { line: error.line } : {}),
-    ...(typeof error?.column === 'number' ? { column: error.column } : {}),
-  };
 }

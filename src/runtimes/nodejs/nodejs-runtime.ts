@@ -56,7 +56,8 @@ import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs }
 import { SingleFlight } from '../kit/single-flight.js';
 import { ScriptCache } from '../kit/script-cache.js';
 import { describeCompileFailure, lastClosingBrace, parseCompileError } from './compile-errors.js';
-import { parseEnvelope, readEnvelope, toLogs, toScriptError, type Envelope, type EntryReference } from './guest-protocol.js';
+import { guestLogs, guestScriptError } from '../kit/guest-values.js';
+import { parseEnvelope, readEnvelope, type Envelope, type EntryReference } from './guest-protocol.js';
 import { detectForm, normalizeSource, USER_FILE, wrapSource, type ScriptForm } from './source-forms.js';
 
 export interface NodejsRuntimeOptions {
@@ -490,7 +491,7 @@ export class NodejsRuntime implements Runtime {
     try {
       const envelope = parseEnvelope(await this.#guard(slot, this.#prepareTimeoutMs, work, () => undefined));
       if (envelope.s === 'ok') return undefined;
-      const error = toScriptError(envelope.e);
+      const error = guestScriptError(envelope.e);
       if (envelope.s === 'memory') return { kind: 'MemoryLimitError', message: this.#memoryMessage(error.message) };
       return {
         kind: error.name,
@@ -661,7 +662,7 @@ export class NodejsRuntime implements Runtime {
     const durationMs = elapsed();
     const memoryUsageBytes = this.#sampleHeap(slot);
     const stats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
-    const logs = toLogs(envelope.l);
+    const logs = guestLogs(envelope.l);
     switch (envelope.s) {
       case 'ok':
         this.#recordConduct(conduct, envelope.t);
@@ -681,7 +682,7 @@ export class NodejsRuntime implements Runtime {
         return {
           status: 'memory_limit',
           limitBytes: this.#memoryLimitBytes,
-          message: this.#memoryMessage(toScriptError(envelope.e).message),
+          message: this.#memoryMessage(guestScriptError(envelope.e).message),
           logs,
           stats,
         };
@@ -692,7 +693,7 @@ export class NodejsRuntime implements Runtime {
         return { status: 'timeout', limitMs: timeoutMs, logs, stats };
       case 'error':
         this.#recordConduct(conduct, envelope.t);
-        return { status: 'error', error: toScriptError(envelope.e), logs, stats };
+        return { status: 'error', error: guestScriptError(envelope.e), logs, stats };
     }
   }
 
@@ -896,7 +897,7 @@ export class NodejsRuntime implements Runtime {
     // for an isolate that would not even start it.
     let timer: NodeJS.Timeout | undefined;
     const call = warm.entry.apply(undefined, ['abort', id], { timeout: LOG_COLLECT_MS }).then(
-      (text: unknown) => (typeof text === 'string' ? toLogs(parseEnvelope(text).l) : []),
+      (text: unknown) => (typeof text === 'string' ? guestLogs(parseEnvelope(text).l) : []),
       () => [],
     );
     const gaveUp = new Promise<string[]>((resolve) => {

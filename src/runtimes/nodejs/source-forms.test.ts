@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeCompileFailure, lastClosingBrace, parseCompileError } from './compile-errors.js';
-import { readEnvelope, toLogs, toScriptError } from './guest-protocol.js';
+import { guestLogs, guestScriptError } from '../kit/guest-values.js';
+import { readEnvelope } from './guest-protocol.js';
 import { detectForm, normalizeSource, wrapSource } from './source-forms.js';
 
 describe('Node.js source forms (pure)', () => {
@@ -48,9 +49,9 @@ describe('Node.js guest envelopes (pure)', () => {
   it('a garbled envelope is the script’s failure, not the service’s; logs keep strings only; errors keep typed fields', () => {
     assert.equal(readEnvelope('not json').s, 'error');
     assert.equal(readEnvelope('{"no":"status"}').s, 'error');
-    assert.deepEqual(toLogs(['a', 1, 'b']), ['a', 'b']);
-    assert.deepEqual(toLogs('x'), []);
-    assert.deepEqual(toScriptError({ name: 'TypeError', message: 'x', line: 3, column: 'no' }), { name: 'TypeError', message: 'x', line: 3 });
-    assert.deepEqual(toScriptError(undefined), { name: 'Error', message: '' });
+    assert.deepEqual(guestLogs(['a', 1, 'b']), ['a', 'b']);
+    assert.deepEqual(guestLogs('x'), []);
+    assert.deepEqual(guestScriptError({ name: 'TypeError', message: 'x', line: 3, column: 'no' }), { name: 'TypeError', message: 'x', line: 3 });
+    assert.deepEqual(guestScriptError(undefined), { name: 'Error', message: '' });
   });
 });

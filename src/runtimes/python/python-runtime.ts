@@ -38,10 +38,10 @@ import type {
   PrepareResult,
   Runtime,
   RuntimeHealth,
-  ScriptError,
 } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
 import { boundOutput } from '../kit/output-limits.js';
+import { guestLogs, guestScriptError } from '../kit/guest-values.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { ScriptCache } from '../kit/script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
@@ -494,7 +494,7 @@ export class PythonRuntime implements Runtime {
 
     if (timedOut) {
       this.#kill(worker, 'timeout');
-      return { status: 'timeout', limitMs: timeoutMs, logs: reply ? toLogs(reply.l) : [], stats: { durationMs: elapsed() } };
+      return { status: 'timeout', limitMs: timeoutMs, logs: reply ? guestLogs(reply.l) : [], stats: { durationMs: elapsed() } };
     }
     if (gone) return this.#died(gone.exit, elapsed());
     if (!reply) throw new ServiceError('INTERNAL_ERROR', 'python runtime: no reply');
@@ -508,18 +508,18 @@ export class PythonRuntime implements Runtime {
   }
 
   #toResult(worker: WorkerProcess, reply: WorkerMessage, durationMs: number): InvocationResult {
-    const logs = toLogs(reply.l);
+    const logs = guestLogs(reply.l);
     const memoryUsageBytes = typeof reply.m === 'number' && Number.isFinite(reply.m) ? reply.m : undefined;
     const stats: InvocationStats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
     switch (reply.s) {
       case 'ok':
         return { status: 'ok', result: reply.r ?? null, logs, stats };
       case 'error':
-        return { status: 'error', error: toScriptError(reply.e), logs, stats };
+        return { status: 'error', error: guestScriptError(reply.e), logs, stats };
       case 'memory':
         // The worker's memory is spent and its state suspect: a fresh one takes its place.
         this.#kill(worker, 'memory');
-        return { status: 'memory_limit', limitBytes: this.#memoryLimitBytes, message: this.#memoryMessage(toScriptError(reply.e).message), logs, stats };
+        return { status: 'memory_limit', limitBytes: this.#memoryLimitBytes, message: this.#memoryMessage(guestScriptError(reply.e).message), logs, stats };
       case 'output_limit':
         return {
           status: 'output_limit',
@@ -873,21 +873,6 @@ export class PythonRuntime implements Runtime {
     if (this.#state === 'unavailable') return new ServiceError('RUNTIME_UNAVAILABLE', this.#unavailableReason ?? 'the Python runtime is unavailable', { language: 'python' });
     return new ServiceError('RUNTIME_UNAVAILABLE', `the Python runtime is ${this.#state === 'new' ? 'not started' : this.#state}`, { language: 'python' });
   }
-}
-
-function toLogs(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter((line): line is string => typeof line === 'string') : [];
-}
-
-function toScriptError(value: unknown): ScriptError {
-  const error = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-  return {
-    name: typeof error.name === 'string' ? error.name : 'Error',
-    message: typeof error.message === 'string' ? error.message : '',
-    ...(typeof error.line === 'number' ? { line: error.line } : {}),
-    ...(typeof error.column === 'number' ? { column: error.column } : {}),
-    ...(typeof error.stack === 'string' ? { stack: error.stack } : {}),
-  };
 }
 
 function toCompileFailure(value: unknown): CompileFailure {
