@@ -17,6 +17,7 @@
  */
 import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { IdleWaiters } from '../common/idle.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface SpoolOptions<T> {
@@ -68,7 +69,7 @@ export class BatchWriter<T> {
   #stopped = false;
   #dropped = 0;
   /** Resolved whenever no job is running. */
-  #idleWaiters: (() => void)[] = [];
+  readonly #idle = new IdleWaiters();
   /** Spool files not yet written to the database, oldest first. */
   readonly #spooled: SpoolEntry[] = [];
   #spoolWrites: Promise<unknown> = Promise.resolve();
@@ -276,7 +277,7 @@ export class BatchWriter<T> {
   }
 
   #settleIdle(): void {
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#idle.notify();
   }
 
   /**
@@ -284,7 +285,7 @@ export class BatchWriter<T> {
    * write is running any more: everything is written, or an attempt failed. Never rejects.
    */
   flush(): Promise<void> {
-    const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    const idle = this.#idle.next();
     this.#pump('any');
     return idle;
   }

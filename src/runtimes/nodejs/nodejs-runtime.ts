@@ -40,6 +40,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import ivm from 'isolated-vm';
 
+import { IdleWaiters, waitAtMost } from '../../common/idle.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type {
@@ -271,7 +272,7 @@ export class NodejsRuntime implements Runtime {
   #restarts = 0;
   #catastrophic: string | undefined;
   #reaper: NodeJS.Timeout | undefined;
-  #idleWaiters: Array<() => void> = [];
+  readonly #idle = new IdleWaiters();
   #dispatching = false;
   #redispatch = false;
   #nextCallId = 1;
@@ -340,16 +341,7 @@ export class NodejsRuntime implements Runtime {
       waiter.reject(this.#unavailable());
     }
     // Graceful: in-flight calls may finish (each is bounded by its own timeout)...
-    if (this.#slots.some((slot) => slot.busy)) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, this.#stopGraceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.#slots.some((slot) => slot.busy)) await waitAtMost(this.#idle.next(), this.#stopGraceMs);
     // ...then forced: disposing an isolate ends its call, which reports RUNTIME_UNAVAILABLE.
     for (const slot of [...this.#slots]) this.#disposeIsolate(slot, 'stop');
     this.#slots = [];
@@ -1049,9 +1041,7 @@ export class NodejsRuntime implements Runtime {
       if (!slot.alive) this.#retire(slot);
     }
     if (this.#queue.length > 0) this.#dispatch();
-    if (this.#idleWaiters.length > 0 && !this.#slots.some((s) => s.busy)) {
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    }
+    if (this.#idle.waiting && !this.#slots.some((s) => s.busy)) this.#idle.notify();
   }
 
   /**

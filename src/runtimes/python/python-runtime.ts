@@ -25,6 +25,7 @@
  */
 import { readFile } from 'node:fs/promises';
 
+import { IdleWaiters, waitAtMost } from '../../common/idle.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
@@ -173,7 +174,7 @@ export class PythonRuntime implements Runtime {
   #backoffUntil = 0;
   #backoffTimer: NodeJS.Timeout | undefined;
   #reaper: NodeJS.Timeout | undefined;
-  #idleWaiters: Array<() => void> = [];
+  readonly #idle = new IdleWaiters();
   readonly #exitWaiters = new Map<WorkerProcess, () => void>();
   #coldStartMs: number | undefined;
 
@@ -312,16 +313,7 @@ export class PythonRuntime implements Runtime {
     }
     this.#queuedPerKey.clear();
     // Graceful: in-flight calls may finish (each is bounded by its own deadline)...
-    if (this.#allWorkers().some((worker) => worker.busy)) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((resolve) => this.#idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, this.#o.stopGraceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.#allWorkers().some((worker) => worker.busy)) await waitAtMost(this.#idle.next(), this.#o.stopGraceMs);
     // ...then forced: a killed worker ends its call with RUNTIME_UNAVAILABLE.
     const exits = this.#allWorkers().map(
       (worker) =>
@@ -818,9 +810,7 @@ export class PythonRuntime implements Runtime {
     // A session's worker runs nothing until that session's next call.
     else if (worker.key !== undefined) worker.freeze();
     this.#dispatch();
-    if (this.#idleWaiters.length > 0 && !this.#allWorkers().some((w) => w.busy)) {
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    }
+    if (this.#idle.waiting && !this.#allWorkers().some((w) => w.busy)) this.#idle.notify();
   }
 
   /** Ends a worker because of what ran in it; a fresh one takes its place (a restart). */

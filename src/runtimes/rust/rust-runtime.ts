@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
+import { IdleWaiters, waitAtMost } from '../../common/idle.js';
 import { isPlainObject } from '../../common/plain-object.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
@@ -158,7 +159,7 @@ export class RustRuntime implements Runtime {
   readonly #compileQueue: Array<() => void> = [];
   readonly #compileAbort = new AbortController();
   #inFlight = 0;
-  #idleWaiters: Array<() => void> = [];
+  readonly #idle = new IdleWaiters();
   readonly #counters: RustRuntimeCounters = { compiles: 0, compileFailures: 0, storeHits: 0, memoryHits: 0, artifactLoads: 0, executions: 0 };
 
   constructor(options: RustRuntimeOptions) {
@@ -234,13 +235,7 @@ export class RustRuntime implements Runtime {
       return;
     }
     this.#state = 'stopping';
-    const idle = this.#inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#o.stopGraceMs);
-    });
-    await Promise.race([idle, grace]);
-    clearTimeout(timer);
+    if (this.#inFlight > 0) await waitAtMost(this.#idle.next(), this.#o.stopGraceMs);
     this.#compileAbort.abort();
     for (const next of this.#compileQueue.splice(0)) next();
     await this.#pool?.stop('the Rust runtime stopped');
@@ -527,7 +522,7 @@ export class RustRuntime implements Runtime {
 
   #callDone(): void {
     this.#inFlight--;
-    if (this.#inFlight === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    if (this.#inFlight === 0) this.#idle.notify();
   }
 }
 

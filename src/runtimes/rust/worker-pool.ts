@@ -8,6 +8,7 @@
  * What a script prints is written by the worker into a SharedArrayBuffer per worker, so the host
  * still has it after terminating the worker on a timeout.
  */
+import { IdleWaiters } from '../../common/idle.js';
 import { Worker } from 'node:worker_threads';
 
 import { ServiceError } from '../../errors/service-error.js';
@@ -101,7 +102,7 @@ export class WorkerPool {
   #nextJobId = 1;
   #running = false;
   #restarts = 0;
-  #idleWaiters: Array<() => void> = [];
+  readonly #idle = new IdleWaiters();
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -139,7 +140,7 @@ export class WorkerPool {
   /** Resolves when no call is running (or at once). */
   whenIdle(): Promise<void> {
     if (!this.#slots.some((s) => s.pending)) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#idle.next();
   }
 
   /** Terminates every worker; running and queued calls end with RUNTIME_UNAVAILABLE. */
@@ -163,7 +164,7 @@ export class WorkerPool {
         await slot.worker.terminate().catch(() => undefined);
       }),
     );
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#idle.notify();
   }
 
   // ---- internals ---------------------------------------------------------------------------------
@@ -324,9 +325,7 @@ export class WorkerPool {
       waiter.resolve(slot);
       return;
     }
-    if (this.#idleWaiters.length > 0 && !this.#slots.some((s) => s.pending)) {
-      for (const resolve of this.#idleWaiters.splice(0)) resolve();
-    }
+    if (this.#idle.waiting && !this.#slots.some((s) => s.pending)) this.#idle.notify();
   }
 }
 
