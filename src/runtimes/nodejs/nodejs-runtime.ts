@@ -54,6 +54,7 @@ import type {
   RuntimeHealth,
 } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
+import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { ScriptCache } from '../kit/script-cache.js';
 import { describeCompileFailure, lastClosingBrace, parseCompileError } from './compile-errors.js';
@@ -209,13 +210,11 @@ class IsolateSlot {
   }
 }
 
+/** A call waiting for an isolate: what #place needs to place it. */
 interface Waiter {
   readonly key: string | undefined;
   readonly conduct: Conduct | undefined;
   readonly limitMs: number;
-  resolve(slot: IsolateSlot): void;
-  reject(error: unknown): void;
-  timer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -268,7 +267,7 @@ export class NodejsRuntime implements Runtime {
   #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   #slots: IsolateSlot[] = [];
   #nextSlotId = 1;
-  readonly #queue: Waiter[] = [];
+  readonly #queue = new DeadlineQueue<Waiter, IsolateSlot>();
   #restarts = 0;
   #catastrophic: string | undefined;
   #reaper: NodeJS.Timeout | undefined;
@@ -336,10 +335,7 @@ export class NodejsRuntime implements Runtime {
     }
     this.#state = 'stopping';
     if (this.#reaper) clearInterval(this.#reaper);
-    for (const waiter of this.#queue.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.reject(this.#unavailable());
-    }
+    this.#queue.rejectAll(() => this.#unavailable());
     // Graceful: in-flight calls may finish (each is bounded by its own timeout)...
     if (this.#slots.some((slot) => slot.busy)) await waitAtMost(this.#idle.next(), this.#stopGraceMs);
     // ...then forced: disposing an isolate ends its call, which reports RUNTIME_UNAVAILABLE.
@@ -1016,19 +1012,15 @@ export class NodejsRuntime implements Runtime {
    * (its timeout counts from when it runs).
    */
   #wait(key: string | undefined, conduct: Conduct | undefined, limitMs: number, maxWaitMs: number): Promise<IsolateSlot> {
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { key, conduct, limitMs, resolve, reject, timer: undefined };
-      waiter.timer = setTimeout(() => {
-        const index = this.#queue.indexOf(waiter);
-        if (index === -1) return;
-        this.#queue.splice(index, 1);
-        reject(new ServiceError('RUNTIME_UNAVAILABLE', `every Node.js isolate stayed busy for ${maxWaitMs} ms`, { queued: this.#queue.length }));
-        // It may have been the call that kept later ones from joining pipelines.
-        this.#dispatch();
-      }, maxWaitMs);
-      this.#queue.push(waiter);
-      this.#dispatch();
-    });
+    const waiting = this.#queue.wait(
+      { key, conduct, limitMs },
+      maxWaitMs,
+      (queued) => new ServiceError('RUNTIME_UNAVAILABLE', `every Node.js isolate stayed busy for ${maxWaitMs} ms`, { queued }),
+      // It may have been the call that kept later ones from joining pipelines.
+      () => this.#dispatch(),
+    );
+    this.#dispatch();
+    return waiting;
   }
 
   #releaseSlot(slot: IsolateSlot, limitMs: number): void {
@@ -1059,13 +1051,11 @@ export class NodejsRuntime implements Runtime {
       do {
         this.#redispatch = false;
         while (this.#queue.length > 0 && this.#state === 'running') {
-          const waiter = this.#queue[0];
+          const waiter = this.#queue.oldest();
           if (!waiter) break;
           const slot = this.#place(waiter.key, waiter.conduct, waiter.limitMs);
           if (!slot) break;
-          this.#queue.shift();
-          clearTimeout(waiter.timer);
-          waiter.resolve(slot);
+          this.#queue.handOldest(slot);
         }
       } while (this.#redispatch);
     } finally {

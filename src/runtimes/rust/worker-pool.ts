@@ -9,6 +9,7 @@
  * still has it after terminating the worker on a timeout.
  */
 import { IdleWaiters } from '../../common/idle.js';
+import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { Worker } from 'node:worker_threads';
 
 import { ServiceError } from '../../errors/service-error.js';
@@ -86,18 +87,12 @@ interface Slot {
   dead: boolean;
 }
 
-interface Waiter {
-  readonly resolve: (slot: Slot) => void;
-  readonly reject: (error: unknown) => void;
-  timer: NodeJS.Timeout | undefined;
-}
-
 const HEADER_BYTES = 16;
 
 export class WorkerPool {
   readonly #o: WorkerPoolOptions;
   #slots: Slot[] = [];
-  readonly #queue: Waiter[] = [];
+  readonly #queue = new DeadlineQueue<undefined, Slot>();
   #nextSlotId = 1;
   #nextJobId = 1;
   #running = false;
@@ -146,10 +141,7 @@ export class WorkerPool {
   /** Terminates every worker; running and queued calls end with RUNTIME_UNAVAILABLE. */
   async stop(reason: string): Promise<void> {
     this.#running = false;
-    for (const waiter of this.#queue.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new ServiceError('RUNTIME_UNAVAILABLE', reason));
-    }
+    this.#queue.rejectAll(() => new ServiceError('RUNTIME_UNAVAILABLE', reason));
     const slots = this.#slots;
     this.#slots = [];
     await Promise.all(
@@ -299,16 +291,7 @@ export class WorkerPool {
       free.pending = PLACEHOLDER;
       return Promise.resolve(free);
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined };
-      waiter.timer = setTimeout(() => {
-        const index = this.#queue.indexOf(waiter);
-        if (index === -1) return;
-        this.#queue.splice(index, 1);
-        reject(new ServiceError('RUNTIME_UNAVAILABLE', `every WebAssembly worker stayed busy for ${maxWaitMs} ms`, { queued: this.#queue.length }));
-      }, maxWaitMs);
-      this.#queue.push(waiter);
-    });
+    return this.#queue.wait(undefined, maxWaitMs, (queued) => new ServiceError('RUNTIME_UNAVAILABLE', `every WebAssembly worker stayed busy for ${maxWaitMs} ms`, { queued }));
   }
 
   #release(slot: Slot): void {
@@ -318,11 +301,9 @@ export class WorkerPool {
   /** Gives a free worker to the oldest queued call, or records that nothing runs. */
   #handOut(slot: Slot): void {
     if (slot.dead || slot.pending) return;
-    const waiter = this.#queue.shift();
-    if (waiter) {
-      clearTimeout(waiter.timer);
+    if (this.#queue.length > 0) {
       slot.pending = PLACEHOLDER;
-      waiter.resolve(slot);
+      this.#queue.handOldest(slot);
       return;
     }
     if (this.#idle.waiting && !this.#slots.some((s) => s.pending)) this.#idle.notify();
