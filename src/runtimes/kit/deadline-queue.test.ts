@@ -28,4 +28,16 @@ describe('DeadlineQueue', () => {
     await assert.rejects(keep, /stopped: keep/);
     assert.equal(queue.length, 0);
   });
+
+  it('handOut gives values to the calls it can serve, oldest first, and keeps the others in order', async () => {
+    const queue = new DeadlineQueue<string, string>();
+    const calls = ['busy-a', 'free-b', 'busy-c', 'free-d'].map((item) => queue.wait(item, 10_000, () => new Error('expired')));
+    assert.equal(queue.handOut((item) => (item.startsWith('free') ? `worker for ${item}` : undefined)), 2);
+    assert.equal(queue.length, 2);
+    assert.equal(queue.oldest(), 'busy-a');
+    assert.equal(await calls[1], 'worker for free-b');
+    assert.equal(await calls[3], 'worker for free-d');
+    queue.rejectAll(() => new Error('stopped'));
+    await Promise.allSettled(calls);
+  });
 });

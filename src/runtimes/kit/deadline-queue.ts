@@ -49,6 +49,27 @@ export class DeadlineQueue<W, R> {
     return true;
   }
 
+  /**
+   * Walks the waiting calls oldest first and gives each the value `pick` finds for it (a call
+   * `pick` finds nothing for keeps its place); returns how many were given one.
+   */
+  handOut(pick: (item: W) => R | undefined): number {
+    let handed = 0;
+    for (let i = 0; i < this.#entries.length; ) {
+      const entry = this.#entries[i] as Entry<W, R>;
+      const value = pick(entry.item);
+      if (value === undefined) {
+        i += 1;
+        continue;
+      }
+      this.#entries.splice(i, 1);
+      clearTimeout(entry.timer);
+      entry.resolve(value);
+      handed += 1;
+    }
+    return handed;
+  }
+
   /** Refuses every waiting call. */
   rejectAll(error: (item: W) => unknown): void {
     for (const entry of this.#entries.splice(0)) {

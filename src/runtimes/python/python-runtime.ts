@@ -43,6 +43,7 @@ import type {
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
 import { boundOutput } from '../kit/output-limits.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
+import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { ScriptCache } from '../kit/script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
@@ -136,12 +137,10 @@ interface PreparedScript {
   readonly form: string;
 }
 
+/** A call waiting for a worker. */
 interface Job {
   /** The session the call belongs to; undefined for a compile, which needs a blank worker. */
   readonly key: string | undefined;
-  resolve(worker: WorkerProcess): void;
-  reject(error: unknown): void;
-  timer: NodeJS.Timeout | undefined;
 }
 
 type State = 'new' | 'starting' | 'running' | 'unavailable' | 'stopping' | 'stopped';
@@ -165,7 +164,7 @@ export class PythonRuntime implements Runtime {
   readonly #compilers = new Set<WorkerProcess>();
   readonly #byKey = new Map<string, WorkerProcess>();
   #nextWorkerId = 1;
-  readonly #queue: Job[] = [];
+  readonly #queue = new DeadlineQueue<Job, WorkerProcess>();
   /** Queued jobs per session key, so a session's calls stay in order. */
   readonly #queuedPerKey = new Map<string, number>();
   #restarts = 0;
@@ -307,10 +306,7 @@ export class PythonRuntime implements Runtime {
     this.#state = 'stopping';
     if (this.#reaper) clearInterval(this.#reaper);
     clearTimeout(this.#backoffTimer);
-    for (const job of this.#queue.splice(0)) {
-      clearTimeout(job.timer);
-      job.reject(this.#unavailable());
-    }
+    this.#queue.rejectAll(() => this.#unavailable());
     this.#queuedPerKey.clear();
     // Graceful: in-flight calls may finish (each is bounded by its own deadline)...
     if (this.#allWorkers().some((worker) => worker.busy)) await waitAtMost(this.#idle.next(), this.#o.stopGraceMs);
@@ -598,24 +594,17 @@ export class PythonRuntime implements Runtime {
         }),
       );
     }
-    return new Promise<WorkerProcess>((resolve, reject) => {
-      const job: Job = { key, resolve, reject, timer: undefined };
-      job.timer = setTimeout(() => {
-        const index = this.#queue.indexOf(job);
-        if (index === -1) return;
-        this.#queue.splice(index, 1);
-        this.#unqueued(job);
-        reject(
-          new ServiceError('RUNTIME_UNAVAILABLE', `no Python worker became free within ${maxWaitMs} ms`, {
-            queued: this.#queue.length,
-            ...(this.#lastStartFailure && this.#consecutiveStartFailures > 0 ? { lastStartFailure: this.#lastStartFailure } : {}),
-          }),
-        );
-      }, maxWaitMs);
-      this.#queue.push(job);
-      if (key !== undefined) this.#queuedPerKey.set(key, (this.#queuedPerKey.get(key) ?? 0) + 1);
-      this.#dispatch();
+    const job: Job = { key };
+    const waiting = this.#queue.wait(job, maxWaitMs, (queued) => {
+      this.#unqueued(job);
+      return new ServiceError('RUNTIME_UNAVAILABLE', `no Python worker became free within ${maxWaitMs} ms`, {
+        queued,
+        ...(this.#lastStartFailure && this.#consecutiveStartFailures > 0 ? { lastStartFailure: this.#lastStartFailure } : {}),
+      });
     });
+    if (key !== undefined) this.#queuedPerKey.set(key, (this.#queuedPerKey.get(key) ?? 0) + 1);
+    this.#dispatch();
+    return waiting;
   }
 
   #unqueued(job: Job): void {
@@ -699,20 +688,13 @@ export class PythonRuntime implements Runtime {
   /** Hands idle workers to queued calls, oldest first, skipping calls whose worker is busy. */
   #dispatch(): void {
     if (this.#state !== 'running') return;
-    for (let i = 0; i < this.#queue.length; ) {
-      const job = this.#queue[i];
-      if (!job) break;
+    this.#queue.handOut((job) => {
       const worker = this.#workerFor(job.key);
-      if (!worker) {
-        i += 1;
-        continue;
-      }
-      this.#queue.splice(i, 1);
+      if (!worker) return undefined;
       this.#unqueued(job);
-      clearTimeout(job.timer);
       worker.busy = true;
-      job.resolve(worker);
-    }
+      return worker;
+    });
     this.#replenish();
   }
 
@@ -784,11 +766,10 @@ export class PythonRuntime implements Runtime {
       if (this.#consecutiveStartFailures >= START_FAILURES_TO_BACK_OFF) {
         this.#backoffUntil = performance.now() + START_BACKOFF_MS;
         // Nothing is coming for the calls that wait for a worker: tell them now.
-        for (const job of this.#queue.splice(0)) {
-          clearTimeout(job.timer);
+        this.#queue.rejectAll((job) => {
           this.#unqueued(job);
-          job.reject(new ServiceError('RUNTIME_UNAVAILABLE', `Python workers fail to start: ${this.#lastStartFailure}`));
-        }
+          return new ServiceError('RUNTIME_UNAVAILABLE', `Python workers fail to start: ${this.#lastStartFailure}`);
+        });
       }
     } else if (exit.reason === undefined || exit.reason === 'protocol') {
       // Died on its own (crash, kill -9, CPU limit) or broke the protocol; the kills the runtime
