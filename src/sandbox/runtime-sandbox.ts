@@ -29,6 +29,7 @@ import { dirname, join } from 'node:path';
 import type { Language } from '../runtimes/runtime.js';
 import type { ProcessCgroup } from './cgroup.js';
 import { BWRAP_CANDIDATES, firstExisting, isRoot, reachableByOthers, rootLinks, SANDBOX_UID, SETPRIV_CANDIDATES } from './host.js';
+import { dropRootPrefix, isolationArgs } from './bubblewrap.js';
 import { runtimeProcessSeccompFilter } from './seccomp.js';
 
 /** Descriptors of a runtime process: logs on 2, then the frame channel, bubblewrap's seccomp and info. */
@@ -103,20 +104,10 @@ export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimePro
   // Node.js itself, where it is not under /usr (nvm, /opt).
   const nodeBinary = settings.execPath.startsWith('/usr/') ? [] : ['--ro-bind', settings.execPath, settings.execPath];
   const bwrapArgs = [
-    '--unshare-all',
-    '--unshare-user',
     // The Node.js process needs no namespace of its own making; the others build their sandboxes' ones.
-    ...(settings.nestedSandboxes ? [] : ['--disable-userns']),
-    '--die-with-parent',
-    '--new-session',
-    '--as-pid-1',
-    '--clearenv',
+    ...isolationArgs({ nestedSandboxes: settings.nestedSandboxes === true, asPid1: true }),
     '--setenv', 'PATH', '/usr/bin:/bin',
     '--setenv', 'HOME', '/tmp',
-    '--uid', String(SANDBOX_UID),
-    '--gid', String(SANDBOX_UID),
-    '--cap-drop', 'ALL',
-    '--hostname', 'sandbox',
     '--ro-bind', '/usr', '/usr',
     // Debian's alternatives (cc, c++ and the like are links through /etc/alternatives): cargo's build
     // scripts link with `cc` when the Rust process builds its crates on a first start.
@@ -136,7 +127,7 @@ export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimePro
     settings.execPath,
     ...nodeArgs,
   ];
-  const dropRoot = root && setpriv ? [setpriv, '--reuid', String(SANDBOX_UID), '--regid', String(SANDBOX_UID), '--clear-groups', '--'] : [];
+  const dropRoot = dropRootPrefix(setpriv, root);
   const limits = prlimit ? [prlimit, `--nofile=${MAX_OPEN_FILES}`, '--core=0', '--'] : [];
   const chain = [...limits, ...dropRoot, bwrap, ...bwrapArgs];
   return {

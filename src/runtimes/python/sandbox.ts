@@ -23,6 +23,7 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 import { BWRAP_CANDIDATES, firstExisting, isRoot, rootLinks, SANDBOX_UID, SETPRIV_CANDIDATES } from '../../sandbox/host.js';
+import { dropRootPrefix, isolationArgs } from '../../sandbox/bubblewrap.js';
 import { sandboxSeccompFilter, workerSeccompFilter } from '../../sandbox/seccomp.js';
 
 const execFileAsync = promisify(execFile);
@@ -120,17 +121,7 @@ async function planBubblewrap(settings: SandboxSettings, setpriv: string | undef
   const seccomp = sandboxSeccompFilter();
   const workerFilter = workerSeccompFilter({ everything: false });
   const bwrapArgs = [
-    '--unshare-all',
-    '--unshare-user',
-    '--disable-userns',
-    '--die-with-parent',
-    '--new-session',
-    '--as-pid-1',
-    '--clearenv',
-    '--uid', String(SANDBOX_UID),
-    '--gid', String(SANDBOX_UID),
-    '--cap-drop', 'ALL',
-    '--hostname', 'sandbox',
+    ...isolationArgs({ nestedSandboxes: false, asPid1: true }),
     '--ro-bind', '/usr', '/usr',
     // Host-specific installs (and whatever an operator keeps there) stay out of sight.
     '--tmpfs', '/usr/local',
@@ -152,8 +143,7 @@ async function planBubblewrap(settings: SandboxSettings, setpriv: string | undef
     '-S',
     SANDBOX_WORKER_PATH,
   ];
-  const command = root && setpriv ? setpriv : bwrap;
-  const args = root && setpriv ? ['--reuid', String(SANDBOX_UID), '--regid', String(SANDBOX_UID), '--clear-groups', '--', bwrap, ...bwrapArgs] : bwrapArgs;
+  const [command, ...args] = [...dropRootPrefix(setpriv, root), bwrap, ...bwrapArgs] as [string, ...string[]];
   return {
     kind: 'bubblewrap',
     command,

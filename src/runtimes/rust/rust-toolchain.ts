@@ -25,6 +25,7 @@ import { basename, join } from 'node:path';
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure } from '../runtime.js';
 import { reachableByOthers, SANDBOX_UID } from '../../sandbox/host.js';
+import { dropRootPrefix, isolationArgs } from '../../sandbox/bubblewrap.js';
 import { runProcess } from './process.js';
 
 export interface RustToolchainPaths {
@@ -211,16 +212,8 @@ export class RustToolchain {
       for (const match of ldd.stdout.matchAll(/(\/\S+)/g)) if (match[1] && existsSync(match[1])) libraries.add(match[1]);
     }
     const sandboxArgs: string[] = [
-      '--unshare-all',
-      '--unshare-user',
-      '--die-with-parent',
-      '--new-session',
-      '--clearenv',
-      '--uid', String(SANDBOX_UID),
-      '--gid', String(SANDBOX_UID),
-      '--cap-drop', 'ALL',
-      // Its own name: /proc/sys/kernel/hostname or gethostname() must not tell the host's.
-      '--hostname', 'sandbox',
+      // rustc builds no sandbox of its own, but its flags stay as they were: user namespaces not disabled.
+      ...isolationArgs({ nestedSandboxes: true, asPid1: false }),
       '--ro-bind', rustcReal, join(sysroot, 'bin', 'rustc'),
       '--ro-bind', lldReal, lld,
       '--ro-bind', targetDir, targetDir,
@@ -381,7 +374,7 @@ export class RustToolchain {
       ];
       // As root, drop to uid 65534 on the host too before the sandbox is built, so that the user
       // namespace maps the sandbox's uid to an unprivileged host uid rather than to root.
-      const dropRoot = this.#dropRoot ? [this.#paths.setpriv, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, '--clear-groups', '--'] : [];
+      const dropRoot = dropRootPrefix(this.#paths.setpriv, this.#dropRoot);
       const args = [...limits, '--', ...dropRoot, this.#paths.bwrap, ...this.#sandboxArgs, '--bind', work, '/work', '--chdir', '/work', this.#paths.rustc, ...rustcArgs];
       // An empty environment: bubblewrap's own (visible as /proc/1/environ inside) holds nothing.
       const run = await runProcess(this.#paths.prlimit, args, {
