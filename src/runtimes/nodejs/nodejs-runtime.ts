@@ -39,6 +39,7 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import ivm from 'isolated-vm';
+import { LRUCache } from 'lru-cache';
 
 import { IdleWaiters, waitAtMost } from '../../common/idle.js';
 import { ServiceError } from '../../errors/service-error.js';
@@ -276,7 +277,7 @@ export class NodejsRuntime implements Runtime {
   #redispatch = false;
   #nextCallId = 1;
   /** instanceKey -> scriptHash -> conduct; insertion order is recency order (LRU). */
-  readonly #conduct = new Map<string, Map<string, Conduct>>();
+  readonly #conduct = new LRUCache<string, Map<string, Conduct>>({ max: MAX_CONDUCT_SESSIONS });
 
   /** Insertion order is recency order (LRU). */
   readonly #scripts: ScriptCache<PreparedScript>;
@@ -689,18 +690,12 @@ export class NodejsRuntime implements Runtime {
 
   /** The conduct record of one session's script, created on first use (LRU-bounded). */
   #conductOf(instanceKey: string, scriptHash: string): Conduct {
+    // get() makes the session the most recently used; the least recently used one goes beyond the bound.
     let byScript = this.#conduct.get(instanceKey);
-    if (byScript) {
-      this.#conduct.delete(instanceKey);
-    } else {
+    if (!byScript) {
       byScript = new Map();
-      while (this.#conduct.size >= MAX_CONDUCT_SESSIONS) {
-        const oldest = this.#conduct.keys().next().value;
-        if (oldest === undefined) break;
-        this.#conduct.delete(oldest);
-      }
+      this.#conduct.set(instanceKey, byScript);
     }
-    this.#conduct.set(instanceKey, byScript);
     let conduct = byScript.get(scriptHash);
     if (!conduct) {
       conduct = { fastStreak: 0, banned: false };

@@ -20,6 +20,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
+import { LRUCache } from 'lru-cache';
 import { IdleWaiters, waitAtMost } from '../../common/idle.js';
 import { isPlainObject } from '../../common/plain-object.js';
 import { projectPath } from '../../config/paths.js';
@@ -152,7 +153,7 @@ export class RustRuntime implements Runtime {
   readonly #modules = new Map<string, LoadedModule>();
   #moduleBytes = 0;
   /** The caller's script hash → cache key. */
-  readonly #scripts = new Map<string, string>();
+  readonly #scripts = new LRUCache<string, string>({ max: MAX_SCRIPT_HASHES });
   readonly #loading = new SingleFlight<string, Loaded>();
 
   #compilesRunning = 0;
@@ -309,7 +310,7 @@ export class RustRuntime implements Runtime {
     this.#assertAvailable();
     const pool = this.#pool;
     if (!pool) throw this.#unavailable();
-    const key = this.#scripts.get(request.scriptHash);
+    const key = this.#scripts.peek(request.scriptHash);
     const loaded = key === undefined ? undefined : this.#modules.get(key);
     if (!loaded) return NOT_PREPARED;
     this.#touch(loaded);
@@ -462,13 +463,7 @@ export class RustRuntime implements Runtime {
   }
 
   #remember(scriptHash: string, key: string): void {
-    this.#scripts.delete(scriptHash);
     this.#scripts.set(scriptHash, key);
-    while (this.#scripts.size > MAX_SCRIPT_HASHES) {
-      const oldest = this.#scripts.keys().next().value;
-      if (oldest === undefined) break;
-      this.#scripts.delete(oldest);
-    }
   }
 
   // ---- results -----------------------------------------------------------------------------------
