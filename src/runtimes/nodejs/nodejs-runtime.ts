@@ -276,10 +276,10 @@ export class NodejsRuntime implements Runtime {
   #dispatching = false;
   #redispatch = false;
   #nextCallId = 1;
-  /** instanceKey -> scriptHash -> conduct; insertion order is recency order (LRU). */
+  /** instanceKey -> scriptHash -> conduct, the MAX_CONDUCT_SESSIONS most recently used sessions. */
   readonly #conduct = new LRUCache<string, Map<string, Conduct>>({ max: MAX_CONDUCT_SESSIONS });
 
-  /** Insertion order is recency order (LRU). */
+  /** Prepared scripts, least recently used out first (kit/script-cache.ts). */
   readonly #scripts: ScriptCache<PreparedScript>;
   readonly #preparing = new SingleFlight<string, PrepareResult>();
 

@@ -177,7 +177,7 @@ export class PythonRuntime implements Runtime {
   readonly #exitWaiters = new Map<WorkerProcess, () => void>();
   #coldStartMs: number | undefined;
 
-  /** Insertion order is recency order (LRU). */
+  /** Prepared scripts, least recently used out first (kit/script-cache.ts). */
   /** Workers keep their compiled copy of an evicted script; a session bound to one goes on using it. */
   readonly #scripts: ScriptCache<PreparedScript>;
   readonly #preparing = new SingleFlight<string, PrepareResult>();
