@@ -195,7 +195,7 @@ export class BatchWriter<T> {
       this.#jobs.add(job);
       void this.#run(job);
     }
-    if (this.#jobs.size === 0) this.#settleIdle();
+    if (this.#jobs.size === 0) this.#idle.notify();
   }
 
   /** The next unit of work: the oldest spool file first, then a batch from the head of the queue. */
@@ -232,7 +232,7 @@ export class BatchWriter<T> {
       this.#jobs.delete(job);
       if (!this.#stopped) this.#pump('full');
       if (this.#jobs.size === 0) {
-        this.#settleIdle();
+        this.#idle.notify();
         if (this.depth > 0) this.#schedule();
       }
     }
@@ -274,10 +274,6 @@ export class BatchWriter<T> {
       this.#drop(unreadable);
       this.#options.logger.error({ writer: this.#options.name, file: entry.file, lost: unreadable }, 'spool file lines that do not decode were skipped');
     }
-  }
-
-  #settleIdle(): void {
-    this.#idle.notify();
   }
 
   /**

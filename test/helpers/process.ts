@@ -15,22 +15,19 @@ export interface ServerProcess {
 }
 
 /**
- * Spawns one of the project's entry points (through tsx) and waits until it prints the line
- * `pattern` matches; resolves with the first capture group. Rejects with everything it printed
- * when it exits first or takes longer than `timeoutMs`.
+ * Spawns `node args` in `cwd` with exactly `env` and waits until it prints the line `pattern`
+ * matches; resolves with the first capture group. Rejects with everything it printed when it exits
+ * first or takes longer than `timeoutMs`; `onSpawn` gets the child at once (to stop it even then).
  */
-async function spawnEntryPoint(
+export async function spawnUntil(
   what: string,
   args: readonly string[],
-  env: Record<string, string>,
+  options: { readonly cwd: string; readonly env: Record<string, string>; readonly onSpawn?: (child: ChildProcess) => void },
   pattern: RegExp,
   timeoutMs: number,
 ): Promise<{ child: ChildProcess; found: string; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--import', 'tsx', ...args], {
-    cwd: projectPath(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  options.onSpawn?.(child);
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const found = await new Promise<string>((resolve, reject) => {
@@ -51,6 +48,23 @@ async function spawnEntryPoint(
     });
   });
   return { child, found, output: () => output, exited };
+}
+
+/** One of the project's entry points, from its sources (through tsx). */
+function spawnEntryPoint(
+  what: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  pattern: RegExp,
+  timeoutMs: number,
+): ReturnType<typeof spawnUntil> {
+  return spawnUntil(
+    what,
+    ['--no-node-snapshot', '--import', 'tsx', ...args],
+    { cwd: projectPath(), env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', RUST_TOOLCHAIN_DIR: RUST_TEST_CACHE_DIR, ...env } },
+    pattern,
+    timeoutMs,
+  );
 }
 
 /** Starts the real entry point (src/main/server.ts) as its own process on a free port. */

@@ -6,7 +6,7 @@
  * so does what a first start on an empty volume needs (the Rust crates are built in the sandbox).
  */
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { PROJECT_ROOT } from '../../src/config/paths.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { spawnUntil } from '../helpers/process.js';
 import { RUST_TEST_CACHE_DIR } from '../helpers/rust.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -38,25 +39,10 @@ function assemble(dockerfile: string, root: string): void {
   }
 }
 
-/** Starts `args` (an image's CMD) in `cwd` and resolves with what it printed after "listening on". */
-function startImage(cwd: string, args: string[], env: Record<string, string>, listening: RegExp, started: ChildProcess[]): Promise<string> {
-  const child = spawn(process.execPath, args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(child);
-  let output = '';
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the image did not start:\n${output}`)), 120_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = listening.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`the image exited ${String(code)}:\n${output}`)));
-  });
+/** Starts `args` (an image's CMD) in `cwd`, noted in `started`, and resolves with what it printed after "listening on". */
+async function startImage(cwd: string, args: string[], env: Record<string, string>, listening: RegExp, started: ChildProcess[]): Promise<string> {
+  const { found } = await spawnUntil('the image', args, { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: 'info', ...env }, onSpawn: (child) => started.push(child) }, listening, 120_000);
+  return found;
 }
 
 /** The CMD of a Dockerfile's final stage, as node arguments (the `sh -c "exec node …"` form with its variables given). */
