@@ -154,7 +154,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     void reply.status(404).send(error.toEnvelope());
   });
 
-  await registerSecurity(app, deps.security);
+  // /metrics checks METRICS_TOKEN itself (operations-routes.ts), not a JWT.
+  await registerSecurity(app, { ...deps.security, ownCredentialRoutes: deps.metricsToken ? ['/metrics'] : [] });
   // Each route plugin receives only what it uses.
   await app.register(executionRoutes, { sessions: deps.sessions, execution: deps.execution });
   await app.register(sessionRoutes, { sessions: deps.sessions });

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { MemoryCache } from '../cache/memory-cache.js';
 import type { SharedCache } from '../cache/shared-cache.js';
 import type { Config } from '../config/config.js';
+import { Admission } from '../execution/admission.js';
 import { LanguageRouter } from '../execution/language-router.js';
 import { ExecutionService } from '../execution/execution-service.js';
 import { ResultCache } from '../execution/result-cache.js';
@@ -25,7 +26,6 @@ import type { Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { SessionCache } from '../sessions/session-cache.js';
 import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
-import { Admission } from '../execution/admission.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgFunctionStore } from '../storage/postgres/pg-function-store.js';
 import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
@@ -255,7 +255,6 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
       corsOrigins: config.corsOrigins,
       rateLimits: config.rateLimits,
       authFailuresPerMinute: config.authFailuresPerMinute,
-      ownCredentialRoutes: config.metricsToken ? ['/metrics'] : [],
       ...(redis ? { redis: redis.client } : {}),
     },
   }), (a) => a.close());
