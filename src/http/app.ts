@@ -96,12 +96,13 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     // timeout) never reaches routing: it gets the envelope here, and the connection is closed.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
       if (error.code === 'ECONNRESET' || socket.destroyed) return;
-      const [status, serviceError] =
+      const serviceError =
         error.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, new ServiceError('INVALID_REQUEST', `The request headers are larger than ${deps.maxHeaderBytes} bytes (MAX_HEADER_BYTES)`, { limit_bytes: deps.maxHeaderBytes }, 431)]
+          ? new ServiceError('INVALID_REQUEST', `The request headers are larger than ${deps.maxHeaderBytes} bytes (MAX_HEADER_BYTES)`, { limit_bytes: deps.maxHeaderBytes }, 431)
           : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, new ServiceError('INVALID_REQUEST', 'The request was not received in time', {}, 408)]
-            : [400, new ServiceError('INVALID_REQUEST', 'Malformed HTTP request', { reason: error.code ?? 'unknown' })];
+            ? new ServiceError('INVALID_REQUEST', 'The request was not received in time', {}, 408)
+            : new ServiceError('INVALID_REQUEST', 'Malformed HTTP request', { reason: error.code ?? 'unknown' });
+      const { status } = serviceError;
       deps.metrics.errors.inc({ code: serviceError.code });
       deps.metrics.httpRequests.inc({ method: 'unparsed', route: 'unparsed', status });
       const body = JSON.stringify(serviceError.toEnvelope());
