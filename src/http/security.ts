@@ -49,7 +49,8 @@ const AUTH_FAILURE_WINDOW_MS = 60_000;
  */
 class AuthFailures {
   readonly #limit: number;
-  readonly #windows = new LRUCache<string, { count: number; endsAt: number }>({ max: 100_000 });
+  /** Failures per address in its current window: the window starts at the first failure and is not extended by later ones. */
+  readonly #failures = new LRUCache<string, number>({ max: 100_000, ttl: AUTH_FAILURE_WINDOW_MS, noUpdateTTL: true });
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -57,9 +58,9 @@ class AuthFailures {
 
   /** Throws RATE_LIMITED while `address` is over the bound. */
   check(address: string): void {
-    const window = this.#windows.get(address);
-    if (!window || window.endsAt <= Date.now() || window.count < this.#limit) return;
-    const retry = Math.max(1, Math.ceil((window.endsAt - Date.now()) / 1000));
+    const count = this.#failures.get(address);
+    if (count === undefined || count < this.#limit) return;
+    const retry = Math.max(1, Math.ceil(this.#failures.getRemainingTTL(address) / 1000));
     throw new ServiceError('RATE_LIMITED', `Too many failed authentications from this address; retry in ${retry} s`, {
       reason: 'auth_failures',
       limit: this.#limit,
@@ -68,10 +69,7 @@ class AuthFailures {
   }
 
   failed(address: string): void {
-    const now = Date.now();
-    const window = this.#windows.get(address);
-    if (!window || window.endsAt <= now) this.#windows.set(address, { count: 1, endsAt: now + AUTH_FAILURE_WINDOW_MS });
-    else window.count++;
+    this.#failures.set(address, (this.#failures.get(address) ?? 0) + 1);
   }
 }
 
