@@ -57,7 +57,7 @@ import type {
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
 import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { SingleFlight } from '../kit/single-flight.js';
-import { ScriptCache } from '../kit/script-cache.js';
+import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { describeCompileFailure, lastClosingBrace, parseCompileError } from './compile-errors.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
 import { parseEnvelope, readEnvelope, type Envelope, type EntryReference } from './guest-protocol.js';
@@ -292,7 +292,7 @@ export class NodejsRuntime implements Runtime {
     this.#maxLogBytes = Math.max(0, options.maxLogBytes);
     this.#maxResultBytes = Math.max(1, options.maxResultBytes);
     this.#contextsPerIsolate = Math.max(1, options.contextsPerIsolate ?? NODEJS_RUNTIME_DEFAULTS.contextsPerIsolate);
-    this.#scripts = new ScriptCache<PreparedScript>(
+    this.#scripts = createScriptCache<PreparedScript>(
       Math.max(1, options.maxScripts ?? NODEJS_RUNTIME_DEFAULTS.maxScripts),
       Math.max(1, options.maxScriptBytes ?? NODEJS_RUNTIME_DEFAULTS.maxScriptBytes),
       (script) => this.#forgetScript(script),
@@ -342,7 +342,6 @@ export class NodejsRuntime implements Runtime {
     // ...then forced: disposing an isolate ends its call, which reports RUNTIME_UNAVAILABLE.
     for (const slot of [...this.#slots]) this.#disposeIsolate(slot, 'stop');
     this.#slots = [];
-    for (const script of this.#scripts.values()) script.cachedData?.release();
     this.#scripts.clear();
     this.#conduct.clear();
     this.#state = 'stopped';
@@ -460,7 +459,7 @@ export class NodejsRuntime implements Runtime {
         }
       }
       this.#rememberCompiled(slot, script.hash, compiled);
-      this.#scripts.set(script);
+      this.#scripts.set(script.hash, script);
       return { ok: true, compileMs: roundMs(performance.now() - started) };
     } finally {
       this.#releaseSlot(slot, this.#prepareTimeoutMs);
@@ -535,7 +534,7 @@ export class NodejsRuntime implements Runtime {
     }
   }
 
-  /** Frees what was built from an evicted script in every isolate. */
+  /** Frees what was built from a script that left the cache in every isolate. */
   #forgetScript(script: PreparedScript): void {
     script.cachedData?.release();
     for (const slot of this.#slots) {

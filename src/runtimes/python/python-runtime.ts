@@ -45,7 +45,7 @@ import { boundOutput } from '../kit/output-limits.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
 import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { SingleFlight } from '../kit/single-flight.js';
-import { ScriptCache } from '../kit/script-cache.js';
+import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
 
@@ -211,7 +211,7 @@ export class PythonRuntime implements Runtime {
       stopGraceMs: Math.max(0, options.stopGraceMs ?? d.stopGraceMs),
       idleCpuMsPerSecond: Math.max(10, options.idleCpuMsPerSecond ?? d.idleCpuMsPerSecond),
     };
-    this.#scripts = new ScriptCache<PreparedScript>(this.#o.maxScripts, this.#o.maxScriptBytes);
+    this.#scripts = createScriptCache<PreparedScript>(this.#o.maxScripts, this.#o.maxScriptBytes);
   }
 
   get #memoryLimitBytes(): number {
@@ -391,7 +391,7 @@ export class PythonRuntime implements Runtime {
     try {
       const reply = await worker.request('compile', `"hash":${JSON.stringify(hash)},"source":${sourceJson}`);
       if (reply.ok === true) {
-        this.#scripts.set({ hash, source, sourceJson, bytes: source.length * 2, form: typeof reply.form === 'string' ? reply.form : 'body' });
+        this.#scripts.set(hash, { hash, source, sourceJson, bytes: source.length * 2, form: typeof reply.form === 'string' ? reply.form : 'body' });
         return { ok: true, compileMs: typeof reply.ms === 'number' ? reply.ms : 0 };
       }
       return { ok: false, error: toCompileFailure(reply.error) };
