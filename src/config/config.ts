@@ -22,15 +22,22 @@ export type Config = DeepReadonly<Omit<ConfigValues, 'runtimeTlsFiles'>> & {
 export type RuntimeLanguage = keyof Config['runtimeUrls'];
 export type RuntimeSelectionStrategy = Config['runtimeSelectionStrategy'];
 
-/** PEM contents of the files named by RUNTIME_TLS_CA, RUNTIME_TLS_CERT and RUNTIME_TLS_KEY. */
+/**
+ * Mutual TLS between the controller and runtime servers, one shape for both sides: PEM contents of
+ * the files named by RUNTIME_TLS_CA, RUNTIME_TLS_CERT and RUNTIME_TLS_KEY.
+ */
 export interface RuntimeTlsConfig {
   /** The CA that signs every runtime server's and controller's certificate (both sides check the peer against it). */
   readonly ca: Buffer;
   /** This side's certificate chain. */
   readonly cert: Buffer;
   readonly key: Buffer;
-  /** The name a runtime server's certificate is checked against instead of the host (or IP) dialled. */
-  readonly serverName: string | undefined;
+  /**
+   * Client side: the name a runtime server's certificate is checked against
+   * (`grpc.ssl_target_name_override`); unset, the host dialled, so a server dialled by IP needs
+   * that IP in its subjectAltName.
+   */
+  readonly serverName?: string | undefined;
 }
 
 export class ConfigError extends Error {

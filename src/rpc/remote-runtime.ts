@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 
+import type { RuntimeTlsConfig } from '../config/config.js';
 import { isServiceError, ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import { grpcClientTracing } from '../observability/tracing.js';
@@ -42,20 +43,7 @@ export interface RemoteRuntimeOptions {
   /** What a result may carry back, enforced on what the server sent (default OUTPUT_LIMIT_DEFAULTS). */
   readonly outputLimits?: OutputLimits;
   /** Mutual TLS (PEM); absent: plaintext. */
-  readonly tls?: RemoteRuntimeTls;
-}
-
-export interface RemoteRuntimeTls {
-  /** The server's certificate must be signed by this CA. */
-  readonly ca: Buffer;
-  /** The client certificate (chain) and key presented to the server. */
-  readonly cert: Buffer;
-  readonly key: Buffer;
-  /**
-   * The name the server's certificate must carry (`grpc.ssl_target_name_override`). Unset: the host
-   * of `address`, so a server dialled by IP needs that IP in its subjectAltName.
-   */
-  readonly serverName?: string | undefined;
+  readonly tls?: RuntimeTlsConfig | undefined;
 }
 
 const HEALTH_DEADLINE_MS = 1500;

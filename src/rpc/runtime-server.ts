@@ -8,6 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 
+import type { RuntimeTlsConfig } from '../config/config.js';
 import { isServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import { traceGrpcServerCall } from '../observability/tracing.js';
@@ -48,13 +49,7 @@ export interface RuntimeServerOptions {
    * Mutual TLS (PEM): serve TLS with `cert`/`key` and refuse every client whose certificate is not
    * signed by `ca`. Absent: plaintext.
    */
-  readonly tls?: RuntimeServerTls;
-}
-
-export interface RuntimeServerTls {
-  readonly ca: Buffer;
-  readonly cert: Buffer;
-  readonly key: Buffer;
+  readonly tls?: RuntimeTlsConfig;
 }
 
 export interface RuntimeServer {
@@ -114,7 +109,7 @@ function remainingMs(call: grpc.ServerUnaryCall<unknown, unknown>): number {
 }
 
 /** Plaintext, or TLS that requires a client certificate signed by the CA (checkClientCertificate). */
-function serverCredentials(tls: RuntimeServerTls | undefined): grpc.ServerCredentials {
+function serverCredentials(tls: RuntimeTlsConfig | undefined): grpc.ServerCredentials {
   if (!tls) return grpc.ServerCredentials.createInsecure();
   return grpc.ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true);
 }

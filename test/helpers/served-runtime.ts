@@ -3,7 +3,8 @@
  * every Execute that reaches it: the server's own view of where a pool or a controller sent calls.
  */
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRuntimeServer, type RuntimeServer, type RuntimeServerTls } from '../../src/rpc/runtime-server.js';
+import type { RuntimeTlsConfig } from '../../src/config/config.js';
+import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
 import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { ExecuteRequest, InvocationResult, Runtime } from '../../src/runtimes/runtime.js';
 
@@ -28,7 +29,7 @@ export interface ServedRuntime {
 
 export interface ServeOptions {
   /** Serve mutual TLS (clients need a certificate signed by `tls.ca`); plaintext without. */
-  readonly tls?: RuntimeServerTls;
+  readonly tls?: RuntimeTlsConfig;
 }
 
 export async function serveNodejs(port = 0, options: ServeOptions = {}): Promise<ServedRuntime> {

@@ -15,11 +15,11 @@ import { after, before, describe, it } from 'node:test';
 
 import * as grpc from '@grpc/grpc-js';
 
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig, type RuntimeTlsConfig } from '../../src/config/config.js';
 import { isServiceError } from '../../src/errors/service-error.js';
 import { createRuntimes } from '../../src/main/runtimes.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRemoteRuntime, type RemoteRuntime, type RemoteRuntimeTls } from '../../src/rpc/remote-runtime.js';
+import { createRemoteRuntime, type RemoteRuntime } from '../../src/rpc/remote-runtime.js';
 import { loadProtos } from '../../src/rpc/runtime-proto.js';
 import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
 import { scriptHashOf } from '../runtime-contract/contract.js';
@@ -93,11 +93,11 @@ describe('mutual TLS between the controller and runtime servers', () => {
   const executeOn = (remote: RemoteRuntime, a: number, b: number) =>
     remote.execute({ scriptHash, instanceKey: `tls-${nextKey++}`, event: { params: { a, b }, context: {}, request_id: `r${nextKey}` }, timeoutMs: 5000 });
 
-  function clientTls(pem: Pem, caPem: Buffer = ca.ca, serverName?: string): RemoteRuntimeTls {
+  function clientTls(pem: Pem, caPem: Buffer = ca.ca, serverName?: string): RuntimeTlsConfig {
     return { ca: caPem, cert: pem.cert, key: pem.key, ...(serverName ? { serverName } : {}) };
   }
 
-  async function remoteTo(address: string, tls: RemoteRuntimeTls | undefined, startTimeoutMs = 5000): Promise<RemoteRuntime> {
+  async function remoteTo(address: string, tls: RuntimeTlsConfig | undefined, startTimeoutMs = 5000): Promise<RemoteRuntime> {
     const remote = createRemoteRuntime({ language: 'nodejs', address, logger, healthIntervalMs: 200, startTimeoutMs, ...(tls ? { tls } : {}) });
     remotes.push(remote);
     await remote.start();
@@ -105,7 +105,7 @@ describe('mutual TLS between the controller and runtime servers', () => {
   }
 
   /** A client the server must refuse: health stays unavailable, and a call fails without reaching the runtime. */
-  async function assertRefused(target: ServedRuntime, tls: RemoteRuntimeTls | undefined, what: string): Promise<void> {
+  async function assertRefused(target: ServedRuntime, tls: RuntimeTlsConfig | undefined, what: string): Promise<void> {
     const before = target.executes.length;
     const remote = await remoteTo(target.address, tls, 1000);
     assert.equal(remote.health().status, 'unavailable', `${what}: health`);
