@@ -47,6 +47,7 @@ export const ConfigSchema = Type.Object({
   port: int('PORT', 8080, 0, 65535),
   logLevel: text('LOG_LEVEL', 'info'),
   databaseUrl: optional('DATABASE_URL', 'external PostgreSQL; unset: the embedded PostgreSQL under DATA_DIR'),
+  databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000, 'PostgreSQL connections of one service'),
   redisUrl: optional('REDIS_URL', 'unset: an in-process cache'),
   dataDir: path('DATA_DIR', './data'),
   sessionExpirySeconds: int('SESSION_EXPIRY_SECONDS', 3600, 1, 30 * 86400),
@@ -87,6 +88,16 @@ export const ConfigSchema = Type.Object({
   tracing: Type.Object({
     otlpEndpoint: optional('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP collector base URL; spans are exported only when set', 'url'),
     serviceName: optional('OTEL_SERVICE_NAME', 'unset: each entry point names itself'),
+  }),
+  /** Calls from the service to runtimes: pools of local processes or of remote servers (gRPC). */
+  runtimeCalls: Type.Object({
+    maxAttempts: int('RUNTIME_MAX_ATTEMPTS', 3, 1, 16, 'endpoints tried for one call at most, the first included'),
+    scriptMemoryBytes: int('RUNTIME_POOL_SCRIPT_BYTES', 64 * MiB, MiB, 16 * 1024 * MiB, 'prepared scripts a pool remembers, to resend to endpoints that lack them'),
+    deadlineMarginMs: int('RUNTIME_DEADLINE_MARGIN_MS', 2000, 0, 600_000, 'added to an execute\'s time limit for its gRPC deadline: transport and queueing'),
+    prepareDeadlineMs: int('RUNTIME_PREPARE_DEADLINE_MS', 180_000, 1000, 3_600_000, 'deadline of a remote prepare, which may compile (a cold Rust compile)'),
+    healthIntervalMs: int('RUNTIME_HEALTH_INTERVAL_MS', 2000, 50, 600_000, 'how often a remote runtime\'s health is polled'),
+    startTimeoutMs: int('RUNTIME_START_TIMEOUT_MS', 5000, 100, 600_000, 'how long a remote runtime\'s start waits for its first health answer'),
+    maxMessageBytes: int('RUNTIME_MAX_MESSAGE_BYTES', 64 * MiB, MiB, 1024 * MiB, 'largest gRPC message to or from a runtime server: scripts, artifacts and results travel whole'),
   }),
   runtimeProcesses: Type.Object({
     count: Type.Object({
@@ -149,6 +160,7 @@ export const ConfigSchema = Type.Object({
     jwksFile: optional('AUTH_JWKS_FILE'),
     issuer: optional('AUTH_ISSUER'),
     audience: optional('AUTH_AUDIENCE'),
+    clockToleranceSeconds: int('AUTH_CLOCK_TOLERANCE_SECONDS', 5, 0, 3600, 'clock difference tolerated on exp/nbf'),
     anonymousScopes: list('AUTH_ANONYMOUS_SCOPES', 'scopes callers without a token hold while auth is on (none: they get 401)'),
     allowUnauthenticatedNetwork: bool('ALLOW_UNAUTHENTICATED_NETWORK', false, 'explicit opt-out: listen beyond loopback with no auth'),
   }),
@@ -169,6 +181,7 @@ export const ConfigSchema = Type.Object({
   maxResultBytes: int('MAX_RESULT_BYTES', MiB, 1024, 64 * MiB, 'a result whose JSON is bigger is refused with output_limit'),
   logFlushIntervalMs: int('LOG_FLUSH_INTERVAL_MS', 200, 10, 60_000),
   logBatchSize: int('LOG_BATCH_SIZE', 500, 1, 10_000),
+  logWriteConcurrency: int('LOG_WRITE_CONCURRENCY', 2, 1, 64, 'request log batches written at once while PostgreSQL answers'),
   admission: Type.Object({
     service: int('MAX_CONCURRENT_EXECUTES', 512, 0, 1_000_000, 'executes in flight at most (0: unbounded); beyond, 429 at once'),
     perFunction: int('MAX_CONCURRENT_EXECUTES_PER_FUNCTION', 0, 0, 1_000_000),

@@ -17,7 +17,7 @@ export interface AuthOptions {
   readonly issuer?: string;
   readonly audience?: string;
   /** Seconds of clock difference tolerated on exp/nbf. */
-  readonly clockToleranceSeconds?: number;
+  readonly clockToleranceSeconds: number;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
@@ -64,7 +64,7 @@ export class Authenticator {
         algorithms: this.#algorithms,
         ...(this.#options.issuer ? { issuer: this.#options.issuer } : {}),
         ...(this.#options.audience ? { audience: this.#options.audience } : {}),
-        clockTolerance: this.#options.clockToleranceSeconds ?? 5,
+        clockTolerance: this.#options.clockToleranceSeconds,
         requiredClaims: ['sub', 'exp'],
       });
       payload = verified.payload;

@@ -66,10 +66,10 @@ async function main(): Promise<void> {
 
   // PostgreSQL only where it pays: Rust modules shared across replicas and restarts.
   let database: Database | undefined;
-  if (language === 'rust' && config.databaseUrl) database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  if (language === 'rust' && config.databaseUrl) database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, logger });
   const runtime = createLocalRuntime(language, config, logger, () => (database ? new PgWasmModuleStore(database.pool) : new MemoryWasmModuleStore()));
   await runtime.start();
-  const server = createRuntimeServer(runtime, { logger, logs, tls: config.runtimeTls });
+  const server = createRuntimeServer(runtime, { logger, logs, tls: config.runtimeTls, maxMessageBytes: config.runtimeCalls.maxMessageBytes });
   const bound = await server.start(host, port);
   process.stdout.write(`runtime listening on ${host}:${bound}\n`);
 

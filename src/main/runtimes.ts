@@ -79,6 +79,7 @@ export function createProcessRuntimePool(language: Language, config: Config, log
     logger: poolLogger,
     origin: `${count} local runtime process${count === 1 ? '' : 'es'}`,
     kind: 'process',
+    calls: config.runtimeCalls,
     affinitySlack: Number.POSITIVE_INFINITY,
     endpoints: Array.from({ length: count }, (_, i) => `process:${language}/${i + 1}`),
     connect: (address): EndpointRuntime =>
@@ -119,7 +120,9 @@ function createRemotePool(language: Language, config: Config, logger: Logger, or
     logger: poolLogger,
     origin,
     endpoints,
-    connect: (address) => createRemoteRuntime({ language, address, logger: poolLogger.child({ endpoint: address }), outputLimits: outputLimitsOf(config), tls: config.runtimeTls }),
+    calls: config.runtimeCalls,
+    connect: (address) =>
+      createRemoteRuntime({ language, address, logger: poolLogger.child({ endpoint: address }), timing: config.runtimeCalls, outputLimits: outputLimitsOf(config), tls: config.runtimeTls }),
   });
 }
 

@@ -89,7 +89,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
     initTracing({ otlpEndpoint: config.tracing.otlpEndpoint, serviceName: config.tracing.serviceName ?? 'lambda-microservice', serviceVersion: config.version, logger }),
     (t) => t.shutdown(),
   );
-  const database = stack.defer('database', await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger }), (d) => d.close());
+  const database = stack.defer('database', await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, logger }), (d) => d.close());
   const runtimes = new RuntimeRegistry();
   const wiring = overrides.runtimes
     ? { runtimes: overrides.runtimes, pools: [], discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => undefined }
@@ -144,6 +144,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
     logger,
     intervalMs: config.logFlushIntervalMs,
     batchSize: config.logBatchSize,
+    concurrency: config.logWriteConcurrency,
     maxQueued: config.logMaxInMemory,
     maxInMemory: config.logMaxInMemory,
     // While PostgreSQL is away, rows beyond what memory holds wait on disk, and survive a restart.

@@ -8,11 +8,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 
-import type { RuntimeTlsConfig } from '../config/config.js';
+import type { Config, RuntimeTlsConfig } from '../config/config.js';
 import { isServiceError, ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
-import { grpcClientTracing } from '../observability/tracing.js';
-import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/kit/invocation.js';
+import { grpcClientTracing } from '../observability/grpc-tracing.js';
 import type { OutputLimits } from '../runtimes/kit/output-limits.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
 import { ANSWERED_BY_RUNTIME, loadProtos, type RuntimeServiceClient } from './runtime-proto.js';
@@ -25,23 +24,17 @@ import {
   type WirePrepareResponse,
 } from './runtime-wire.js';
 
+export type RemoteRuntimeTiming = Pick<Config['runtimeCalls'], 'deadlineMarginMs' | 'prepareDeadlineMs' | 'healthIntervalMs' | 'startTimeoutMs' | 'maxMessageBytes'>;
+
 export interface RemoteRuntimeOptions {
   readonly language: Language;
   /** `host:port` of a runtime server. */
   readonly address: string;
   readonly logger: Logger;
-  /** Added to an Execute's timeoutMs for its gRPC deadline: transport and queueing (default 2000 ms). */
-  readonly deadlineMarginMs?: number;
-  /** Deadline of a Prepare, which may compile (default 180 s: a cold Rust compile). */
-  readonly prepareDeadlineMs?: number;
-  /** How often health is polled (default 2000 ms). */
-  readonly healthIntervalMs?: number;
-  /** How long start() waits for the first health answer before reporting unavailable (default 5000 ms). */
-  readonly startTimeoutMs?: number;
-  /** Largest message accepted or sent (default 64 MiB). */
-  readonly maxMessageBytes?: number;
-  /** What a result may carry back, enforced on what the server sent (default OUTPUT_LIMIT_DEFAULTS). */
-  readonly outputLimits?: OutputLimits;
+  /** Deadlines, health polling, message size (config `runtimeCalls`). */
+  readonly timing: RemoteRuntimeTiming;
+  /** What a result may carry back, enforced on what the server sent. */
+  readonly outputLimits: OutputLimits;
   /** Mutual TLS (PEM); absent: plaintext. */
   readonly tls?: RuntimeTlsConfig | undefined;
 }
@@ -64,10 +57,7 @@ export class RemoteRuntime implements Runtime {
   readonly language: Language;
   readonly #address: string;
   readonly #logger: Logger;
-  readonly #marginMs: number;
-  readonly #prepareDeadlineMs: number;
-  readonly #healthIntervalMs: number;
-  readonly #startTimeoutMs: number;
+  readonly #timing: RemoteRuntimeTiming;
   readonly #client: RuntimeServiceClient;
   readonly #outputLimits: OutputLimits;
   #health: RuntimeHealth = { status: 'unavailable', reason: 'not started' };
@@ -80,12 +70,9 @@ export class RemoteRuntime implements Runtime {
     this.language = options.language;
     this.#address = options.address;
     this.#logger = options.logger;
-    this.#marginMs = options.deadlineMarginMs ?? 2000;
-    this.#prepareDeadlineMs = options.prepareDeadlineMs ?? 180_000;
-    this.#healthIntervalMs = options.healthIntervalMs ?? 2000;
-    this.#startTimeoutMs = options.startTimeoutMs ?? 5000;
-    const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
-    this.#outputLimits = options.outputLimits ?? OUTPUT_LIMIT_DEFAULTS;
+    this.#timing = options.timing;
+    const { maxMessageBytes } = options.timing;
+    this.#outputLimits = options.outputLimits;
     const { RuntimeClient } = loadProtos();
     const { tls } = options;
     const credentials = tls ? grpc.credentials.createSsl(tls.ca, tls.key, tls.cert) : grpc.credentials.createInsecure();
@@ -100,7 +87,7 @@ export class RemoteRuntime implements Runtime {
       // Reconnect promptly after a runtime restarts.
       'grpc.initial_reconnect_backoff_ms': 250,
       'grpc.max_reconnect_backoff_ms': 5000,
-      // A CLIENT span per call made inside a trace, traceparent in the metadata (src/observability/tracing.ts).
+      // A CLIENT span per call made inside a trace, traceparent in the metadata (src/observability/grpc-tracing.ts).
       interceptors: [grpcClientTracing(options.address)],
     });
   }
@@ -114,7 +101,7 @@ export class RemoteRuntime implements Runtime {
     this.#stopped = false;
     await this.#poll(true);
     if (this.#health.status === 'unavailable') this.#logger.warn({ address: this.#address, reason: this.#health.reason }, `${this.language} runtime at ${this.#address} is not available yet`);
-    this.#timer = setInterval(() => void this.#poll(false), this.#healthIntervalMs);
+    this.#timer = setInterval(() => void this.#poll(false), this.#timing.healthIntervalMs);
     this.#timer.unref();
   }
 
@@ -137,7 +124,7 @@ export class RemoteRuntime implements Runtime {
   }
 
   async prepare(request: PrepareRequest): Promise<PrepareResult> {
-    const response = await this.#call<WirePrepareResponse>('Prepare', this.#prepareDeadlineMs, (options, callback) =>
+    const response = await this.#call<WirePrepareResponse>('Prepare', this.#timing.prepareDeadlineMs, (options, callback) =>
       this.#client.Prepare(
         {
           script_hash: request.scriptHash,
@@ -153,7 +140,7 @@ export class RemoteRuntime implements Runtime {
   }
 
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
-    const response = await this.#call<WireExecuteResponse>('Execute', request.timeoutMs + this.#marginMs, (options, callback) =>
+    const response = await this.#call<WireExecuteResponse>('Execute', request.timeoutMs + this.#timing.deadlineMarginMs, (options, callback) =>
       this.#client.Execute(
         { script_hash: request.scriptHash, instance_key: request.instanceKey, event_json: JSON.stringify(request.event), timeout_ms: Math.max(1, Math.round(request.timeoutMs)) },
         options,
@@ -226,7 +213,7 @@ export class RemoteRuntime implements Runtime {
     this.#polling = true;
     try {
       // The first check waits for the channel to connect, so a runtime started just before us counts.
-      if (first) await new Promise<void>((resolve) => this.#client.waitForReady(Date.now() + this.#startTimeoutMs, () => resolve()));
+      if (first) await new Promise<void>((resolve) => this.#client.waitForReady(Date.now() + this.#timing.startTimeoutMs, () => resolve()));
       const response = await new Promise<WireHealthCheckResponse>((resolve, reject) => {
         this.#client.HealthCheck({}, { deadline: Date.now() + HEALTH_DEADLINE_MS }, (error, answer) =>
           error ? reject(error) : answer ? resolve(answer) : reject(new Error('empty answer')),

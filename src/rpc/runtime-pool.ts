@@ -23,7 +23,7 @@
  */
 import { LRUCache } from 'lru-cache';
 
-import type { RuntimeSelectionStrategy } from '../config/config.js';
+import type { Config, RuntimeSelectionStrategy } from '../config/config.js';
 import { isServiceError, ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtimes/runtime.js';
@@ -54,10 +54,8 @@ export interface RuntimePoolOptions {
    * session where it is (Infinity); its calls run side by side on its process's isolate threads.
    */
   readonly affinitySlack?: number;
-  /** Prepared scripts remembered for resending, in bytes of source and artifact (default 64 MiB). */
-  readonly scriptMemoryBytes?: number;
-  /** Endpoints tried for one call at most, the first included (default 3). */
-  readonly maxAttempts?: number;
+  /** Retries and the scripts kept for resending (config `runtimeCalls`). */
+  readonly calls: Pick<Config['runtimeCalls'], 'maxAttempts' | 'scriptMemoryBytes'>;
 }
 
 export interface EndpointState {
@@ -118,10 +116,10 @@ export class RuntimePool implements Runtime {
   constructor(options: RuntimePoolOptions) {
     this.language = options.language;
     this.#o = options;
-    this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#maxAttempts = options.calls.maxAttempts;
     this.#affinitySlack = options.affinitySlack ?? AFFINITY_SLACK;
     this.#scripts = new LRUCache<string, PrepareRequest>({
-      maxSize: options.scriptMemoryBytes ?? 64 * 1024 * 1024,
+      maxSize: options.calls.scriptMemoryBytes,
       sizeCalculation: (r) => Math.max(1, Buffer.byteLength(r.source) + (r.artifact?.byteLength ?? 0)),
     });
     for (const address of options.endpoints ?? []) this.#add(address);

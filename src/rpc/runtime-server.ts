@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { RuntimeTlsConfig } from '../config/config.js';
 import { isServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
-import { traceGrpcServerCall } from '../observability/tracing.js';
+import { traceGrpcServerCall } from '../observability/grpc-tracing.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import type { LogRing } from './log-ring.js';
 import { createRuntimeCalls, DeadlinePassed, InvalidWireRequest } from './runtime-calls.js';
@@ -43,8 +43,8 @@ export interface RuntimeServerOptions {
   readonly logger: Logger;
   /** Where GetLogs reads recent lines from (the ring the logger writes to); GetLogs answers empty without it. */
   readonly logs?: LogRing;
-  /** Largest message accepted or sent (default 64 MiB: sources, artifacts and results travel whole). */
-  readonly maxMessageBytes?: number;
+  /** Largest message accepted or sent (config `runtimeCalls.maxMessageBytes`). */
+  readonly maxMessageBytes: number;
   /**
    * Mutual TLS (PEM): serve TLS with `cert`/`key` and refuse every client whose certificate is not
    * signed by `ca`. Absent: plaintext.
@@ -59,7 +59,6 @@ export interface RuntimeServer {
   stop(graceMs: number): Promise<void>;
 }
 
-const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const HEALTH_WATCH_INTERVAL_MS = 1000;
 const RPC_NAMES = ['Prepare', 'Execute', 'Release', 'HealthCheck', 'GetMetrics', 'GetLogs', 'UpdateConfig'] as const;
 type RpcName = (typeof RPC_NAMES)[number];
@@ -117,7 +116,7 @@ function serverCredentials(tls: RuntimeTlsConfig | undefined): grpc.ServerCreden
 export function createRuntimeServer(runtime: Runtime, options: RuntimeServerOptions): RuntimeServer {
   const { logger } = options;
   const protos = loadProtos();
-  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const { maxMessageBytes } = options;
   const startedAt = Date.now();
   const calls = Object.fromEntries(RPC_NAMES.map((name) => [name, 0])) as Record<RpcName, number>;
   const faults = Object.fromEntries(RPC_NAMES.map((name) => [name, 0])) as Record<RpcName, number>;

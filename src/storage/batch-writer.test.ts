@@ -70,6 +70,7 @@ function writer(store: TestStore, dir: string | undefined, overrides: Partial<Ba
     logger: createSilentLogger(),
     intervalMs: 5,
     batchSize: 20,
+    concurrency: 2,
     maxQueued: 100,
     maxInMemory: 50,
     ...(dir ? { spool: { dir, encode: (n: number) => n, decode: (raw: unknown) => raw as number } } : {}),

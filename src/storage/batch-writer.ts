@@ -31,8 +31,8 @@ export interface BatchWriterOptions<T> {
   readonly write: (batch: readonly T[]) => Promise<void>;
   readonly intervalMs: number;
   readonly batchSize: number;
-  /** Batches written at once while the store answers (default 2); one probe at a time while it fails. */
-  readonly concurrency?: number;
+  /** Batches written at once while the store answers; one probe at a time while it fails. */
+  readonly concurrency: number;
   /** Without a spool: beyond this many queued items new ones are dropped (and counted). */
   readonly maxQueued: number;
   /** With a spool: beyond this many items in memory the oldest go to disk. */
@@ -77,7 +77,7 @@ export class BatchWriter<T> {
 
   constructor(options: BatchWriterOptions<T>) {
     this.#options = options;
-    this.#concurrency = Math.max(1, options.concurrency ?? 2);
+    this.#concurrency = Math.max(1, options.concurrency);
   }
 
   /** Picks up spool files a previous run left (the database was down when it stopped). */

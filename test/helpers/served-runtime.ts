@@ -7,6 +7,7 @@ import type { RuntimeTlsConfig } from '../../src/config/config.js';
 import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
 import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { ExecuteRequest, InvocationResult, Runtime } from '../../src/runtimes/runtime.js';
+import { MAX_MESSAGE_BYTES } from './defaults.js';
 
 export interface NotedExecute {
   readonly request: ExecuteRequest;
@@ -52,7 +53,7 @@ export async function serveNodejs(port = 0, options: ServeOptions = {}): Promise
       return result;
     },
   };
-  const server = createRuntimeServer(noting, { logger, tls: options.tls });
+  const server = createRuntimeServer(noting, { logger, tls: options.tls, maxMessageBytes: MAX_MESSAGE_BYTES });
   const bound = await server.start('127.0.0.1', port);
   let serverStopped: Promise<void> | undefined;
   const stopServer = (graceMs = 0): Promise<void> => (serverStopped ??= server.stop(graceMs));

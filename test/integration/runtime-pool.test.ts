@@ -8,13 +8,13 @@ import { after, afterEach, describe, it } from 'node:test';
 
 import { isServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRemoteRuntime } from '../../src/rpc/remote-runtime.js';
 import { createRuntimePool, type RuntimePool } from '../../src/rpc/runtime-pool.js';
 import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { scriptHashOf } from '../runtime-contract/contract.js';
 import { freePort } from '../helpers/scratch-services.js';
 import { serveNodejs, type ServedRuntime } from '../helpers/served-runtime.js';
 import { waitFor } from '../helpers/wait.js';
+import { DEFAULTS, remoteRuntime } from '../helpers/defaults.js';
 
 const logger = createSilentLogger();
 const served: ServedRuntime[] = [];
@@ -33,7 +33,8 @@ async function poolOf(addresses: string[], strategy: 'least-outstanding' | 'roun
     logger,
     origin: 'test',
     endpoints: addresses,
-    connect: (address) => createRemoteRuntime({ language: 'nodejs', address, logger, healthIntervalMs: 100, startTimeoutMs: 2000 }),
+    calls: DEFAULTS.runtimeCalls,
+    connect: (address) => remoteRuntime('nodejs', address, logger, { healthIntervalMs: 100, startTimeoutMs: 2000 }),
   });
   pools.push(pool);
   await pool.start();

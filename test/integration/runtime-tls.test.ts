@@ -19,7 +19,7 @@ import { loadConfig, type RuntimeTlsConfig } from '../../src/config/config.js';
 import { isServiceError } from '../../src/errors/service-error.js';
 import { createRuntimes } from '../../src/main/runtimes.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRemoteRuntime, type RemoteRuntime } from '../../src/rpc/remote-runtime.js';
+import type { RemoteRuntime } from '../../src/rpc/remote-runtime.js';
 import { loadProtos } from '../../src/rpc/runtime-proto.js';
 import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
 import { scriptHashOf } from '../runtime-contract/contract.js';
@@ -27,6 +27,7 @@ import { startRuntimeProcess, type RuntimeProcess } from '../helpers/process.js'
 import { freePort } from '../helpers/scratch-services.js';
 import { serveNodejs, type ServedRuntime } from '../helpers/served-runtime.js';
 import { waitFor } from '../helpers/wait.js';
+import { remoteRuntime } from '../helpers/defaults.js';
 
 const logger = createSilentLogger();
 
@@ -98,7 +99,7 @@ describe('mutual TLS between the controller and runtime servers', () => {
   }
 
   async function remoteTo(address: string, tls: RuntimeTlsConfig | undefined, startTimeoutMs = 5000): Promise<RemoteRuntime> {
-    const remote = createRemoteRuntime({ language: 'nodejs', address, logger, healthIntervalMs: 200, startTimeoutMs, ...(tls ? { tls } : {}) });
+    const remote = remoteRuntime('nodejs', address, logger, { healthIntervalMs: 200, startTimeoutMs }, tls ? { tls } : {});
     remotes.push(remote);
     await remote.start();
     return remote;

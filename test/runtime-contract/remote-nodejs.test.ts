@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 
 import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRemoteRuntime, type RemoteRuntime } from '../../src/rpc/remote-runtime.js';
+import type { RemoteRuntime } from '../../src/rpc/remote-runtime.js';
 import { loadProtos, type WireHealthCheckResponseStd } from '../../src/rpc/runtime-proto.js';
 import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
 import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
@@ -18,6 +18,7 @@ import type { Runtime } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
 import { servedRemote } from './remote-fixtures.js';
+import { MAX_MESSAGE_BYTES, remoteRuntime } from '../helpers/defaults.js';
 
 
 const logger = createSilentLogger();
@@ -26,7 +27,7 @@ const logger = createSilentLogger();
 async function serve(): Promise<{ local: Runtime; server: RuntimeServer; port: number }> {
   const local = createNodejsRuntime({ logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 });
   await local.start();
-  const server = createRuntimeServer(local, { logger });
+  const server = createRuntimeServer(local, { logger, maxMessageBytes: MAX_MESSAGE_BYTES });
   const port = await server.start('127.0.0.1', 0);
   return { local, server, port };
 }
@@ -39,7 +40,7 @@ describe('remote runtime over gRPC', () => {
 
   before(async () => {
     served = await serve();
-    remote = createRemoteRuntime({ language: 'nodejs', address: `127.0.0.1:${served.port}`, logger, healthIntervalMs: 200 });
+    remote = remoteRuntime('nodejs', `127.0.0.1:${served.port}`, logger, { healthIntervalMs: 200 });
     await remote.start();
   });
 
@@ -75,7 +76,7 @@ describe('remote runtime over gRPC', () => {
     const hash = scriptHashOf('nodejs', source);
     assert.equal((await remote.prepare({ scriptHash: hash, source })).ok, true);
     // A margin of 0: the gRPC deadline equals timeoutMs, and the server passes it on as the cap.
-    const tight = createRemoteRuntime({ language: 'nodejs', address: `127.0.0.1:${served.port}`, logger, deadlineMarginMs: 0 });
+    const tight = remoteRuntime('nodejs', `127.0.0.1:${served.port}`, logger, { deadlineMarginMs: 0 });
     await tight.start();
     try {
       const started = performance.now();

@@ -24,7 +24,7 @@ export interface DatabaseOptions {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly logger: Logger;
-  readonly poolSize?: number;
+  readonly poolSize: number;
 }
 
 export async function runMigrations(pool: pg.Pool, logger: Logger): Promise<string[]> {
@@ -67,7 +67,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   }
   const pool = new pg.Pool({
     ...poolConfig,
-    max: options.poolSize ?? 10,
+    max: options.poolSize,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
     application_name: 'lambda-microservice',

@@ -11,9 +11,9 @@ export interface RedisCacheOptions {
   readonly url: string;
   readonly logger: Logger;
   /** Longest a command may take before it counts as failed (default 100 ms). */
-  readonly commandTimeoutMs?: number;
+  readonly commandTimeoutMs: number;
   /** Put before every key and channel name. */
-  readonly keyPrefix?: string;
+  readonly keyPrefix: string;
   /** Called when Redis is back after being down: messages published meanwhile were lost. */
   readonly onReconnect?: () => void;
   readonly onStatusChange?: (up: boolean) => void;
@@ -32,7 +32,7 @@ export class RedisCache implements SharedCache {
 
   constructor(options: RedisCacheOptions) {
     this.#logger = options.logger;
-    this.#prefix = options.keyPrefix ?? '';
+    this.#prefix = options.keyPrefix;
     const common = {
       // ioredis prefixes keys itself; channels are prefixed here.
       keyPrefix: this.#prefix,
@@ -45,7 +45,7 @@ export class RedisCache implements SharedCache {
       ...common,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? 100,
+      commandTimeout: options.commandTimeoutMs,
     });
     // The subscriber queues its SUBSCRIBE until connected and re-subscribes after a reconnect.
     this.#subscriber = new Redis(options.url, { ...common, enableOfflineQueue: true, autoResubscribe: true });
