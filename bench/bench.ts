@@ -40,7 +40,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import autocannon from 'autocannon';
 
-import { STABLE_MS } from '../src/rpc/process-runtime.js';
+import { STABLE_MS } from '../src/rpc/process-supervisor.js';
 import { loadProtos } from '../src/rpc/runtime-proto.js';
 
 const root = new URL('..', import.meta.url).pathname;

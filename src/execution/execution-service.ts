@@ -15,8 +15,9 @@ import { withSpan } from '../observability/tracing.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { roundMs } from '../runtimes/kit/invocation.js';
 import type { InvocationResult, Language, Runtime } from '../runtimes/runtime.js';
+import type { HotSession } from '../sessions/hot-sessions.js';
 import type { SessionRecord } from '../sessions/session.js';
-import type { HotSession, SessionService } from '../sessions/session-service.js';
+import type { SessionService } from '../sessions/session-service.js';
 import type { Admission } from './admission.js';
 import type { CacheOutcome, Computed, ResultCache } from './result-cache.js';
 

@@ -7,7 +7,6 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
-import { isPlainObject } from '../common/plain-object.js';
 import { requireExecuteScope, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
@@ -15,11 +14,14 @@ import type { FunctionStore } from '../functions/function.js';
 import type { Logger } from '../observability/logger.js';
 import { withSpan } from '../observability/tracing.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
-import type { Language } from '../runtimes/runtime.js';
+import type { CompileFailure, Language } from '../runtimes/runtime.js';
 import { ActivityRecorder } from './activity-recorder.js';
 import { canonicalJson } from './canonical-json.js';
+import { HotSessions, type HotSession } from './hot-sessions.js';
 import type { SessionCache } from './session-cache.js';
-import type { SessionRecord, SessionStatus, SessionStore } from './session.js';
+import { assertScript, assertSessionId, parseInitializeBody, parseUpdateBody } from './session-input.js';
+import { sessionView, type SessionView } from './session-view.js';
+import type { SessionRecord, SessionStore } from './session.js';
 
 export interface SessionServiceOptions {
   readonly store: SessionStore;
@@ -45,51 +47,19 @@ export interface InitializeInput {
   readonly principal: Principal;
 }
 
-/** A session as the API shows it (GET /api/v1/sessions/{id}). */
-export interface SessionView {
-  request_id: string;
-  language_title: string;
-  status: SessionStatus;
-  created_at: string;
-  expires_at: string;
-  execution_count: number;
-  last_executed_at: string | null;
-  compile_status: string;
-  user_id: string | null;
-  context: Readonly<Record<string, unknown>>;
-}
-
-/** Mutable in-memory state of an active session: what the warm path reads. */
-export interface HotSession {
-  record: SessionRecord;
-  executionCount: number;
-  lastExecutedAt: Date | null;
-  /** Set as soon as a `retain_session: false` session has been claimed by an execute. */
-  ended: boolean;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Session ids are UUIDs: anything else is refused before any query. */
-export function assertSessionId(requestId: string): string {
-  if (!UUID.test(requestId)) {
-    throw new ServiceError('INVALID_REQUEST', 'request_id must be a UUID as returned by initialize', { request_id: requestId.slice(0, 64) });
-  }
-  return requestId.toLowerCase();
-}
-
 export function scriptHash(language: Language, source: string, compileOptions: unknown): string {
   return createHash('sha256').update(language).update('\0').update(source).update('\0').update(canonicalJson(compileOptions ?? null)).digest('hex');
 }
 
 export class SessionService {
   readonly #o: SessionServiceOptions;
-  readonly #hot = new Map<string, HotSession>();
+  readonly #hot: HotSessions;
   readonly #activity: ActivityRecorder;
   #activeCount = 0;
 
   constructor(options: SessionServiceOptions) {
     this.#o = options;
+    this.#hot = new HotSessions(options.runtimes, options.maxHotSessions ?? 10_000);
     this.#activity = new ActivityRecorder({
       logger: options.logger,
       intervalMs: options.activityFlushIntervalMs,
@@ -97,9 +67,9 @@ export class SessionService {
     });
   }
 
-  /** Listens for other replicas' invalidations. */
+  /** Listens for other replicas' invalidations: an invalidated session is reloaded on its next use. */
   async start(): Promise<void> {
-    await this.#o.cache.onInvalidate((id) => this.#drop(id));
+    await this.#o.cache.onInvalidate((id) => this.#hot.invalidate(id));
   }
 
   /**
@@ -110,12 +80,6 @@ export class SessionService {
     this.#hot.clear();
   }
 
-  /** An invalidated session: reloaded on its next use; a runtime context it still needs is reused. */
-  #drop(id: string): void {
-    const hot = this.#hot.get(id);
-    if (hot && !hot.ended) this.#hot.delete(id);
-  }
-
   /** Active sessions as of the last sweep (for metrics). */
   get activeCount(): number {
     return this.#activeCount;
@@ -124,23 +88,10 @@ export class SessionService {
   async initialize(input: InitializeInput): Promise<{ session: SessionRecord; compileMs: number }> {
     const { language, languageTitle } = this.#o.router.resolve(input.languageTitle);
     requireExecuteScope(input.principal, language);
-    if (!isPlainObject(input.body)) {
-      throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "script_content": "...", "context": { ... } }');
-    }
-    const body = input.body;
-    const context = body.context ?? {};
-    if (!isPlainObject(context)) throw new ServiceError('INVALID_REQUEST', '"context" must be a JSON object', { field: 'context' });
-    const compileOptions = body.compile_options ?? context.compile_options;
-    if (compileOptions !== undefined && !isPlainObject(compileOptions)) {
-      throw new ServiceError('INVALID_REQUEST', '"compile_options" must be a JSON object', { field: 'compile_options' });
-    }
-    validateContext(context);
-    assertJsonLimits(context, 'context', this.#o.contextLimits);
-    if (compileOptions !== undefined) assertJsonLimits(compileOptions, 'compile_options', this.#o.contextLimits);
-
-    let source: string;
+    const { context, compileOptions, scriptContent } = parseInitializeBody(input.body, this.#o.contextLimits);
+    let source = scriptContent;
     let functionId: string | null = null;
-    if (body.script_content === undefined || body.script_content === null) {
+    if (source === undefined) {
       const fn = await this.#o.functions.get(languageTitle);
       if (!fn || fn.scriptContent === null) {
         throw new ServiceError('NOT_FOUND', `No registered function "${languageTitle}": send "script_content" or register the function first`, {
@@ -149,17 +100,8 @@ export class SessionService {
       }
       source = fn.scriptContent;
       functionId = fn.id;
-    } else if (typeof body.script_content !== 'string') {
-      throw new ServiceError('INVALID_REQUEST', '"script_content" must be a string', { field: 'script_content' });
-    } else {
-      source = body.script_content;
     }
-    const size = Buffer.byteLength(source, 'utf8');
-    if (size > this.#o.maxScriptSize) {
-      throw new ServiceError('INVALID_REQUEST', `script_content is ${size} bytes; the limit (MAX_SCRIPT_SIZE) is ${this.#o.maxScriptSize}`, { size, limit: this.#o.maxScriptSize }, 413);
-    }
-    if (source.trim() === '') throw new ServiceError('INVALID_REQUEST', 'script_content is empty', { field: 'script_content' });
-    if (source.includes('\u0000')) throw new ServiceError('INVALID_REQUEST', 'script_content must not contain NUL characters', { field: 'script_content' });
+    assertScript(source, this.#o.maxScriptSize);
 
     const runtime = this.#o.runtimes.get(language);
     const hash = scriptHash(language, source, compileOptions);
@@ -191,19 +133,10 @@ export class SessionService {
       functionId,
     };
     await this.#persist(record);
-    if (!prepared.ok) {
-      const { kind, message, line, column, diagnostics } = prepared.error;
-      throw new ServiceError('COMPILATION_ERROR', `${kind}: ${message}${line ? ` (line ${line}${column ? `, column ${column}` : ''})` : ''}`, {
-        request_id: requestId,
-        kind,
-        line,
-        column,
-        ...(diagnostics ? { diagnostics } : {}),
-      });
-    }
+    if (!prepared.ok) throw compilationError(requestId, prepared.error);
     this.#o.onSessionCreated?.(language);
     this.#activeCount++;
-    this.#remember({ record, executionCount: 0, lastExecutedAt: null, ended: false });
+    this.#hot.add({ record, executionCount: 0, lastExecutedAt: null, ended: false });
     await this.#o.cache.put(record);
     return { session: record, compileMs: prepared.compileMs };
   }
@@ -220,22 +153,17 @@ export class SessionService {
   /** The active session for an execute: from memory when hot, else loaded once. 404 if it cannot run. */
   async acquire(requestId: string, principal: Principal): Promise<HotSession> {
     const id = assertSessionId(requestId);
-    let hot = this.#hot.get(id);
-    if (hot) {
-      // LRU: most recently used last.
-      this.#hot.delete(id);
-      this.#hot.set(id, hot);
-    } else {
+    let hot = this.#hot.use(id);
+    if (!hot) {
       const record = (await this.#o.cache.get(id)) ?? (await this.#load(id));
       if (!record) throw notFound(id);
       hot = { record, executionCount: record.executionCount, lastExecutedAt: record.lastExecutedAt, ended: record.status !== 'active' };
-      if (record.status === 'active') this.#remember(hot);
+      if (record.status === 'active') this.#hot.add(hot);
     }
-    assertOwner(hot.record, principal);
-    requireExecuteScope(principal, hot.record.language);
+    assertAccess(hot.record, principal);
     if (hot.ended || hot.record.status !== 'active') throw notFound(id, hot.record.status === 'error' ? 'failed to compile' : 'ended');
     if (hot.record.expiresAt.getTime() <= Date.now()) {
-      this.#forget(id);
+      this.#hot.forget(id);
       throw notFound(id, 'expired');
     }
     return hot;
@@ -247,11 +175,15 @@ export class SessionService {
     try {
       record = await this.#o.store.find(id);
     } catch (error) {
-      this.#o.logger.warn({ err: error }, 'session lookup failed');
-      throw new ServiceError('SERVICE_UNAVAILABLE', 'The session could not be loaded (database unavailable); try again shortly', { request_id: id });
+      throw this.#lookupFailed(id, error);
     }
     if (record?.status === 'active') await this.#o.cache.put(record);
     return record;
+  }
+
+  #lookupFailed(id: string, error: unknown): ServiceError {
+    this.#o.logger.warn({ err: error }, 'session lookup failed');
+    return new ServiceError('SERVICE_UNAVAILABLE', 'The session could not be loaded (database unavailable); try again shortly', { request_id: id });
   }
 
   /** Counts an execution (written to the database in batches); ends a `retain_session: false` session. */
@@ -263,7 +195,7 @@ export class SessionService {
       // Stays in memory, ended, until the sweep: until the batched write lands, this copy is what
       // answers 404 to a second execute here and shows `completed`; the shared cache tells the rest.
       hot.ended = true;
-      this.#release(hot);
+      this.#hot.release(hot);
       this.#activeCount = Math.max(0, this.#activeCount - 1);
       const ended: SessionRecord = { ...hot.record, status: 'completed', executionCount: hot.executionCount, lastExecutedAt: at };
       void this.#o.cache.replace(ended);
@@ -291,51 +223,23 @@ export class SessionService {
       record = await this.#o.store.find(id);
     } catch (error) {
       const hot = this.#hot.get(id);
-      if (hot) {
-        assertOwner(hot.record, principal);
-        return this.#view(hot.record, { executions: hot.executionCount, lastExecutedAt: hot.lastExecutedAt, completed: hot.ended });
-      }
-      this.#o.logger.warn({ err: error }, 'session lookup failed');
-      throw new ServiceError('SERVICE_UNAVAILABLE', 'The session could not be loaded (database unavailable); try again shortly', { request_id: id });
+      if (!hot) throw this.#lookupFailed(id, error);
+      assertOwner(hot.record, principal);
+      return sessionView(hot.record, { executions: hot.executionCount, lastExecutedAt: hot.lastExecutedAt, completed: hot.ended });
     }
     if (!record || record.metadata.deleted === true || record.status === 'expired' || (record.status === 'active' && record.expiresAt.getTime() <= Date.now())) {
       throw notFound(id);
     }
-    assertOwner(record, principal);
-    requireExecuteScope(principal, record.language);
+    assertAccess(record, principal);
     const pending = this.#activity.pending(id);
-    if (!pending) return this.#view(record);
+    if (!pending) return sessionView(record);
     const last = record.lastExecutedAt && record.lastExecutedAt > pending.lastExecutedAt ? record.lastExecutedAt : pending.lastExecutedAt;
-    return this.#view(record, { executions: record.executionCount + pending.executions, lastExecutedAt: last, completed: pending.completed });
+    return sessionView(record, { executions: record.executionCount + pending.executions, lastExecutedAt: last, completed: pending.completed });
   }
 
   async update(requestId: string, body: unknown, principal: Principal): Promise<SessionView> {
     const id = assertSessionId(requestId);
-    if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object with "expires_at" and/or "context"');
-    const unknownKeys = Object.keys(body).filter((k) => k !== 'expires_at' && k !== 'context');
-    if (unknownKeys.length > 0) throw new ServiceError('INVALID_REQUEST', `Unknown field(s): ${unknownKeys.join(', ')}`, { fields: unknownKeys });
-    if (body.expires_at === undefined && body.context === undefined) {
-      throw new ServiceError('INVALID_REQUEST', 'Nothing to update: send "expires_at" and/or "context"');
-    }
-    let expiresAt: Date | undefined;
-    if (body.expires_at !== undefined) {
-      expiresAt = parseTimestamp(body.expires_at);
-      const now = Date.now();
-      const max = now + this.#o.sessionMaxLifetimeSeconds * 1000;
-      if (expiresAt.getTime() <= now) throw new ServiceError('INVALID_REQUEST', 'expires_at must be in the future', { field: 'expires_at' });
-      if (expiresAt.getTime() > max) {
-        throw new ServiceError('INVALID_REQUEST', `expires_at may be at most ${this.#o.sessionMaxLifetimeSeconds} s from now (${new Date(max).toISOString()})`, {
-          field: 'expires_at',
-          max: new Date(max).toISOString(),
-        });
-      }
-    }
-    let context: Record<string, unknown> | undefined;
-    if (body.context !== undefined) {
-      if (!isPlainObject(body.context)) throw new ServiceError('INVALID_REQUEST', '"context" must be a JSON object', { field: 'context' });
-      validateContext(body.context);
-      context = body.context;
-    }
+    const { expiresAt, context } = parseUpdateBody(body, this.#o.sessionMaxLifetimeSeconds);
     const current = await this.get(id, principal);
     if (current.status !== 'active') throw new ServiceError('NOT_FOUND', `Session ${id} has ended (${current.status}); it cannot be updated`, { request_id: id });
     const hot = this.#hot.get(id);
@@ -352,8 +256,7 @@ export class SessionService {
     const id = assertSessionId(requestId);
     const record = await this.#o.store.find(id);
     if (!record || record.metadata.deleted === true) throw notFound(id);
-    assertOwner(record, principal);
-    requireExecuteScope(principal, record.language);
+    assertAccess(record, principal);
     const hot = this.#hot.get(id);
     if (hot) hot.ended = true;
     await this.#o.store.update(id, {
@@ -361,15 +264,15 @@ export class SessionService {
       metadata: { deleted: true, deleted_at: new Date().toISOString() },
     });
     if (record.status === 'active') this.#activeCount = Math.max(0, this.#activeCount - 1);
-    this.#forget(id);
+    this.#hot.forget(id);
     await this.#o.cache.remove(id);
   }
 
   /** Marks expired sessions, drops them from memory and refreshes the active count. */
   async sweep(now = new Date()): Promise<number> {
     const expired = await this.#o.store.expireDue(now);
-    for (const id of expired) this.#forget(id);
-    for (const [id, hot] of this.#hot) if (hot.record.expiresAt <= now) this.#forget(id);
+    for (const id of expired) this.#hot.forget(id);
+    this.#hot.forgetExpired(now);
     this.#activeCount = await this.#o.store.countActive(now);
     return expired.length;
   }
@@ -387,48 +290,6 @@ export class SessionService {
   get activityQueueDepth(): number {
     return this.#activity.depth;
   }
-
-  #remember(hot: HotSession): void {
-    this.#hot.set(hot.record.requestId, hot);
-    const max = this.#o.maxHotSessions ?? 10_000;
-    while (this.#hot.size > max) {
-      const oldest = this.#hot.keys().next().value;
-      if (oldest === undefined) break;
-      this.#forget(oldest);
-    }
-  }
-
-  #forget(id: string): void {
-    const hot = this.#hot.get(id);
-    if (!hot) return;
-    this.#hot.delete(id);
-    this.#release(hot);
-  }
-
-  #release(hot: HotSession): void {
-    try {
-      this.#o.runtimes.get(hot.record.language).release(hot.record.requestId);
-    } catch {
-      // Runtime gone or unavailable: it holds no warm state for this session either.
-    }
-  }
-
-  #view(record: SessionRecord, live?: { executions: number; lastExecutedAt: Date | null; completed: boolean }): SessionView {
-    const lastExecutedAt = live?.lastExecutedAt ?? record.lastExecutedAt;
-    const status: SessionStatus = live?.completed ? 'completed' : record.status === 'active' && record.expiresAt.getTime() <= Date.now() ? 'expired' : record.status;
-    return {
-      request_id: record.requestId,
-      language_title: record.languageTitle,
-      status,
-      created_at: record.createdAt.toISOString(),
-      expires_at: record.expiresAt.toISOString(),
-      execution_count: live?.executions ?? record.executionCount,
-      last_executed_at: lastExecutedAt ? lastExecutedAt.toISOString() : null,
-      compile_status: record.compileStatus,
-      user_id: record.userId,
-      context: record.context,
-    };
-  }
 }
 
 /**
@@ -440,34 +301,29 @@ function assertOwner(record: SessionRecord, principal: Principal): void {
   if (typeof owner === 'string' && owner !== principal.userId) throw notFound(record.requestId);
 }
 
+/** The caller owns the session (see assertOwner) and may execute its language. */
+function assertAccess(record: SessionRecord, principal: Principal): void {
+  assertOwner(record, principal);
+  requireExecuteScope(principal, record.language);
+}
+
 function notFound(id: string, why?: string): ServiceError {
   return new ServiceError('NOT_FOUND', why ? `Session ${id} has ${why}` : `No active session ${id}`, { request_id: id });
 }
 
-function parseTimestamp(value: unknown): Date {
-  // RFC 3339: a date, "T", a time and a zone (Z or an offset).
-  const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-  if (typeof value !== 'string' || !rfc3339.test(value) || Number.isNaN(Date.parse(value))) {
-    throw new ServiceError('INVALID_REQUEST', 'expires_at must be an RFC 3339 timestamp such as "2026-01-01T12:00:00Z"', { field: 'expires_at' });
-  }
-  return new Date(value);
+/** Initialize's answer for a script that does not compile (the session is stored, failed, for GET). */
+function compilationError(requestId: string, error: CompileFailure): ServiceError {
+  const { kind, message, line, column, diagnostics } = error;
+  return new ServiceError('COMPILATION_ERROR', `${kind}: ${message}${line ? ` (line ${line}${column ? `, column ${column}` : ''})` : ''}`, {
+    request_id: requestId,
+    kind,
+    line,
+    column,
+    ...(diagnostics ? { diagnostics } : {}),
+  });
 }
 
-/** Checks the context fields the service itself reads. */
-function validateContext(context: Record<string, unknown>): void {
-  const { timeout_ms: timeoutMs, retain_session: retain, user_id: userId } = context;
-  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && Number.isInteger(timeoutMs) && timeoutMs > 0)) {
-    throw new ServiceError('INVALID_REQUEST', 'context.timeout_ms must be a positive integer (milliseconds)', { field: 'context.timeout_ms' });
-  }
-  if (retain !== undefined && typeof retain !== 'boolean') {
-    throw new ServiceError('INVALID_REQUEST', 'context.retain_session must be a boolean', { field: 'context.retain_session' });
-  }
-  if (userId !== undefined && userId !== null && typeof userId !== 'string') {
-    throw new ServiceError('INVALID_REQUEST', 'context.user_id must be a string', { field: 'context.user_id' });
-  }
-}
-
-function formatCompileError(error: { kind: string; message: string; line?: number; column?: number; diagnostics?: string }): string {
+function formatCompileError(error: CompileFailure): string {
   const where = error.line ? ` at line ${error.line}${error.column ? `, column ${error.column}` : ''}` : '';
   return `${error.kind}: ${error.message}${where}${error.diagnostics ? `\n${error.diagnostics}` : ''}`;
 }

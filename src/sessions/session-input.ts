@@ -1,0 +1,117 @@
+/**
+ * What a client may send about a session, checked before anything is looked up, compiled or
+ * stored: the id, initialize's body and PATCH's body. Each check names the field it refuses.
+ */
+import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
+import { isPlainObject } from '../common/plain-object.js';
+import { ServiceError } from '../errors/service-error.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** RFC 3339: a date, "T", a time and a zone (Z or an offset). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** Session ids are UUIDs: anything else is refused before any query. */
+export function assertSessionId(requestId: string): string {
+  if (!UUID.test(requestId)) {
+    throw new ServiceError('INVALID_REQUEST', 'request_id must be a UUID as returned by initialize', { request_id: requestId.slice(0, 64) });
+  }
+  return requestId.toLowerCase();
+}
+
+export interface InitializeBody {
+  readonly context: Record<string, unknown>;
+  readonly compileOptions: Record<string, unknown> | undefined;
+  /** Undefined: the registered function's own script runs. */
+  readonly scriptContent: string | undefined;
+}
+
+/** Initialize's body: `{ "script_content": "...", "context": { ... }, "compile_options": { ... } }`. */
+export function parseInitializeBody(body: unknown, limits: JsonLimits): InitializeBody {
+  if (!isPlainObject(body)) {
+    throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "script_content": "...", "context": { ... } }');
+  }
+  const context = body.context ?? {};
+  assertContextObject(context);
+  const compileOptions = body.compile_options ?? context.compile_options;
+  if (compileOptions !== undefined && !isPlainObject(compileOptions)) {
+    throw new ServiceError('INVALID_REQUEST', '"compile_options" must be a JSON object', { field: 'compile_options' });
+  }
+  validateContext(context);
+  assertJsonLimits(context, 'context', limits);
+  if (compileOptions !== undefined) assertJsonLimits(compileOptions, 'compile_options', limits);
+  const script = body.script_content;
+  if (script !== undefined && script !== null && typeof script !== 'string') {
+    throw new ServiceError('INVALID_REQUEST', '"script_content" must be a string', { field: 'script_content' });
+  }
+  return { context, compileOptions, scriptContent: script ?? undefined };
+}
+
+/** A script a runtime is given: within MAX_SCRIPT_SIZE, not blank, no NUL. */
+export function assertScript(source: string, maxScriptSize: number): void {
+  const size = Buffer.byteLength(source, 'utf8');
+  if (size > maxScriptSize) {
+    throw new ServiceError('INVALID_REQUEST', `script_content is ${size} bytes; the limit (MAX_SCRIPT_SIZE) is ${maxScriptSize}`, { size, limit: maxScriptSize }, 413);
+  }
+  if (source.trim() === '') throw new ServiceError('INVALID_REQUEST', 'script_content is empty', { field: 'script_content' });
+  if (source.includes('\u0000')) throw new ServiceError('INVALID_REQUEST', 'script_content must not contain NUL characters', { field: 'script_content' });
+}
+
+export interface UpdateBody {
+  readonly expiresAt: Date | undefined;
+  /** Merged into the session's context. */
+  readonly context: Record<string, unknown> | undefined;
+}
+
+/** PATCH's body: a new `expires_at` (future, within the maximum lifetime) and/or `context` fields. */
+export function parseUpdateBody(body: unknown, maxLifetimeSeconds: number): UpdateBody {
+  if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object with "expires_at" and/or "context"');
+  const unknownKeys = Object.keys(body).filter((k) => k !== 'expires_at' && k !== 'context');
+  if (unknownKeys.length > 0) throw new ServiceError('INVALID_REQUEST', `Unknown field(s): ${unknownKeys.join(', ')}`, { fields: unknownKeys });
+  if (body.expires_at === undefined && body.context === undefined) {
+    throw new ServiceError('INVALID_REQUEST', 'Nothing to update: send "expires_at" and/or "context"');
+  }
+  let expiresAt: Date | undefined;
+  if (body.expires_at !== undefined) {
+    expiresAt = parseTimestamp(body.expires_at);
+    const now = Date.now();
+    const max = now + maxLifetimeSeconds * 1000;
+    if (expiresAt.getTime() <= now) throw new ServiceError('INVALID_REQUEST', 'expires_at must be in the future', { field: 'expires_at' });
+    if (expiresAt.getTime() > max) {
+      throw new ServiceError('INVALID_REQUEST', `expires_at may be at most ${maxLifetimeSeconds} s from now (${new Date(max).toISOString()})`, {
+        field: 'expires_at',
+        max: new Date(max).toISOString(),
+      });
+    }
+  }
+  const context = body.context;
+  if (context !== undefined) {
+    assertContextObject(context);
+    validateContext(context);
+  }
+  return { expiresAt, context };
+}
+
+function parseTimestamp(value: unknown): Date {
+  if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new ServiceError('INVALID_REQUEST', 'expires_at must be an RFC 3339 timestamp such as "2026-01-01T12:00:00Z"', { field: 'expires_at' });
+  }
+  return new Date(value);
+}
+
+function assertContextObject(context: unknown): asserts context is Record<string, unknown> {
+  if (!isPlainObject(context)) throw new ServiceError('INVALID_REQUEST', '"context" must be a JSON object', { field: 'context' });
+}
+
+/** Checks the context fields the service itself reads. */
+function validateContext(context: Record<string, unknown>): void {
+  const { timeout_ms: timeoutMs, retain_session: retain, user_id: userId } = context;
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && Number.isInteger(timeoutMs) && timeoutMs > 0)) {
+    throw new ServiceError('INVALID_REQUEST', 'context.timeout_ms must be a positive integer (milliseconds)', { field: 'context.timeout_ms' });
+  }
+  if (retain !== undefined && typeof retain !== 'boolean') {
+    throw new ServiceError('INVALID_REQUEST', 'context.retain_session must be a boolean', { field: 'context.retain_session' });
+  }
+  if (userId !== undefined && userId !== null && typeof userId !== 'string') {
+    throw new ServiceError('INVALID_REQUEST', 'context.user_id must be a string', { field: 'context.user_id' });
+  }
+}
