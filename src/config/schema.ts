@@ -53,6 +53,7 @@ export const ConfigSchema = Type.Object({
   sessionExpirySeconds: int('SESSION_EXPIRY_SECONDS', 3600, 1, 30 * 86400),
   sessionMaxLifetimeSeconds: int('SESSION_MAX_LIFETIME_SECONDS', 86400, 1, 365 * 86400),
   sessionSweepIntervalSeconds: int('SESSION_SWEEP_INTERVAL_SECONDS', 60, 1, 86400),
+  maxHotSessions: int('MAX_HOT_SESSIONS', 10_000, 1, 10_000_000, 'sessions kept in memory; the least recently used beyond are reloaded on use'),
   cacheTtlSeconds: int('CACHE_TTL_SECONDS', 3600, 0, 30 * 86400),
   redisCommandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS', 100, 5, 60_000, 'Redis commands taking longer count as failed: the service never waits on Redis'),
   redisKeyPrefix: text('REDIS_KEY_PREFIX', 'lm:', 'prefix of every key written to Redis, so deployments can share one'),
@@ -76,7 +77,12 @@ export const ConfigSchema = Type.Object({
       rust: text('KUBERNETES_RUST_SERVICE', 'lambda-runtime-rust'),
     }),
     portName: text('KUBERNETES_RUNTIME_PORT_NAME', 'grpc', 'the EndpointSlice port used; the first port when none has this name'),
-    kubeconfig: optional('KUBECONFIG', 'outside a cluster; in a Pod the service account is used'),
+    kubeconfig: optional('KUBECONFIG', 'outside a cluster (several joined with : merge as kubectl does); in a Pod the service account is used'),
+    startTimeoutMs: int('KUBERNETES_START_TIMEOUT_MS', 10_000, 100, 600_000, 'how long start waits for the first EndpointSlice list before starting without endpoints'),
+    retryInitialMs: int('KUBERNETES_RETRY_INITIAL_MS', 500, 1, 600_000, 'backoff after a failed list or watch: doubles from this, jittered'),
+    retryMaxMs: int('KUBERNETES_RETRY_MAX_MS', 30_000, 1, 3_600_000),
+    requestTimeoutMs: int('KUBERNETES_REQUEST_TIMEOUT_MS', 15_000, 100, 600_000, 'bound on one list request and on connecting one watch'),
+    watchTimeoutSeconds: int('KUBERNETES_WATCH_TIMEOUT_SECONDS', 300, 1, 3600, 'asked of the API server per watch; it ends the watch then and we rewatch where we were'),
   }),
   /** Mutual TLS to runtime servers: all three files or none (config.ts reads them). */
   runtimeTlsFiles: Type.Object({

@@ -10,6 +10,8 @@
  * One watch is endpoint-slice-watch.ts's; what the slices add up to is endpoint-slices.ts's.
  */
 import { DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
+
+import type { Config } from '../config/config.js';
 import { LANGUAGES, type Language } from '../runtimes/runtime.js';
 import type { Logger } from '../observability/logger.js';
 import { EndpointSliceWatch, type WatchSink } from './endpoint-slice-watch.js';
@@ -17,39 +19,23 @@ import { EndpointSliceTable, SERVICE_NAME_LABEL } from './endpoint-slices.js';
 import type { EndpointSource, EndpointsListener } from './endpoint-source.js';
 import { describeError, loadKubeConfig, withSignal } from './kubernetes-api.js';
 
-export interface KubernetesEndpointSourceOptions {
-  readonly namespace: string;
+/** The `kubernetes` settings (src/config/schema.ts: namespace, Services, port name, kubeconfig, timings), and a logger. */
+export type KubernetesEndpointSourceOptions = Omit<Config['kubernetes'], 'services'> & {
   /** Each language's runtime Service; its EndpointSlices carry the label `kubernetes.io/service-name`. */
   readonly services: Readonly<Record<Language, string>>;
-  /** The EndpointSlice port used, by name; a slice without a port of this name uses its first port. */
-  readonly portName: string;
-  /** A ready client configuration (tests); otherwise one is loaded from `kubeconfigPath` or the Pod. */
+  /** A ready client configuration (tests); otherwise one is loaded from `kubeconfig` or the Pod. */
   readonly kubeConfig?: KubeConfig;
-  /** A kubeconfig file (outside a cluster); several joined with `:` merge as kubectl does. Without it the Pod's service account is used. */
-  readonly kubeconfigPath?: string;
   readonly logger: Logger;
-  /** How long start() waits for the first list before resolving with the source unavailable. */
-  readonly startTimeoutMs?: number;
-  /** Backoff between failed lists or watch connects: doubles from `initialMs` up to `maxMs`, jittered. */
-  readonly retry?: { readonly initialMs?: number; readonly maxMs?: number };
-  /** Bound on one list request and on connecting one watch. */
-  readonly requestTimeoutMs?: number;
-  /** Asked of the API server for each watch: it ends the watch then and we rewatch where we were. */
-  readonly watchTimeoutSeconds?: number;
-}
+};
 
 /**
  * A source of each language's runtime endpoints watched from the Kubernetes API server.
  * Throws at once when there is no way to reach an API server (no kubeconfig and not in a Pod).
  */
 export function createKubernetesEndpointSource(options: KubernetesEndpointSourceOptions): EndpointSource {
-  const { namespace, portName, logger } = options;
-  const startTimeoutMs = options.startTimeoutMs ?? 10_000;
-  const retryInitialMs = options.retry?.initialMs ?? 500;
-  const retryMaxMs = options.retry?.maxMs ?? 30_000;
-  const requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+  const { namespace, portName, logger, startTimeoutMs, retryInitialMs, retryMaxMs, requestTimeoutMs, watchTimeoutSeconds } = options;
 
-  const kubeConfig = options.kubeConfig ?? loadKubeConfig(options.kubeconfigPath);
+  const kubeConfig = options.kubeConfig ?? loadKubeConfig(options.kubeconfig);
   const apiServer = kubeConfig.getCurrentCluster()?.server ?? '(no cluster)';
   const api = kubeConfig.makeApiClient(DiscoveryV1Api);
 
@@ -61,7 +47,7 @@ export function createKubernetesEndpointSource(options: KubernetesEndpointSource
     path: `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`,
     labelSelector,
     requestTimeoutMs,
-    watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
+    watchTimeoutSeconds,
     logger,
   });
 

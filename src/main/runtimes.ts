@@ -135,13 +135,7 @@ export function createRuntimes(config: Config, logger: Logger, wasmStore: () => 
   if (config.runtimeDiscovery === 'kubernetes') {
     const { namespace, services } = config.kubernetes;
     const pools = new Map(LANGUAGES.map((language) => [language, createRemotePool(language, config, logger, `Service ${namespace}/${services[language]}`, [])]));
-    const discovery = createKubernetesEndpointSource({
-      namespace,
-      services,
-      portName: config.kubernetes.portName,
-      ...(config.kubernetes.kubeconfig ? { kubeconfigPath: config.kubernetes.kubeconfig } : {}),
-      logger: logger.child({ component: 'kubernetes-discovery' }),
-    });
+    const discovery = createKubernetesEndpointSource({ ...config.kubernetes, logger: logger.child({ component: 'kubernetes-discovery' }) });
     return {
       runtimes: [...pools.values()],
       pools: [...pools.values()],

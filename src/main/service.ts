@@ -174,6 +174,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
     logger,
     sessionExpirySeconds: config.sessionExpirySeconds,
     sessionMaxLifetimeSeconds: config.sessionMaxLifetimeSeconds,
+    maxHotSessions: config.maxHotSessions,
     maxScriptSize: config.maxScriptSize,
     contextLimits: { maxBytes: config.maxContextBytes, maxDepth: config.maxJsonDepth },
     activityFlushIntervalMs: config.logFlushIntervalMs,

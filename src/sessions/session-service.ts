@@ -36,7 +36,7 @@ export interface SessionServiceOptions {
   readonly contextLimits: JsonLimits;
   readonly activityFlushIntervalMs: number;
   /** Hot sessions kept in memory; the least recently used beyond this are dropped (and reloaded on use). */
-  readonly maxHotSessions?: number;
+  readonly maxHotSessions: number;
   readonly onSessionCreated?: (language: Language) => void;
 }
 
@@ -59,7 +59,7 @@ export class SessionService {
 
   constructor(options: SessionServiceOptions) {
     this.#o = options;
-    this.#hot = new HotSessions(options.runtimes, options.maxHotSessions ?? 10_000);
+    this.#hot = new HotSessions(options.runtimes, options.maxHotSessions);
     this.#activity = new ActivityRecorder({
       logger: options.logger,
       intervalMs: options.activityFlushIntervalMs,
@@ -224,7 +224,7 @@ export class SessionService {
     } catch (error) {
       const hot = this.#hot.get(id);
       if (!hot) throw this.#lookupFailed(id, error);
-      assertOwner(hot.record, principal);
+      assertAccess(hot.record, principal);
       return sessionView(hot.record, { executions: hot.executionCount, lastExecutedAt: hot.lastExecutedAt, completed: hot.ended });
     }
     if (!record || record.metadata.deleted === true || record.status === 'expired' || (record.status === 'active' && record.expiresAt.getTime() <= Date.now())) {

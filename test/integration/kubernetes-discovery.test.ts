@@ -11,6 +11,7 @@ import { createKubernetesEndpointSource, type KubernetesEndpointSourceOptions } 
 import { createSilentLogger } from '../../src/observability/logger.js';
 import type { Language } from '../../src/runtimes/runtime.js';
 import { endpointSlice, FakeKubeApi, type FakeEndpoint } from '../helpers/fake-kube-api.js';
+import { DEFAULTS } from '../helpers/defaults.js';
 
 const SERVICES = { nodejs: 'lambda-runtime-nodejs', python: 'lambda-runtime-python', rust: 'lambda-runtime-rust' } as const;
 const SELECTOR = 'kubernetes.io/service-name in (lambda-runtime-nodejs,lambda-runtime-python,lambda-runtime-rust)';
@@ -66,14 +67,14 @@ describe('Kubernetes EndpointSlice discovery against a fake API server, through 
     api ??= await FakeKubeApi.start();
     const recorder = new Recorder();
     source = createKubernetesEndpointSource({
-      namespace: 'default',
+      ...DEFAULTS.kubernetes,
       services: SERVICES,
-      portName: 'grpc',
       kubeConfig: api.kubeConfig(),
       logger: createSilentLogger(),
       startTimeoutMs: 3_000,
       requestTimeoutMs: 2_000,
-      retry: { initialMs: 20, maxMs: 200 },
+      retryInitialMs: 20,
+      retryMaxMs: 200,
       ...overrides,
     });
     await source.start(recorder.listener);
@@ -305,7 +306,7 @@ describe('Kubernetes EndpointSlice discovery against a fake API server, through 
 
   it('without a kubeconfig outside a Pod, it says what is missing', { skip: process.env.KUBERNETES_SERVICE_HOST !== undefined }, () => {
     assert.throws(
-      () => createKubernetesEndpointSource({ namespace: 'default', services: SERVICES, portName: 'grpc', logger: createSilentLogger() }),
+      () => createKubernetesEndpointSource({ ...DEFAULTS.kubernetes, kubeconfig: undefined, services: SERVICES, logger: createSilentLogger() }),
       /outside a Pod needs a kubeconfig file \(KUBECONFIG\)/,
     );
   });
@@ -323,10 +324,11 @@ describe('Kubernetes EndpointSlice discovery against a fake API server, through 
       const script = `
         const { createKubernetesEndpointSource } = await import(${JSON.stringify(pathToFileURL(projectPath('src/discovery/kubernetes-endpoints.ts')).href)});
         const { createSilentLogger } = await import(${JSON.stringify(pathToFileURL(projectPath('src/observability/logger.ts')).href)});
+        const { loadConfig } = await import(${JSON.stringify(pathToFileURL(projectPath('src/config/config.ts')).href)});
         for (const kubeconfigPath of process.argv.slice(-2)) {
           const seen = {};
           const source = createKubernetesEndpointSource({
-            namespace: 'default', portName: 'grpc', kubeconfigPath, logger: createSilentLogger(), startTimeoutMs: 1000,
+            ...loadConfig({}).kubernetes, kubeconfig: kubeconfigPath, logger: createSilentLogger(), startTimeoutMs: 1000,
             services: ${JSON.stringify(SERVICES)},
           });
           await source.start((language, addresses) => { seen[language] = addresses; });
