@@ -51,12 +51,8 @@ function ensureBubblewrap() {
   else skip('apt-get did not install it');
 }
 
-/**
- * The Rust runtime's toolchain: Debian's rustc with the wasm32-wasi standard library, serde_json's
- * sources, and lld (rust-lld links wasm; Debian only recommends it, so it is named here).
- */
-function ensureRustToolchain() {
-  const packages = ['rustc', 'cargo', 'libstd-rust-dev-wasm32', 'librust-serde-json-dev', 'lld-14', 'bubblewrap'];
+/** Debian packages for `what`, installed as root when missing; otherwise `without` says what then happens. */
+function ensureDebianPackages(packages, what, without) {
   const missing = packages.filter((name) => {
     try {
       return !execFileSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('install ok installed');
@@ -65,11 +61,11 @@ function ensureRustToolchain() {
     }
   });
   if (missing.length === 0) return;
-  const skip = (why) => log(`Rust runtime packages missing (${missing.join(' ')}) and ${why}: the Rust runtime will report itself unavailable`);
+  const skip = (why) => log(`packages for ${what} missing (${missing.join(' ')}) and ${why}: ${without}`);
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return skip('installing them needs root');
   if (!existsSync('/usr/bin/apt-get')) return skip('there is no apt-get here');
   const apt = (args) => execFileSync('apt-get', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
-  log(`installing ${missing.join(' ')} for the Rust (WebAssembly) runtime`);
+  log(`installing ${missing.join(' ')} for ${what}`);
   try {
     apt(['install', '-y', '--no-install-recommends', ...missing]);
   } catch {
@@ -84,4 +80,8 @@ function ensureRustToolchain() {
 
 ensureNpmPackages();
 ensureBubblewrap();
-ensureRustToolchain();
+// The Rust runtime's toolchain: Debian's rustc with the wasm32-wasi standard library, serde_json's
+// sources, and lld (rust-lld links wasm; Debian only recommends it, so it is named here).
+ensureDebianPackages(['rustc', 'cargo', 'libstd-rust-dev-wasm32', 'librust-serde-json-dev', 'lld-14', 'bubblewrap'], 'the Rust (WebAssembly) runtime', 'the Rust runtime will report itself unavailable');
+// pyflakes for the Python guest code, checked by `npm run lint` (scripts/lint-python.mjs).
+ensureDebianPackages(['python3-pyflakes'], 'linting the Python guest', '`npm run lint` will fail');

@@ -6,7 +6,7 @@
  * the user namespace maps the sandbox to an unprivileged host uid, not to root). Each caller adds
  * its own mounts, limits and command.
  */
-import { SANDBOX_UID } from './host.js';
+import { rootLinks, SANDBOX_UID } from './host.js';
 
 export interface IsolationOptions {
   /** The sandboxed program builds sandboxes of its own (needs user namespaces inside). */
@@ -31,6 +31,17 @@ export function isolationArgs(options: IsolationOptions): string[] {
     // Its own name: /proc/sys/kernel/hostname or gethostname() must not tell the host's.
     '--hostname', 'sandbox',
   ];
+}
+
+/**
+ * The system a sandboxed program runs on (the runtime processes, the Python workers): the host's
+ * /usr read-only with the root's links into it (/bin, /lib...), a private /tmp (of `tmpSizeBytes`
+ * when given), and a /proc and /dev of its own. It comes before the caller's own mounts, so that
+ * one under /tmp is not hidden by it.
+ */
+export function systemMounts(tmpSizeBytes?: number): string[] {
+  const size = tmpSizeBytes === undefined ? [] : ['--size', String(tmpSizeBytes)];
+  return ['--ro-bind', '/usr', '/usr', ...rootLinks(), ...size, '--tmpfs', '/tmp', '--proc', '/proc', '--dev', '/dev'];
 }
 
 /** As root (with setpriv found): the command prefix that drops to uid/gid 65534 with no groups; otherwise none. */

@@ -28,8 +28,8 @@ import { dirname, join } from 'node:path';
 
 import type { Language } from '../runtimes/runtime.js';
 import type { ProcessCgroup } from './cgroup.js';
-import { BWRAP_CANDIDATES, firstExisting, isRoot, reachableByOthers, rootLinks, SANDBOX_UID, SETPRIV_CANDIDATES } from './host.js';
-import { dropRootPrefix, isolationArgs } from './bubblewrap.js';
+import { BWRAP_CANDIDATES, firstExisting, isRoot, reachableByOthers, SANDBOX_UID, SETPRIV_CANDIDATES } from './host.js';
+import { dropRootPrefix, isolationArgs, systemMounts } from './bubblewrap.js';
 import { runtimeProcessSeccompFilter } from './seccomp.js';
 
 /** Descriptors of a runtime process: logs on 2, then the frame channel, bubblewrap's seccomp and info. */
@@ -108,17 +108,13 @@ export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimePro
     ...isolationArgs({ nestedSandboxes: settings.nestedSandboxes === true, asPid1: true }),
     '--setenv', 'PATH', '/usr/bin:/bin',
     '--setenv', 'HOME', '/tmp',
-    '--ro-bind', '/usr', '/usr',
+    ...systemMounts(),
     // Debian's alternatives (cc, c++ and the like are links through /etc/alternatives): cargo's build
     // scripts link with `cc` when the Rust process builds its crates on a first start.
     ...(settings.language === 'rust' && existsSync('/etc/alternatives') ? ['--ro-bind', '/etc/alternatives', '/etc/alternatives'] : []),
-    ...rootLinks(),
     ...nodeBinary,
-    '--tmpfs', '/tmp',
     ...projectBinds,
     ...writable,
-    '--proc', '/proc',
-    '--dev', '/dev',
     '--remount-ro', '/',
     '--chdir', settings.projectRoot,
     '--info-fd', String(FD_INFO),

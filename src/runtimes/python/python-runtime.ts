@@ -1,53 +1,29 @@
 /**
- * The Python runtime: runs untrusted scripts in warm CPython processes (the system python3),
- * each inside its own bubblewrap sandbox (sandbox.ts), speaking newline-delimited JSON
- * (guest/worker.py).
- *
- * Isolation: a worker serves one session only. Blank workers are started ahead of demand (the
- * pool); a session's first execute binds one, and from then on that process keeps the session's
- * compiled script and module state, and is never handed to anyone else: when the session ends (or
- * its worker must make room for another session, least recently used first) the process is killed.
- * Inside one CPython process, scripts could reach each other through interpreter-wide state
- * (`sys.modules`, builtins, `gc`, threads of their own...); separate processes in separate
- * namespaces leave nothing shared but the read-only /usr. `prepare` only compiles (no user code
- * runs), in a worker of its own that never joins a session: a blank worker that had compiled
- * someone else's script would carry its source into the session it joins.
- *
- * Scheduling: one request at a time per worker, decided on the host; calls of one session queue
- * behind each other in order, calls of other sessions go to their own workers. The queue is
- * bounded (`maxQueue`) and a call waits at most its own time limit; beyond either it is refused
- * with RUNTIME_UNAVAILABLE (503), as the runtime is saturated, not the script wrong.
+ * The Python runtime: untrusted scripts run in warm CPython processes (the system python3), one
+ * per session (worker-pool.ts), each in its own bubblewrap sandbox (sandbox.ts), speaking
+ * newline-delimited JSON (guest/worker.py). One CPython process would let scripts reach each other
+ * through interpreter-wide state (`sys.modules`, builtins, `gc`, threads...); separate processes
+ * in separate namespaces share nothing but the read-only /usr.
  *
  * Limits: the wall-time deadline is the host's: the worker is asked for its logs (SIGUSR1), then
- * killed, and a fresh one takes its place. Memory (RLIMIT_AS) ends in a MemoryError the worker
- * reports before the host retires it. A worker that dies mid-call is reported to that call and
- * replaced.
+ * killed and replaced. Memory (RLIMIT_AS) ends in a MemoryError the worker reports before the host
+ * retires it. A worker that dies mid-call is reported to that call and replaced.
  */
 import { readFile } from 'node:fs/promises';
 
-import { IdleWaiters, waitAtMost } from '../../common/idle.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
-import type {
-  CompileFailure,
-  ExecuteRequest,
-  InvocationResult,
-  InvocationStats,
-  Language,
-  PrepareRequest,
-  PrepareResult,
-  Runtime,
-  RuntimeHealth,
-} from '../runtime.js';
+import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
 import { boundOutput } from '../kit/output-limits.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
-import { DeadlineQueue } from '../kit/deadline-queue.js';
+import { Lifecycle } from '../kit/lifecycle.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
-import { planLaunch, SandboxUnavailable, type LaunchPlan } from './sandbox.js';
-import { WorkerGone, WorkerProcess, describeExit, type KillReason, type WorkerExit, type WorkerMessage } from './worker-process.js';
+import { planLaunch, type LaunchPlan } from './sandbox.js';
+import { WorkerGone, type WorkerExit, type WorkerMessage, type WorkerProcess } from './worker-process.js';
+import { WorkerPool, type WorkerInfo } from './worker-pool.js';
 
 export interface PythonRuntimeOptions {
   logger: Logger;
@@ -69,6 +45,7 @@ export interface PythonRuntimeOptions {
   allowUnsandboxed: boolean;
   /** The interpreter (default /usr/bin/python3; never a pyenv shim). */
   pythonPath?: string;
+  /** bubblewrap and setpriv, where they are not in the usual places. */
   bwrapPath?: string;
   setprivPath?: string;
   /** CPU seconds a worker may use over its whole life (RLIMIT_CPU; default 3600). */
@@ -118,326 +95,161 @@ export const PYTHON_RUNTIME_DEFAULTS = {
   idleCpuMsPerSecond: 200,
 } as const;
 
+/** The least each numeric option may be: a smaller value is raised to it. */
+const MINIMUMS = {
+  poolSize: 0, maxWorkers: 1, maxQueue: 0, memoryLimitMb: 32, maxLogEntries: 0, maxLogBytes: 0, maxResultBytes: 1, cpuLimitSeconds: 1, maxFileBytes: 0, tmpSizeBytes: 64 * 1024,
+  maxOpenFiles: 16, maxScripts: 1, maxScriptBytes: 1, prepareTimeoutMs: 1, compilers: 1, maxTmpFiles: 16, startTimeoutMs: 100, stopGraceMs: 0, idleCpuMsPerSecond: 10,
+} as const;
+type NumericOption = keyof typeof MINIMUMS;
+
 /** After the deadline, how long the worker has to hand over its logs before it is killed. */
 const DEADLINE_LOG_GRACE_MS = 50;
 /** How often a running call's /tmp is counted (a script can make tens of thousands of files a second). */
 const TMP_POLL_MS = 100;
-/** Consecutive failed worker starts after which queued calls are refused and starts back off. */
-const START_FAILURES_TO_BACK_OFF = 3;
-const START_BACKOFF_MS = 1000;
-const REAPER_INTERVAL_MS = 1000;
-const CLOCK_TICKS_PER_SECOND = 100;
 
-interface PreparedScript {
-  readonly hash: string;
-  readonly source: string;
-  /** The source as a JSON string, made once. */
-  readonly sourceJson: string;
-  readonly bytes: number;
-  readonly form: string;
-}
-
-/** A call waiting for a worker. */
-interface Job {
-  /** The session the call belongs to; undefined for a compile, which needs a blank worker. */
-  readonly key: string | undefined;
-}
-
-type State = 'new' | 'starting' | 'running' | 'unavailable' | 'stopping' | 'stopped';
-
+/** A prepared script: its source, also as the JSON string the worker is sent (made once). */
+type PreparedScript = Readonly<{ hash: string; source: string; sourceJson: string; bytes: number }>;
 
 export class PythonRuntime implements Runtime {
   readonly language: Language = 'python';
 
   readonly #o: Required<PythonRuntimeOptions>;
-  readonly #logger: Logger;
-  #state: State = 'new';
-  #unavailableReason: string | undefined;
+  readonly #memoryLimitBytes: number;
+  readonly #life: Lifecycle;
+  readonly #pool: WorkerPool;
   #plan: LaunchPlan | undefined;
-  #workerSource = '';
-  #workerConfig = '';
-  #maxLineBytes = 0;
-
-  /** Session workers and blank spares (at most maxWorkers). */
-  readonly #workers = new Set<WorkerProcess>();
-  /** The workers that compile for `prepare`; they never run a script and never join a session. */
-  readonly #compilers = new Set<WorkerProcess>();
-  readonly #byKey = new Map<string, WorkerProcess>();
-  #nextWorkerId = 1;
-  readonly #queue = new DeadlineQueue<Job, WorkerProcess>();
-  /** Queued jobs per session key, so a session's calls stay in order. */
-  readonly #queuedPerKey = new Map<string, number>();
-  #restarts = 0;
-  #consecutiveStartFailures = 0;
-  #lastStartFailure: string | undefined;
-  #backoffUntil = 0;
-  #backoffTimer: NodeJS.Timeout | undefined;
-  #reaper: NodeJS.Timeout | undefined;
-  readonly #idle = new IdleWaiters();
-  readonly #exitWaiters = new Map<WorkerProcess, () => void>();
   #coldStartMs: number | undefined;
-
-  /** Prepared scripts, least recently used out first (kit/script-cache.ts). */
-  /** Workers keep their compiled copy of an evicted script; a session bound to one goes on using it. */
+  /** Prepared scripts; a worker keeps its compiled copy of an evicted one, so its session goes on using it. */
   readonly #scripts: ScriptCache<PreparedScript>;
   readonly #preparing = new SingleFlight<string, PrepareResult>();
 
-  constructor(options: PythonRuntimeOptions) {
+  /** Every default and bound of the options is applied here. */
+  constructor(options: Partial<PythonRuntimeOptions> & Pick<PythonRuntimeOptions, 'logger'>) {
     const d = PYTHON_RUNTIME_DEFAULTS;
-    this.#logger = options.logger;
+    const names = Object.keys(MINIMUMS) as NumericOption[];
+    const n = Object.fromEntries(names.map((name) => [name, Math.max(MINIMUMS[name], options[name] ?? d[name])])) as Record<NumericOption, number>;
     this.#o = {
+      ...n,
       logger: options.logger,
-      poolSize: Math.max(0, options.poolSize),
-      maxWorkers: Math.max(1, options.maxWorkers, options.poolSize),
-      maxQueue: Math.max(0, options.maxQueue),
-      memoryLimitMb: Math.max(32, options.memoryLimitMb),
-      maxLogEntries: Math.max(0, options.maxLogEntries),
-      maxLogBytes: Math.max(0, options.maxLogBytes),
-      maxResultBytes: Math.max(1, options.maxResultBytes),
-      allowUnsandboxed: options.allowUnsandboxed,
+      maxWorkers: Math.max(n.maxWorkers, n.poolSize),
+      allowUnsandboxed: options.allowUnsandboxed ?? d.allowUnsandboxed,
       pythonPath: options.pythonPath ?? d.pythonPath,
       bwrapPath: options.bwrapPath ?? '',
       setprivPath: options.setprivPath ?? '',
-      cpuLimitSeconds: Math.max(1, options.cpuLimitSeconds ?? d.cpuLimitSeconds),
-      maxFileBytes: Math.max(0, options.maxFileBytes ?? d.maxFileBytes),
-      tmpSizeBytes: Math.max(64 * 1024, options.tmpSizeBytes ?? d.tmpSizeBytes),
-      maxOpenFiles: Math.max(16, options.maxOpenFiles ?? d.maxOpenFiles),
-      maxScripts: Math.max(1, options.maxScripts ?? d.maxScripts),
-      maxScriptBytes: Math.max(1, options.maxScriptBytes ?? d.maxScriptBytes),
-      prepareTimeoutMs: Math.max(1, options.prepareTimeoutMs ?? d.prepareTimeoutMs),
-      compilers: Math.max(1, options.compilers ?? d.compilers),
-      maxTmpFiles: Math.max(16, options.maxTmpFiles ?? d.maxTmpFiles),
-      startTimeoutMs: Math.max(100, options.startTimeoutMs ?? d.startTimeoutMs),
-      stopGraceMs: Math.max(0, options.stopGraceMs ?? d.stopGraceMs),
-      idleCpuMsPerSecond: Math.max(10, options.idleCpuMsPerSecond ?? d.idleCpuMsPerSecond),
     };
+    this.#memoryLimitBytes = this.#o.memoryLimitMb * 1024 * 1024;
+    this.#life = new Lifecycle({ language: 'python', name: 'the Python runtime', logger: this.#o.logger, stopGraceMs: this.#o.stopGraceMs });
+    this.#pool = new WorkerPool({ ...this.#o, unavailable: () => this.#life.unavailable() });
     this.#scripts = createScriptCache<PreparedScript>(this.#o.maxScripts, this.#o.maxScriptBytes);
   }
 
-  get #memoryLimitBytes(): number {
-    return this.#o.memoryLimitMb * 1024 * 1024;
+  start(): Promise<void> {
+    const hint = (why: string): string => (/bwrap|bubblewrap|sandbox|setpriv/.test(why) && !this.#o.allowUnsandboxed ? ' (PYTHON_ALLOW_UNSANDBOXED=true would run Python without a sandbox: unsafe)' : '');
+    return this.#life.start(() => this.#start(), (error) => `the Python runtime cannot start: ${errorMessage(error)}${hint(errorMessage(error))}`);
   }
 
-  // ---- lifecycle ---------------------------------------------------------------------------------
-
-  async start(): Promise<void> {
-    if (this.#state !== 'new') return;
-    this.#state = 'starting';
+  /** Finds how to launch workers here and proves it by starting one; without a sandbox only if allowed and bubblewrap fails. */
+  async #start(): Promise<void> {
     const started = performance.now();
     const workerHostPath = projectPath('src/runtimes/python/guest/worker.py');
-    try {
-      this.#workerSource = await readFile(workerHostPath, 'utf8');
-      this.#plan = await this.#planAndProbe(workerHostPath);
-    } catch (error) {
-      const sandboxRelated = /bwrap|bubblewrap|sandbox|setpriv/.test(errorMessage(error));
-      const hint = sandboxRelated && !this.#o.allowUnsandboxed ? ' (PYTHON_ALLOW_UNSANDBOXED=true would run Python without a sandbox: unsafe)' : '';
-      this.#unavailableReason = `the Python runtime cannot start: ${errorMessage(error)}${hint}`;
-      this.#state = 'unavailable';
-      this.#logger.error({ reason: this.#unavailableReason }, 'python runtime unavailable');
-      return;
-    }
-    if (this.#plan.kind === 'none') {
-      this.#logger.warn({ details: this.#plan.details }, 'python runtime: running scripts WITHOUT a sandbox (PYTHON_ALLOW_UNSANDBOXED)');
-    }
-    this.#state = 'running';
-    this.#reaper = setInterval(() => this.#reap(), REAPER_INTERVAL_MS);
-    this.#reaper.unref();
-    this.#replenish();
-    this.#logger.info(
-      { sandbox: this.#plan.kind, poolSize: this.#o.poolSize, maxWorkers: this.#o.maxWorkers, coldStartMs: this.#coldStartMs, startMs: roundMs(performance.now() - started) },
-      'python runtime started',
-    );
-  }
-
-  /** Finds how to launch workers here and proves it by starting one (which joins the pool). */
-  async #planAndProbe(workerHostPath: string): Promise<LaunchPlan> {
-    const settings = {
-      pythonPath: this.#o.pythonPath,
-      workerHostPath,
-      tmpSizeBytes: this.#o.tmpSizeBytes,
-      ...(this.#o.bwrapPath ? { bwrapPath: this.#o.bwrapPath } : {}),
-      ...(this.#o.setprivPath ? { setprivPath: this.#o.setprivPath } : {}),
-    };
-    const attempts: Array<'sandboxed' | 'unsandboxed'> = this.#o.allowUnsandboxed ? ['sandboxed', 'unsandboxed'] : ['sandboxed'];
+    const workerSource = await readFile(workerHostPath, 'utf8');
+    const { logger, poolSize, maxWorkers, cpuLimitSeconds, maxFileBytes, maxOpenFiles, maxLogEntries, maxLogBytes, maxResultBytes, startTimeoutMs } = this.#o;
+    // A reply carries the result and the logs, JSON-escaped (at worst 6 bytes per byte of logs).
+    const maxLineBytes = maxResultBytes + 6 * maxLogBytes + 1024 * 1024;
+    // guest/worker.py's Config: the limits it sets on itself before it reads any request.
+    const limits = { memoryLimitBytes: this.#memoryLimitBytes, cpuLimitSeconds, maxFileBytes, maxOpenFiles, maxLogEntries, maxLogBytes, maxResultBytes };
     let failure: unknown;
-    for (const mode of attempts) {
-      let plan: LaunchPlan;
+    for (const mode of this.#o.allowUnsandboxed ? (['sandboxed', 'unsandboxed'] as const) : (['sandboxed'] as const)) {
       try {
-        plan = await planLaunch({ ...settings, allowUnsandboxed: this.#o.allowUnsandboxed }, mode);
+        const plan = await planLaunch({ ...this.#o, workerHostPath }, mode);
+        const config = JSON.stringify({ ...limits, maxProcesses: plan.maxProcesses ?? null, workdir: plan.workdir, seccomp: plan.workerFilter?.toString('base64') ?? null });
+        this.#coldStartMs = await this.#pool.open({ plan, workerSource, config, maxLineBytes, startTimeoutMs });
+        this.#plan = plan;
+        break;
       } catch (error) {
         failure = error;
-        continue;
-      }
-      this.#configure(plan);
-      const probe = this.#spawn(plan, 'compiler');
-      try {
-        await probe.ready;
-        this.#coldStartMs = roundMs((probe.readyAt ?? performance.now()) - probe.startedAt);
-        return plan;
-      } catch (error) {
-        const exit = error instanceof WorkerGone ? error.exit : undefined;
-        failure = new SandboxUnavailable(`a ${plan.kind === 'bubblewrap' ? 'sandboxed ' : ''}worker did not start: ${exit ? describeExit(exit) : errorMessage(error)}`);
-        this.#compilers.delete(probe);
       }
     }
-    throw failure instanceof Error ? failure : new Error(String(failure));
+    if (!this.#plan) throw failure;
+    if (this.#plan.kind === 'none') logger.warn({ details: this.#plan.details }, 'python runtime: running scripts WITHOUT a sandbox (PYTHON_ALLOW_UNSANDBOXED)');
+    logger.info({ sandbox: this.#plan.kind, poolSize, maxWorkers, coldStartMs: this.#coldStartMs, startMs: roundMs(performance.now() - started) }, 'python runtime started');
   }
 
-  #configure(plan: LaunchPlan): void {
-    this.#workerConfig = JSON.stringify({
-      memoryLimitBytes: this.#memoryLimitBytes,
-      cpuLimitSeconds: this.#o.cpuLimitSeconds,
-      maxProcesses: plan.maxProcesses ?? null,
-      maxFileBytes: this.#o.maxFileBytes,
-      maxOpenFiles: this.#o.maxOpenFiles,
-      maxLogEntries: this.#o.maxLogEntries,
-      maxLogBytes: this.#o.maxLogBytes,
-      maxResultBytes: this.#o.maxResultBytes,
-      workdir: plan.workdir,
-      seccomp: plan.workerFilter?.toString('base64') ?? null,
-    });
-    // A reply carries the result and the logs, JSON-escaped (at worst 6 bytes per byte of logs).
-    this.#maxLineBytes = this.#o.maxResultBytes + 6 * this.#o.maxLogBytes + 1024 * 1024;
-  }
-
-  async stop(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping') return;
-    const wasRunning = this.#state === 'running';
-    this.#state = 'stopping';
-    if (this.#reaper) clearInterval(this.#reaper);
-    clearTimeout(this.#backoffTimer);
-    this.#queue.rejectAll(() => this.#unavailable());
-    this.#queuedPerKey.clear();
-    // Graceful: in-flight calls may finish (each is bounded by its own deadline)...
-    if (this.#allWorkers().some((worker) => worker.busy)) await waitAtMost(this.#idle.next(), this.#o.stopGraceMs);
-    // ...then forced: a killed worker ends its call with RUNTIME_UNAVAILABLE.
-    const exits = this.#allWorkers().map(
-      (worker) =>
-        new Promise<void>((resolve) => {
-          if (worker.state === 'dead') return resolve();
-          const timer = setTimeout(resolve, 2000);
-          this.#exitWaiters.set(worker, () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          worker.kill('stop');
-        }),
-    );
-    await Promise.all(exits);
-    this.#workers.clear();
-    this.#compilers.clear();
-    this.#byKey.clear();
-    this.#exitWaiters.clear();
-    this.#scripts.clear();
-    this.#state = 'stopped';
-    if (wasRunning) this.#logger.info('python runtime stopped');
+  /** Calls in flight may finish within stopGraceMs (each is bounded by its own deadline); then a killed worker ends its call with RUNTIME_UNAVAILABLE. */
+  stop(): Promise<void> {
+    return this.#life.stop({ drain: () => this.#pool.close(), force: () => this.#pool.killAll().then(() => this.#scripts.clear()) });
   }
 
   health(): RuntimeHealth {
-    const workers = [...this.#workers];
-    const details: Record<string, unknown> = {
-      ...(this.#plan?.details ?? {}),
-      workers: workers.length,
-      sessions: this.#byKey.size,
-      spares: workers.filter((w) => w.key === undefined && w.state !== 'dead').length,
-      busy: workers.filter((w) => w.busy).length,
-      frozen: workers.filter((w) => w.frozen).length,
-      compilers: this.#compilers.size,
-      queued: this.#queue.length,
-      restarts: this.#restarts,
-      scripts: this.#scripts.size,
-      poolSize: this.#o.poolSize,
-      maxWorkers: this.#o.maxWorkers,
-      maxQueue: this.#o.maxQueue,
-      memoryLimitMb: this.#o.memoryLimitMb,
-      ...(this.#coldStartMs !== undefined ? { workerStartMs: this.#coldStartMs } : {}),
-    };
-    if (this.#state === 'unavailable') return { status: 'unavailable', reason: this.#unavailableReason ?? 'the Python runtime is unavailable', details };
-    if (this.#state !== 'running') return { status: 'unavailable', reason: `runtime is ${this.#state}`, details };
-    if (this.#plan?.kind === 'none') {
-      return { status: 'degraded', reason: 'running Python WITHOUT a sandbox (PYTHON_ALLOW_UNSANDBOXED=true): scripts can reach the host', details };
-    }
-    if (this.#consecutiveStartFailures >= START_FAILURES_TO_BACK_OFF) {
-      return { status: 'degraded', reason: `workers fail to start: ${this.#lastStartFailure ?? 'unknown'}`, details };
-    }
+    const { poolSize, maxWorkers, maxQueue, memoryLimitMb } = this.#o;
+    const workerStartMs = this.#coldStartMs !== undefined ? { workerStartMs: this.#coldStartMs } : {};
+    const details = { ...this.#plan?.details, ...this.#pool.stats(), scripts: this.#scripts.size, poolSize, maxWorkers, maxQueue, memoryLimitMb, ...workerStartMs };
+    const notRunning = this.#life.notRunning(details);
+    if (notRunning) return notRunning;
+    if (this.#plan?.kind === 'none') return { status: 'degraded', reason: 'running Python WITHOUT a sandbox (PYTHON_ALLOW_UNSANDBOXED=true): scripts can reach the host', details };
+    const startFailure = this.#pool.startFailure;
+    if (startFailure) return { status: 'degraded', reason: `workers fail to start: ${startFailure}`, details };
     return { status: 'up', details };
   }
 
   /** The workers as the host sees them (operators and tests: pids to inspect or signal). */
-  workers(): Array<{ id: number; role: string; pid: number | undefined; instanceKey: string | undefined; busy: boolean; state: string }> {
-    return this.#allWorkers().map((w) => ({ id: w.id, role: this.#compilers.has(w) ? 'compiler' : w.key === undefined ? 'blank' : 'session', pid: w.pid, instanceKey: w.key, busy: w.busy, state: w.state }));
-  }
-
-  // ---- prepare -----------------------------------------------------------------------------------
-
-  async prepare(request: PrepareRequest): Promise<PrepareResult> {
-    this.#assertRunning();
-    if (typeof request.source !== 'string') {
-      return { ok: false, error: { kind: 'InvalidScript', message: 'script source must be a string' } };
-    }
-    const known = this.#scripts.get(request.scriptHash);
-    if (known && known.source === request.source) {
-      return { ok: true, compileMs: 0 };
-    }
-    const source = request.source;
-    return this.#preparing.run(request.scriptHash, () => this.#prepare(request.scriptHash, source));
+  workers(): WorkerInfo[] {
+    return this.#pool.list();
   }
 
   /** Python takes no compile options and no artifact: both are ignored if given. */
-  async #prepare(hash: string, source: string): Promise<PrepareResult> {
+  async prepare(request: PrepareRequest): Promise<PrepareResult> {
+    this.#life.assertRunning();
+    const { scriptHash, source } = request;
+    if (typeof source !== 'string') return { ok: false, error: { kind: 'InvalidScript', message: 'script source must be a string' } };
+    if (this.#scripts.get(scriptHash)?.source === source) return { ok: true, compileMs: 0 };
+    return this.#life.track(() => this.#preparing.run(scriptHash, () => this.#compile(scriptHash, source)));
+  }
+
+  async #compile(hash: string, source: string): Promise<PrepareResult> {
     const sourceJson = JSON.stringify(source);
-    const worker = await this.#acquire(undefined, this.#o.prepareTimeoutMs);
-    const timer = setTimeout(() => this.#kill(worker, 'prepare-timeout'), this.#o.prepareTimeoutMs);
+    const worker = await this.#pool.acquire(undefined, this.#o.prepareTimeoutMs);
+    const timer = setTimeout(() => this.#pool.kill(worker, 'prepare-timeout'), this.#o.prepareTimeoutMs);
     try {
       const reply = await worker.request('compile', `"hash":${JSON.stringify(hash)},"source":${sourceJson}`);
-      if (reply.ok === true) {
-        this.#scripts.set(hash, { hash, source, sourceJson, bytes: source.length * 2, form: typeof reply.form === 'string' ? reply.form : 'body' });
-        return { ok: true, compileMs: typeof reply.ms === 'number' ? reply.ms : 0 };
-      }
-      return { ok: false, error: toCompileFailure(reply.error) };
+      if (reply.ok !== true) return { ok: false, error: toCompileFailure(reply.error) };
+      this.#scripts.set(hash, { hash, source, sourceJson, bytes: source.length * 2 });
+      return { ok: true, compileMs: typeof reply.ms === 'number' ? reply.ms : 0 };
     } catch (error) {
       if (!(error instanceof WorkerGone)) throw error;
-      if (error.exit.reason === 'stop' || this.#state !== 'running') throw this.#unavailable();
+      if (error.exit.reason === 'stop' || !this.#life.running) throw this.#life.unavailable();
       if (error.exit.reason === 'prepare-timeout') {
         return { ok: false, error: { kind: 'TimeoutError', message: `the script did not compile within ${this.#o.prepareTimeoutMs} ms` } };
       }
-      this.#logger.error({ exit: error.exit }, 'python runtime: a worker died while compiling');
+      this.#o.logger.error({ exit: error.exit }, 'python runtime: a worker died while compiling');
       throw new ServiceError('INTERNAL_ERROR', 'the Python runtime failed to compile the script (its worker died)');
     } finally {
       clearTimeout(timer);
-      this.#releaseWorker(worker);
+      this.#pool.handBack(worker);
     }
   }
 
-  // ---- execute -----------------------------------------------------------------------------------
-
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
-    this.#assertRunning();
+    this.#life.assertRunning();
     const script = this.#scripts.get(request.scriptHash);
     if (!script) return NOT_PREPARED;
     const json = eventJson(request);
     const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
-    const worker = await this.#acquire(request.instanceKey, timeoutMs);
-    try {
-      return await this.#invoke(worker, script, request.instanceKey, json, timeoutMs);
-    } finally {
-      this.#releaseWorker(worker);
-    }
+    return this.#life.track(async () => {
+      const worker = await this.#pool.acquire(request.instanceKey, timeoutMs);
+      try {
+        return await this.#invoke(worker, script, request.instanceKey, json, timeoutMs);
+      } finally {
+        this.#pool.handBack(worker);
+      }
+    });
   }
 
   release(instanceKey: string): void {
     try {
-      const worker = this.#byKey.get(instanceKey);
-      if (!worker) return;
-      this.#byKey.delete(instanceKey);
-      if (worker.busy) {
-        worker.released = true;
-      } else {
-        this.#retire(worker, 'released');
-        this.#dispatch();
-      }
+      this.#pool.endSession(instanceKey);
     } catch (error) {
-      this.#logger.warn({ err: error, instanceKey }, 'python runtime: release failed');
+      this.#o.logger.warn({ err: error, instanceKey }, 'python runtime: release failed');
     }
   }
 
@@ -450,109 +262,79 @@ export class PythonRuntime implements Runtime {
     const deadlineTimer = setTimeout(() => {
       timedOut = true;
       worker.signalDeadline();
-      graceTimer = setTimeout(() => this.#kill(worker, 'timeout'), DEADLINE_LOG_GRACE_MS);
+      graceTimer = setTimeout(() => this.#pool.kill(worker, 'timeout'), DEADLINE_LOG_GRACE_MS);
     }, timeoutMs);
 
     let reply: WorkerMessage | undefined;
-    let gone: WorkerGone | undefined;
     const tmpPoll = setInterval(() => this.#checkTmp(worker), TMP_POLL_MS);
+    const run = (withSource: boolean): Promise<WorkerMessage> =>
+      worker.request('run', `"hash":${JSON.stringify(script.hash)}${withSource ? `,"source":${script.sourceJson}` : ''},"event":${eventJson}`);
     try {
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const withSource = !worker.compiled.has(script.hash);
-        const fields = `"hash":${JSON.stringify(script.hash)}${withSource ? `,"source":${script.sourceJson}` : ''},"event":${eventJson}`;
-        reply = await worker.request('run', fields);
-        worker.compiled.add(script.hash);
-        // The worker lost the script (it cannot, short of a script tampering with it): send it again.
-        if (reply.s === 'not_prepared' && !withSource && !timedOut) {
-          worker.compiled.delete(script.hash);
-          continue;
-        }
-        break;
-      }
+      const withSource = !worker.compiled.has(script.hash);
+      reply = await run(withSource);
+      // The worker lost the script (it cannot, short of a script tampering with it): send it again.
+      if (reply.s === 'not_prepared' && !withSource && !timedOut) reply = await run(true);
+      worker.compiled.add(script.hash);
     } catch (error) {
       if (!(error instanceof WorkerGone)) throw error;
-      gone = error;
+      // Past the deadline, the kill that ended it is the timeout.
+      if (!timedOut || error.exit.reason === 'tmp-files') return this.#died(error.exit, elapsed());
     } finally {
       clearTimeout(deadlineTimer);
       clearTimeout(graceTimer);
       clearInterval(tmpPoll);
     }
-    if (!gone && !timedOut) this.#checkTmp(worker);
-    if (worker.killReason === 'tmp-files') return this.#died({ code: null, signal: 'SIGKILL', reason: 'tmp-files', stderr: '', duringStart: false }, elapsed());
-
-    if (timedOut) {
-      this.#kill(worker, 'timeout');
+    if (!timedOut) this.#checkTmp(worker);
+    if (worker.killReason === 'tmp-files') return this.#died({ reason: 'tmp-files' }, elapsed());
+    if (timedOut || !reply) {
+      this.#pool.kill(worker, 'timeout');
       return { status: 'timeout', limitMs: timeoutMs, logs: reply ? guestLogs(reply.l) : [], stats: { durationMs: elapsed() } };
     }
-    if (gone) return this.#died(gone.exit, elapsed());
-    if (!reply) throw new ServiceError('INTERNAL_ERROR', 'python runtime: no reply');
-
-    const result = this.#toResult(worker, reply, elapsed());
-    // The worker's limits are the script's to change (it runs in the same interpreter): the host
-    // enforces them again on what came back. A reply line no longer than the limit cannot hold a
-    // result over it, so the result is measured only when it could be.
+    // A script can change its worker's limits (same interpreter): the host enforces them again, measuring
+    // the result only when its reply line is long enough to hold one over the limit.
     const lineBytes = worker.lastReplyBytes;
-    return boundOutput(result, this.#o, lineBytes <= this.#o.maxResultBytes ? lineBytes : undefined);
+    return boundOutput(this.#toResult(worker, reply, elapsed()), this.#o, lineBytes <= this.#o.maxResultBytes ? lineBytes : undefined);
   }
 
   #toResult(worker: WorkerProcess, reply: WorkerMessage, durationMs: number): InvocationResult {
     const logs = guestLogs(reply.l);
-    const memoryUsageBytes = typeof reply.m === 'number' && Number.isFinite(reply.m) ? reply.m : undefined;
-    const stats: InvocationStats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
+    const stats = typeof reply.m === 'number' && Number.isFinite(reply.m) ? { durationMs, memoryUsageBytes: reply.m } : { durationMs };
     switch (reply.s) {
       case 'ok':
         return { status: 'ok', result: reply.r ?? null, logs, stats };
       case 'error':
         return { status: 'error', error: guestScriptError(reply.e), logs, stats };
-      case 'memory':
+      case 'memory': {
         // The worker's memory is spent and its state suspect: a fresh one takes its place.
-        this.#kill(worker, 'memory');
-        return { status: 'memory_limit', limitBytes: this.#memoryLimitBytes, message: this.#memoryMessage(guestScriptError(reply.e).message), logs, stats };
-      case 'output_limit':
-        return {
-          status: 'output_limit',
-          limitBytes: this.#o.maxResultBytes,
-          message: `result is ${typeof reply.n === 'number' ? reply.n : 'more than'} bytes of JSON, over the limit of ${this.#o.maxResultBytes} bytes`,
-          logs,
-          stats,
-        };
+        this.#pool.kill(worker, 'memory');
+        const detail = guestScriptError(reply.e).message;
+        const message = `script exceeded the memory limit of ${this.#o.memoryLimitMb} MiB (${this.#memoryLimitBytes} bytes)${detail ? `: ${detail}` : ''}`;
+        return { status: 'memory_limit', limitBytes: this.#memoryLimitBytes, message, logs, stats };
+      }
+      case 'output_limit': {
+        const message = `result is ${typeof reply.n === 'number' ? reply.n : 'more than'} bytes of JSON, over the limit of ${this.#o.maxResultBytes} bytes`;
+        return { status: 'output_limit', limitBytes: this.#o.maxResultBytes, message, logs, stats };
+      }
       default:
         // Only a script writing to the protocol itself gets here; it fooled no one but itself.
-        this.#kill(worker, 'protocol');
+        this.#pool.kill(worker, 'protocol');
         return { status: 'error', error: { name: 'WorkerProtocolError', message: 'the worker sent a reply the runtime cannot read' }, logs: [], stats };
     }
   }
 
   /** The worker ended before it answered: the call's result, or RUNTIME_UNAVAILABLE while stopping. */
-  #died(exit: WorkerExit, durationMs: number): InvocationResult {
-    const stats = { durationMs };
-    if (exit.reason === 'stop' || this.#state === 'stopping' || this.#state === 'stopped') throw this.#unavailable();
-    if (exit.reason === 'protocol') {
-      return { status: 'error', error: { name: 'WorkerProtocolError', message: 'the worker broke the protocol (the script wrote to it?) and was replaced' }, logs: [], stats };
-    }
-    if (exit.reason === 'tmp-files') {
-      return {
-        status: 'error',
-        error: { name: 'TmpFilesLimitError', message: `the script made more than ${this.#o.maxTmpFiles} files in /tmp (its limit); its worker was replaced` },
-        logs: [],
-        stats,
-      };
-    }
-    if (exit.signal === 'SIGXCPU') {
-      return {
-        status: 'error',
-        error: { name: 'CpuLimitError', message: `the worker used up its CPU time (${this.#o.cpuLimitSeconds} s per worker) and was replaced` },
-        logs: [],
-        stats,
-      };
-    }
+  #died(exit: Partial<WorkerExit>, durationMs: number): InvocationResult {
+    if (exit.reason === 'stop' || !this.#life.running) throw this.#life.unavailable();
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
-    return {
-      status: 'error',
-      error: { name: 'WorkerCrashed', message: `the Python worker running the script ${how}; a fresh worker replaces it` },
-      logs: [],
-      stats,
-    };
+    const [name, message] =
+      exit.reason === 'protocol'
+        ? ['WorkerProtocolError', 'the worker broke the protocol (the script wrote to it?) and was replaced']
+        : exit.reason === 'tmp-files'
+          ? ['TmpFilesLimitError', `the script made more than ${this.#o.maxTmpFiles} files in /tmp (its limit); its worker was replaced`]
+          : exit.signal === 'SIGXCPU'
+            ? ['CpuLimitError', `the worker used up its CPU time (${this.#o.cpuLimitSeconds} s per worker) and was replaced`]
+            : ['WorkerCrashed', `the Python worker running the script ${how}; a fresh worker replaces it`];
+    return { status: 'error', error: { name, message }, logs: [], stats: { durationMs } };
   }
 
   /** Kills a worker whose /tmp holds more files than allowed; its call then fails with TmpFilesLimitError. */
@@ -561,288 +343,9 @@ export class PythonRuntime implements Runtime {
     const files = worker.tmpFiles();
     // The tmpfs root itself is one inode.
     if (files !== undefined && files - 1 > this.#o.maxTmpFiles) {
-      this.#logger.warn({ worker: worker.id, files }, 'python runtime: a script filled /tmp with files; killing its worker');
-      this.#kill(worker, 'tmp-files');
+      this.#o.logger.warn({ worker: worker.id, files }, 'python runtime: a script filled /tmp with files; killing its worker');
+      this.#pool.kill(worker, 'tmp-files');
     }
-  }
-
-  #memoryMessage(detail: string): string {
-    return `script exceeded the memory limit of ${this.#o.memoryLimitMb} MiB (${this.#memoryLimitBytes} bytes)${detail ? `: ${detail}` : ''}`;
-  }
-
-  // ---- the pool ----------------------------------------------------------------------------------
-
-  /**
-   * A worker for one call: the session's own worker (waiting for it while it is busy, so the
-   * session's calls run in order), else a blank one that becomes the session's, else a new one.
-   * `key` undefined asks for a blank worker (compiles). Waits at most `maxWaitMs`.
-   */
-  #acquire(key: string | undefined, maxWaitMs: number): Promise<WorkerProcess> {
-    this.#assertRunning();
-    if (key === undefined || !this.#queuedPerKey.has(key)) {
-      const worker = this.#workerFor(key);
-      if (worker) {
-        worker.busy = true;
-        return Promise.resolve(worker);
-      }
-    }
-    if (this.#queue.length >= this.#o.maxQueue) {
-      return Promise.reject(
-        new ServiceError('RUNTIME_UNAVAILABLE', `the Python runtime is saturated: ${this.#queue.length} calls are already waiting for a worker`, {
-          queued: this.#queue.length,
-          maxQueue: this.#o.maxQueue,
-        }),
-      );
-    }
-    const job: Job = { key };
-    const waiting = this.#queue.wait(job, maxWaitMs, (queued) => {
-      this.#unqueued(job);
-      return new ServiceError('RUNTIME_UNAVAILABLE', `no Python worker became free within ${maxWaitMs} ms`, {
-        queued,
-        ...(this.#lastStartFailure && this.#consecutiveStartFailures > 0 ? { lastStartFailure: this.#lastStartFailure } : {}),
-      });
-    });
-    if (key !== undefined) this.#queuedPerKey.set(key, (this.#queuedPerKey.get(key) ?? 0) + 1);
-    this.#dispatch();
-    return waiting;
-  }
-
-  #unqueued(job: Job): void {
-    if (job.key === undefined) return;
-    const left = (this.#queuedPerKey.get(job.key) ?? 1) - 1;
-    if (left <= 0) this.#queuedPerKey.delete(job.key);
-    else this.#queuedPerKey.set(job.key, left);
-  }
-
-  /**
-   * A ready, idle worker for `key` now, or undefined (then one may have been started for it).
-   * `key` undefined asks for the compiler.
-   */
-  #workerFor(key: string | undefined): WorkerProcess | undefined {
-    if (key !== undefined) {
-      let own = this.#byKey.get(key);
-      if (own && own.killReason !== undefined && !own.busy) {
-        // Killed while idle (it broke the protocol between calls): it is on its way out.
-        this.#retire(own, own.killReason);
-        own = undefined;
-      }
-      if (own) return own.state === 'ready' && !own.busy ? own : undefined;
-      const spare = this.#idleSpare();
-      if (spare) {
-        this.#bind(spare, key);
-        return spare;
-      }
-      // A blank worker on its way is the soonest: claim it for this session.
-      const starting = [...this.#workers].find((w) => w.key === undefined && w.state === 'starting');
-      if (starting) {
-        this.#bind(starting, key);
-        return undefined;
-      }
-      if (this.#makeRoom()) {
-        const fresh = this.#spawnWorker();
-        if (fresh) this.#bind(fresh, key);
-      }
-      return undefined;
-    }
-    // Compiles go to compilers only: a blank worker that compiled someone else's script would
-    // carry its source into the session it joins next. Several, so that one slow compile (a huge
-    // f-string took 4.6 s) holds up no other initialize; each compile has its own time limit.
-    let starting = false;
-    for (const compiler of [...this.#compilers]) {
-      if (compiler.killReason !== undefined && !compiler.busy) {
-        this.#retire(compiler, compiler.killReason);
-        continue;
-      }
-      if (compiler.state === 'ready' && !compiler.busy) return compiler;
-      if (compiler.state === 'starting') starting = true;
-    }
-    if (!starting && this.#compilers.size < this.#o.compilers) this.#spawnWorker('compiler');
-    return undefined;
-  }
-
-  #idleSpare(): WorkerProcess | undefined {
-    for (const worker of this.#workers) {
-      if (worker.key === undefined && worker.state === 'ready' && !worker.busy && worker.killReason === undefined) return worker;
-    }
-    return undefined;
-  }
-
-  #bind(worker: WorkerProcess, key: string): void {
-    worker.key = key;
-    this.#byKey.set(key, worker);
-  }
-
-  /** True when one more worker may start: there is room, or an idle session's worker was retired for it. */
-  #makeRoom(): boolean {
-    if (this.#workers.size < this.#o.maxWorkers) return true;
-    let victim: WorkerProcess | undefined;
-    for (const worker of this.#workers) {
-      if (worker.key === undefined || worker.busy || worker.state !== 'ready' || this.#queuedPerKey.has(worker.key)) continue;
-      if (!victim || worker.lastUsed < victim.lastUsed) victim = worker;
-    }
-    if (!victim) return false;
-    this.#retire(victim, 'evicted');
-    return true;
-  }
-
-  /** Hands idle workers to queued calls, oldest first, skipping calls whose worker is busy. */
-  #dispatch(): void {
-    if (this.#state !== 'running') return;
-    this.#queue.handOut((job) => {
-      const worker = this.#workerFor(job.key);
-      if (!worker) return undefined;
-      this.#unqueued(job);
-      worker.busy = true;
-      return worker;
-    });
-    this.#replenish();
-  }
-
-  /** Keeps `poolSize` blank workers started or starting, within maxWorkers. */
-  #replenish(): void {
-    if (this.#state !== 'running') return;
-    let spares = 0;
-    for (const worker of this.#workers) if (worker.key === undefined) spares += 1;
-    // Within maxWorkers only: an idle session's warm state is worth more than a blank worker
-    // (when the pool is full, a new session waits for one start, ~30 ms).
-    while (spares < this.#o.poolSize && this.#workers.size < this.#o.maxWorkers) {
-      if (!this.#spawnWorker()) return;
-      spares += 1;
-    }
-  }
-
-  #spawnWorker(role: 'compiler' | 'session' = 'session'): WorkerProcess | undefined {
-    const plan = this.#plan;
-    if (!plan || this.#state !== 'running') return undefined;
-    if (performance.now() < this.#backoffUntil) {
-      if (!this.#backoffTimer) {
-        this.#backoffTimer = setTimeout(() => {
-          this.#backoffTimer = undefined;
-          this.#dispatch();
-        }, Math.max(1, this.#backoffUntil - performance.now()));
-        this.#backoffTimer.unref();
-      }
-      return undefined;
-    }
-    return this.#spawn(plan, role);
-  }
-
-  #spawn(plan: LaunchPlan, role: 'compiler' | 'session'): WorkerProcess {
-    const worker = new WorkerProcess({
-      id: this.#nextWorkerId++,
-      plan,
-      workerSource: this.#workerSource,
-      config: this.#workerConfig,
-      maxLineBytes: this.#maxLineBytes,
-      startTimeoutMs: this.#o.startTimeoutMs,
-      logger: this.#logger,
-      onExit: (w, exit) => this.#onWorkerExit(w, exit),
-    });
-    if (role === 'compiler') this.#compilers.add(worker);
-    else this.#workers.add(worker);
-    worker.ready.then(
-      () => {
-        this.#consecutiveStartFailures = 0;
-        worker.lastUsed = performance.now();
-        worker.idleSince = worker.lastUsed;
-        this.#dispatch();
-      },
-      () => undefined,
-    );
-    return worker;
-  }
-
-  #onWorkerExit(worker: WorkerProcess, exit: WorkerExit): void {
-    this.#exitWaiters.get(worker)?.();
-    this.#exitWaiters.delete(worker);
-    this.#workers.delete(worker);
-    this.#compilers.delete(worker);
-    if (worker.key !== undefined && this.#byKey.get(worker.key) === worker) this.#byKey.delete(worker.key);
-    if (this.#state !== 'running') return;
-    if (exit.duringStart) {
-      this.#consecutiveStartFailures += 1;
-      this.#lastStartFailure = describeExit(exit);
-      this.#logger.error({ worker: worker.id, exit }, 'python runtime: a worker failed to start');
-      if (this.#consecutiveStartFailures >= START_FAILURES_TO_BACK_OFF) {
-        this.#backoffUntil = performance.now() + START_BACKOFF_MS;
-        // Nothing is coming for the calls that wait for a worker: tell them now.
-        this.#queue.rejectAll((job) => {
-          this.#unqueued(job);
-          return new ServiceError('RUNTIME_UNAVAILABLE', `Python workers fail to start: ${this.#lastStartFailure}`);
-        });
-      }
-    } else if (exit.reason === undefined || exit.reason === 'protocol') {
-      // Died on its own (crash, kill -9, CPU limit) or broke the protocol; the kills the runtime
-      // decides itself are counted when it decides them (#kill).
-      this.#restarts += 1;
-      this.#logger.warn({ worker: worker.id, exit }, 'python runtime: a worker died; replacing it');
-    }
-    this.#dispatch();
-  }
-
-  #releaseWorker(worker: WorkerProcess): void {
-    worker.busy = false;
-    worker.lastUsed = performance.now();
-    worker.idleSince = worker.lastUsed;
-    worker.cpuSample = undefined;
-    // Killed during the call (timeout, memory...) or its session ended: it serves no one again.
-    if (worker.killReason !== undefined) this.#retire(worker, worker.killReason);
-    else if (worker.released) this.#retire(worker, 'released');
-    // A session's worker runs nothing until that session's next call.
-    else if (worker.key !== undefined) worker.freeze();
-    this.#dispatch();
-    if (this.#idle.waiting && !this.#allWorkers().some((w) => w.busy)) this.#idle.notify();
-  }
-
-  /** Ends a worker because of what ran in it; a fresh one takes its place (a restart). */
-  #kill(worker: WorkerProcess, reason: KillReason): void {
-    if (worker.killReason === undefined && worker.state !== 'dead') this.#restarts += 1;
-    worker.kill(reason);
-  }
-
-  /** Takes a worker out of the pool now (its exit comes later) and kills it. */
-  #retire(worker: WorkerProcess, reason: KillReason): void {
-    this.#workers.delete(worker);
-    this.#compilers.delete(worker);
-    if (worker.key !== undefined && this.#byKey.get(worker.key) === worker) this.#byKey.delete(worker.key);
-    worker.kill(reason);
-  }
-
-  /**
-   * Once a second: an idle worker that burns CPU is running code nobody asked for (a signal
-   * handler a script left behind...): it is killed before it steals more from the others.
-   */
-  #reap(): void {
-    const now = performance.now();
-    const budgetTicks = (this.#o.idleCpuMsPerSecond / 1000) * CLOCK_TICKS_PER_SECOND;
-    for (const worker of this.#workers) {
-      if (worker.busy || worker.state !== 'ready' || worker.key === undefined) continue;
-      const ticks = worker.cpuTicks();
-      if (ticks === undefined) continue;
-      const sample = worker.cpuSample;
-      worker.cpuSample = { ticks, at: now };
-      if (!sample || sample.at < worker.idleSince) continue;
-      const seconds = Math.max(0.5, (now - sample.at) / 1000);
-      if (ticks - sample.ticks > budgetTicks * seconds) {
-        this.#logger.warn({ worker: worker.id, instanceKey: worker.key }, 'python runtime: an idle worker kept using CPU; killing it');
-        this.#restarts += 1;
-        this.#retire(worker, 'idle-cpu');
-      }
-    }
-    this.#replenish();
-  }
-
-  #allWorkers(): WorkerProcess[] {
-    return [...this.#compilers, ...this.#workers];
-  }
-
-  #assertRunning(): void {
-    if (this.#state !== 'running') throw this.#unavailable();
-  }
-
-  #unavailable(): ServiceError {
-    if (this.#state === 'unavailable') return new ServiceError('RUNTIME_UNAVAILABLE', this.#unavailableReason ?? 'the Python runtime is unavailable', { language: 'python' });
-    return new ServiceError('RUNTIME_UNAVAILABLE', `the Python runtime is ${this.#state === 'new' ? 'not started' : this.#state}`, { language: 'python' });
   }
 }
 
@@ -857,17 +360,6 @@ function toCompileFailure(value: unknown): CompileFailure {
   };
 }
 
-export function createPythonRuntime(options: Partial<PythonRuntimeOptions> & { logger: Logger }): PythonRuntime {
-  const d = PYTHON_RUNTIME_DEFAULTS;
-  return new PythonRuntime({
-    ...options,
-    poolSize: options.poolSize ?? d.poolSize,
-    maxWorkers: options.maxWorkers ?? d.maxWorkers,
-    maxQueue: options.maxQueue ?? d.maxQueue,
-    memoryLimitMb: options.memoryLimitMb ?? d.memoryLimitMb,
-    maxLogEntries: options.maxLogEntries ?? d.maxLogEntries,
-    maxLogBytes: options.maxLogBytes ?? d.maxLogBytes,
-    maxResultBytes: options.maxResultBytes ?? d.maxResultBytes,
-    allowUnsandboxed: options.allowUnsandboxed ?? d.allowUnsandboxed,
-  });
+export function createPythonRuntime(options: Partial<PythonRuntimeOptions> & Pick<PythonRuntimeOptions, 'logger'>): PythonRuntime {
+  return new PythonRuntime(options);
 }

@@ -1,12 +1,10 @@
 /**
  * One Python worker process seen from the host: launch, the newline-delimited JSON protocol (one
- * request in flight at a time), deadline signal, kill, exit.
- *
- * Everything the worker writes is untrusted (a script runs in it and can write to the protocol
- * descriptor): a line that is too long, not JSON, unexpected or for another request id kills the
- * worker, and only the call it was running sees an error.
+ * request in flight at a time), freezing, signals, exit. Everything the worker writes is untrusted
+ * (a script runs in it and can write to the protocol descriptor): a line that is too long, not
+ * JSON, unexpected or for another request id kills the worker; only its call sees an error.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync, statfsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -38,8 +36,8 @@ export class WorkerGone extends Error {
   }
 }
 
-export interface WorkerProcessOptions {
-  readonly id: number;
+/** How every worker is launched, once the runtime has found what works here. */
+export interface WorkerLaunch {
   readonly plan: LaunchPlan;
   readonly workerSource: string;
   /** The worker's config, JSON, passed as its one argument. */
@@ -47,19 +45,18 @@ export interface WorkerProcessOptions {
   /** A reply line longer than this is a protocol violation. */
   readonly maxLineBytes: number;
   readonly startTimeoutMs: number;
-  readonly logger: Logger;
-  readonly onExit: (worker: WorkerProcess, exit: WorkerExit) => void;
 }
+
+export type WorkerProcessOptions = WorkerLaunch & {
+  readonly id: number;
+  readonly logger: Logger;
+  /** Called as the process is found gone, before the call it ran sees its WorkerGone. */
+  readonly onExit: (worker: WorkerProcess, exit: WorkerExit) => void;
+};
 
 const STDERR_KEPT = 4096;
 /** How long after the launcher exited its pipes may stay open before the host closes them. */
 const EXIT_CLOSE_GRACE_MS = 500;
-
-interface Pending {
-  readonly id: number;
-  resolve(message: WorkerMessage): void;
-  reject(error: unknown): void;
-}
 
 export class WorkerProcess {
   readonly id: number;
@@ -70,15 +67,13 @@ export class WorkerProcess {
   released = false;
   /** Scripts compiled in this worker, by hash. */
   readonly compiled = new Set<string>();
-  lastUsed = 0;
   /** When the current idle period started (performance.now()), and the CPU ticks sampled in it. */
   idleSince = 0;
   cpuSample: { ticks: number; at: number } | undefined;
   /** The python process's pid on the host (for signals and /proc); known once started. */
   pid: number | undefined;
-  readonly startedAt: number;
-  readyAt: number | undefined;
   readonly ready: Promise<void>;
+  readonly exited: Promise<void>;
   /** UTF-8 bytes of the last reply line (what its result can be at most). */
   lastReplyBytes = 0;
 
@@ -88,41 +83,35 @@ export class WorkerProcess {
   #state: 'starting' | 'ready' | 'dead' = 'starting';
   #killReason: KillReason | undefined;
   #frozen = false;
-  #pending: Pending | undefined;
+  #pending: { readonly id: number; resolve(message: WorkerMessage): void; reject(error: unknown): void } | undefined;
+  /** A reply line so far, when it came in several chunks. */
   #partial: Buffer[] = [];
-  #partialBytes = 0;
   #stderr = '';
   #saidReady = false;
-  #resolveReady: () => void = () => undefined;
-  #rejectReady: (error: unknown) => void = () => undefined;
-  #startTimer: NodeJS.Timeout | undefined;
+  #resolveReady!: () => void;
+  #rejectReady!: (error: unknown) => void;
+  #resolveExited!: () => void;
+  readonly #startTimer: NodeJS.Timeout;
 
   constructor(options: WorkerProcessOptions) {
     this.id = options.id;
     this.#options = options;
-    this.startedAt = performance.now();
     this.ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
     });
     // Nobody may be waiting yet; the rejection is still observed through `ready`.
     this.ready.catch(() => undefined);
+    this.exited = new Promise<void>((resolve) => (this.#resolveExited = resolve));
 
     const { plan } = options;
     const sandboxed = plan.kind === 'bubblewrap';
-    const child = spawn(plan.command, [...plan.args, options.config], {
-      cwd: '/',
-      env: {},
-      // Its own process group: a kill while bubblewrap is still setting up reaches the sandbox's
-      // first process too (it joins its own session only when it starts python).
-      detached: true,
-      stdio: sandboxed ? ['pipe', 'pipe', 'pipe', plan.seccomp ? 'pipe' : 'ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
+    const stdio: StdioOptions = sandboxed ? ['pipe', 'pipe', 'pipe', plan.seccomp ? 'pipe' : 'ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
+    // Its own process group (detached): a kill while bubblewrap is still setting up reaches the
+    // sandbox's first process too (it joins its own session only when it starts python).
+    const child = spawn(plan.command, [...plan.args, options.config], { cwd: '/', env: {}, detached: true, stdio, windowsHide: true });
     this.#child = child;
-    const stdin = child.stdin;
-    const stdout = child.stdout;
-    const stderr = child.stderr;
+    const { stdin, stdout, stderr } = child;
     if (!stdin || !stdout || !stderr) throw new Error('worker stdio was not created');
     this.#stdin = stdin;
     if (!sandboxed) this.pid = child.pid;
@@ -148,16 +137,11 @@ export class WorkerProcess {
     });
 
     if (sandboxed) {
-      const extra = child.stdio as unknown as Array<Readable | Writable | null>;
-      const seccompPipe = extra[FD_SECCOMP] as Writable | null;
-      const infoPipe = extra[FD_INFO] as Readable | null;
-      const sourcePipe = extra[FD_WORKER_SOURCE] as Writable | null;
-      seccompPipe?.on('error', () => undefined);
-      sourcePipe?.on('error', () => undefined);
-      if (plan.seccomp) seccompPipe?.end(plan.seccomp);
-      sourcePipe?.end(options.workerSource);
+      // bubblewrap reads its seccomp filter and the worker program from pipes, and says the python's pid on another.
+      const pipes = child.stdio as unknown as Array<Readable & Writable>;
+      for (const [fd, data] of [[FD_SECCOMP, plan.seccomp], [FD_WORKER_SOURCE, options.workerSource]] as const) pipes[fd]?.on('error', () => undefined).end(data);
       let info = '';
-      infoPipe?.on('data', (chunk: Buffer) => {
+      pipes[FD_INFO]?.on('error', () => undefined).on('data', (chunk: Buffer) => {
         info += chunk.toString('utf8');
         const match = /"child-pid"\s*:\s*(\d+)/.exec(info);
         if (match && this.pid === undefined) {
@@ -165,7 +149,6 @@ export class WorkerProcess {
           this.#maybeReady();
         }
       });
-      infoPipe?.on('error', () => undefined);
     }
     this.#startTimer = setTimeout(() => this.kill('start-timeout'), options.startTimeoutMs);
   }
@@ -178,17 +161,21 @@ export class WorkerProcess {
     return this.#killReason;
   }
 
-  /**
-   * Sends one request and resolves with its reply. `fields` is the rest of the request object as
-   * JSON members (`"hash":"...","event":{...}`), so that the event is serialised once by the caller.
-   */
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  /** Sends one request; `fields` are its other JSON members (`"hash":"...","event":{...}`), serialised once by the caller. */
   request(op: string, fields: string): Promise<WorkerMessage> {
-    if (this.#state !== 'ready' || this.#killReason !== undefined) return Promise.reject(new WorkerGone(this.#exitInfo(null, null)));
+    if (this.#state !== 'ready' || this.#killReason !== undefined) return Promise.reject(new WorkerGone(this.#exitInfo(null, null, false)));
     if (this.#pending) return Promise.reject(new Error(`worker ${this.id} already has a request in flight`));
     // Unpredictable, so that a script cannot write a reply ahead for a request it has not seen
     // (its worker is frozen between calls: a line it left half-written arrives in its next call).
     const id = randomInt(1, 2 ** 48);
-    this.thaw();
+    if (this.#frozen) {
+      this.#frozen = false;
+      this.#signal('SIGCONT');
+    }
     return new Promise<WorkerMessage>((resolve, reject) => {
       this.#pending = { id, resolve, reject };
       this.#stdin.write(`{"op":${JSON.stringify(op)},"id":${id},${fields}}\n`);
@@ -196,38 +183,12 @@ export class WorkerProcess {
   }
 
   /**
-   * Stops the worker between calls (SIGSTOP), as AWS Lambda freezes an idle environment: nothing a
-   * script left behind (an interval timer's signal handler, a busy loop in a handler) runs while no
-   * call of its session does. `request` resumes it; a kill ends it frozen or not.
+   * SIGSTOP between calls, as AWS Lambda freezes an idle environment: nothing a script left behind
+   * (an interval timer's signal handler...) runs while no call of its session does.
    */
   freeze(): void {
     if (this.#frozen || this.#state !== 'ready' || this.#killReason !== undefined) return;
     this.#frozen = this.#signal('SIGSTOP');
-  }
-
-  thaw(): void {
-    if (!this.#frozen) return;
-    this.#frozen = false;
-    this.#signal('SIGCONT');
-  }
-
-  get frozen(): boolean {
-    return this.#frozen;
-  }
-
-  /**
-   * Files (inodes) in the worker's private /tmp, read from the host side (its tmpfs has a size
-   * limit but no inode limit: 400,000 empty files took about 400 MiB of kernel memory); undefined
-   * when it cannot be read (no sandbox: /tmp is the host's).
-   */
-  tmpFiles(): number | undefined {
-    if (this.pid === undefined || this.#state === 'dead' || this.#options.plan.kind !== 'bubblewrap') return undefined;
-    try {
-      const stats = statfsSync(`/proc/${this.pid}/root/tmp`);
-      return stats.files - stats.ffree;
-    } catch {
-      return undefined;
-    }
   }
 
   /** The call's deadline passed: the worker hands over its logs and exits (see worker.py). */
@@ -239,6 +200,7 @@ export class WorkerProcess {
     this.#killReason ??= reason;
     if (this.#state === 'dead') return;
     this.#signal('SIGKILL');
+    // The launcher's whole group (bubblewrap, and its child until that starts python in a session of its own).
     if (this.#child.exitCode === null && this.#child.signalCode === null && this.#child.pid !== undefined) {
       try {
         process.kill(-this.#child.pid, 'SIGKILL');
@@ -246,20 +208,30 @@ export class WorkerProcess {
         // already gone
       }
     }
-    try {
-      this.#child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
+  }
+
+  /** Files (inodes) in its private /tmp: tmpfs bounds bytes, not inodes (400,000 empty files took ~400 MiB of kernel memory). */
+  tmpFiles(): number | undefined {
+    if (this.#options.plan.kind !== 'bubblewrap') return undefined;
+    return this.#fromProc((pid) => {
+      const stats = statfsSync(`/proc/${pid}/root/tmp`);
+      return stats.files - stats.ffree;
+    });
   }
 
   /** CPU time (user + system, in clock ticks) the python process has used, or undefined. */
   cpuTicks(): number | undefined {
-    if (this.pid === undefined || this.#state === 'dead') return undefined;
-    try {
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+    return this.#fromProc((pid) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       return Number(fields[11]) + Number(fields[12]);
+    });
+  }
+
+  #fromProc(read: (pid: number) => number): number | undefined {
+    if (this.pid === undefined || this.#state === 'dead') return undefined;
+    try {
+      return read(this.pid);
     } catch {
       return undefined;
     }
@@ -272,35 +244,27 @@ export class WorkerProcess {
       process.kill(this.pid, signal);
       return true;
     } catch {
-      // already gone
       return false;
     }
   }
 
+  /** Once the host has decided to kill the worker, nothing it still says is believed. */
+  get #listening(): boolean {
+    return this.#state !== 'dead' && this.#killReason === undefined;
+  }
+
   #onStdout(chunk: Buffer): void {
-    // Once the host has decided to kill the worker, nothing it still says is believed.
-    if (this.#killReason !== undefined) return;
     let start = 0;
-    while (this.#state !== 'dead' && this.#killReason === undefined) {
-      const newline = chunk.indexOf(10, start);
-      if (newline === -1) break;
-      let line: Buffer;
-      if (this.#partialBytes > 0) {
-        this.#partial.push(chunk.subarray(start, newline));
-        line = Buffer.concat(this.#partial);
-        this.#partial = [];
-        this.#partialBytes = 0;
-      } else {
-        line = chunk.subarray(start, newline);
-      }
+    for (let newline = chunk.indexOf(10); newline !== -1 && this.#listening; newline = chunk.indexOf(10, start)) {
+      const line = this.#partial.length > 0 ? Buffer.concat([...this.#partial, chunk.subarray(start, newline)]) : chunk.subarray(start, newline);
+      this.#partial = [];
       start = newline + 1;
       if (line.length > this.#options.maxLineBytes) return this.#violation(`a reply of ${line.length} bytes`);
       this.#onLine(line);
     }
-    if (start < chunk.length && this.#state !== 'dead' && this.#killReason === undefined) {
+    if (start < chunk.length && this.#listening) {
       this.#partial.push(chunk.subarray(start));
-      this.#partialBytes += chunk.length - start;
-      if (this.#partialBytes > this.#options.maxLineBytes) this.#violation(`a reply of more than ${this.#options.maxLineBytes} bytes`);
+      if (this.#partial.reduce((bytes, part) => bytes + part.length, 0) > this.#options.maxLineBytes) this.#violation(`a reply of more than ${this.#options.maxLineBytes} bytes`);
     }
   }
 
@@ -316,8 +280,7 @@ export class WorkerProcess {
     if (this.#state === 'starting') {
       if (record.ready !== true) return this.#violation('no ready line');
       this.#saidReady = true;
-      this.#maybeReady();
-      return;
+      return this.#maybeReady();
     }
     const pending = this.#pending;
     if (!pending || record.id !== pending.id) return this.#violation('a reply nobody asked for');
@@ -326,10 +289,10 @@ export class WorkerProcess {
     pending.resolve(record);
   }
 
+  /** Ready once it said so and its pid is known (from bubblewrap's info descriptor). */
   #maybeReady(): void {
     if (this.#state !== 'starting' || !this.#saidReady || this.pid === undefined) return;
     this.#state = 'ready';
-    this.readyAt = performance.now();
     clearTimeout(this.#startTimer);
     this.#resolveReady();
   }
@@ -341,26 +304,21 @@ export class WorkerProcess {
 
   #finish(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#state === 'dead') return;
-    const duringStart = this.#state === 'starting';
+    const exit = this.#exitInfo(code, signal, this.#state === 'starting');
     this.#state = 'dead';
     clearTimeout(this.#startTimer);
-    const exit = this.#exitInfo(code, signal, duringStart);
     const gone = new WorkerGone(exit);
     this.#rejectReady(gone);
-    const pending = this.#pending;
+    this.#pending?.reject(gone);
     this.#pending = undefined;
-    pending?.reject(gone);
     this.#options.onExit(this, exit);
+    this.#resolveExited();
   }
 
-  #exitInfo(code: number | null, signal: NodeJS.Signals | null, duringStart = false): WorkerExit {
+  #exitInfo(code: number | null, signal: NodeJS.Signals | null, duringStart: boolean): WorkerExit {
     // bubblewrap reports a child killed by a signal as exit code 128 + signal.
-    let effectiveSignal = signal;
-    if (effectiveSignal === null && code !== null && code > 128 && code < 128 + 65) {
-      const name = Object.entries(osConstants.signals).find(([, number]) => number === code - 128)?.[0];
-      if (name) effectiveSignal = name as NodeJS.Signals;
-    }
-    return { code, signal: effectiveSignal, reason: this.#killReason, stderr: this.#stderr.trim(), duringStart };
+    const reported = signal === null && code !== null && code > 128 ? Object.entries(osConstants.signals).find(([, number]) => number === code - 128)?.[0] : undefined;
+    return { code, signal: signal ?? (reported as NodeJS.Signals | undefined) ?? null, reason: this.#killReason, stderr: this.#stderr.trim(), duringStart };
   }
 }
 
