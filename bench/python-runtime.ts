@@ -6,9 +6,10 @@
  */
 import { createSilentLogger } from '../src/observability/logger.js';
 import { createPythonRuntime } from '../src/runtimes/python/python-runtime.js';
+import { PYTHON_DEFAULTS } from '../test/helpers/defaults.js';
 
 const SECONDS = Number(process.env.BENCH_DURATION_SECONDS ?? 3);
-const runtime = createPythonRuntime({ logger: createSilentLogger(), poolSize: 2 });
+const runtime = createPythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2 });
 await runtime.start();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 await sleep(300);

@@ -47,15 +47,7 @@ export function createLocalRuntime(language: Language, settings: LocalRuntimeSet
         ...outputLimits,
       });
     case 'python':
-      return createPythonRuntime({
-        logger: logger.child({ runtime: 'python' }),
-        poolSize: settings.python.poolSize,
-        maxWorkers: settings.python.maxWorkers,
-        maxQueue: settings.python.maxQueue,
-        memoryLimitMb: settings.python.memoryLimitMb,
-        allowUnsandboxed: settings.python.allowUnsandboxed,
-        ...outputLimits,
-      });
+      return createPythonRuntime({ logger: logger.child({ runtime: 'python' }), ...settings.python, ...outputLimits });
     case 'rust':
       return createRustRuntime({
         logger: logger.child({ runtime: 'rust' }),

@@ -11,6 +11,9 @@ import type { Language } from '../../src/runtimes/runtime.js';
 export const DEFAULTS = loadConfig({}, 'test');
 export const OUTPUT_LIMITS = outputLimitsOf(DEFAULTS);
 export const MAX_MESSAGE_BYTES = DEFAULTS.runtimeCalls.maxMessageBytes;
+/** Each language's runtime options as the service builds them (src/main/local-runtimes.ts), a logger aside. */
+export const NODEJS_DEFAULTS = { ...DEFAULTS.nodejs, ...OUTPUT_LIMITS };
+export const PYTHON_DEFAULTS = { ...DEFAULTS.python, ...OUTPUT_LIMITS };
 
 /** A client of the runtime server at `address`, with the service's defaults but for `timing`. */
 export function remoteRuntime(

@@ -9,10 +9,11 @@ import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { pythonFixtures } from './python-fixtures.js';
 import { waitFor } from '../helpers/wait.js';
+import { PYTHON_DEFAULTS } from '../helpers/defaults.js';
 
 
 function newRuntime(options: Partial<PythonRuntimeOptions> = {}): PythonRuntime {
-  return createPythonRuntime({ logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128, ...options });
+  return createPythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128, ...options });
 }
 
 runRuntimeContract('python', () => Promise.resolve(newRuntime()), pythonFixtures);

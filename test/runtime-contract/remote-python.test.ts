@@ -7,9 +7,10 @@ import { createPythonRuntime } from '../../src/runtimes/python/python-runtime.js
 import { runRuntimeContract } from './contract.js';
 import { pythonFixtures } from './python-fixtures.js';
 import { servedRemote } from './remote-fixtures.js';
+import { PYTHON_DEFAULTS } from '../helpers/defaults.js';
 
 runRuntimeContract(
   'python over gRPC',
-  servedRemote(() => createPythonRuntime({ logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128 })),
+  servedRemote(() => createPythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128 })),
   pythonFixtures,
 );

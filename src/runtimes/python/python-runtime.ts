@@ -11,11 +11,13 @@
  */
 import { readFile } from 'node:fs/promises';
 
+import type { Config } from '../../config/config.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
-import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
+import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
+import type { OutputLimits } from '../kit/output-limits.js';
 import { boundOutput } from '../kit/output-limits.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
 import { Lifecycle } from '../kit/lifecycle.js';
@@ -25,82 +27,16 @@ import { planLaunch, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, type WorkerExit, type WorkerMessage, type WorkerProcess } from './worker-process.js';
 import { WorkerPool, type WorkerInfo } from './worker-pool.js';
 
-export interface PythonRuntimeOptions {
-  logger: Logger;
-  /** Blank workers kept started ahead of demand (default 2). */
-  poolSize: number;
-  /** Worker processes at most, blank or serving a session (default 16). */
-  maxWorkers: number;
-  /** Calls waiting for a worker at most; more are refused with RUNTIME_UNAVAILABLE (default 256). */
-  maxQueue: number;
-  /** Address-space limit of each worker, in MiB (default 256). */
-  memoryLimitMb: number;
-  /** Log lines kept per invocation (default 100); a marker line follows when some are dropped or cut. */
-  maxLogEntries: number;
-  /** UTF-8 bytes of log lines kept per invocation (default 65536), the marker aside. */
-  maxLogBytes: number;
-  /** A result whose JSON is bigger than this is refused with `output_limit` (default 1 MiB). */
-  maxResultBytes: number;
-  /** Run workers without bubblewrap where it cannot run. UNSAFE: scripts then see the host (default false). */
-  allowUnsandboxed: boolean;
-  /** The interpreter (default /usr/bin/python3; never a pyenv shim). */
-  pythonPath?: string;
-  /** bubblewrap and setpriv, where they are not in the usual places. */
-  bwrapPath?: string;
-  setprivPath?: string;
-  /** CPU seconds a worker may use over its whole life (RLIMIT_CPU; default 3600). */
-  cpuLimitSeconds?: number;
-  /** Largest file a script may write (RLIMIT_FSIZE; default 16 MiB). */
-  maxFileBytes?: number;
-  /** Size of each worker's private /tmp (default 16 MiB). */
-  tmpSizeBytes?: number;
-  /** Open files per worker (RLIMIT_NOFILE; default 64). */
-  maxOpenFiles?: number;
-  /** LRU bound of prepared scripts (default 1000) and of their total size (default 64 MiB). */
-  maxScripts?: number;
-  maxScriptBytes?: number;
-  /** Time allowed to compile a script (default 5000 ms), each compile on its own. */
-  prepareTimeoutMs?: number;
-  /** Workers that compile (they never run a script), so that one slow compile holds no other (default 2). */
-  compilers?: number;
-  /** Files (inodes) a worker may have in its /tmp; beyond, the call fails and the worker is replaced (default 4096). */
-  maxTmpFiles?: number;
-  /** Time allowed to a worker to start (default 10000 ms). */
-  startTimeoutMs?: number;
-  /** How long `stop` waits for in-flight calls before killing the workers (default 5000 ms). */
-  stopGraceMs?: number;
-  /** CPU an idle worker may use per sampling second before it is killed as runaway (default 200 ms). */
-  idleCpuMsPerSecond?: number;
-}
-
-export const PYTHON_RUNTIME_DEFAULTS = {
-  poolSize: 2,
-  maxWorkers: 16,
-  maxQueue: 256,
-  memoryLimitMb: 256,
-  ...OUTPUT_LIMIT_DEFAULTS,
-  allowUnsandboxed: false,
-  pythonPath: '/usr/bin/python3',
-  cpuLimitSeconds: 3600,
-  maxFileBytes: 16 * 1024 * 1024,
-  tmpSizeBytes: 16 * 1024 * 1024,
-  maxOpenFiles: 64,
-  maxScripts: 1000,
-  maxScriptBytes: 64 * 1024 * 1024,
-  prepareTimeoutMs: 5000,
-  compilers: 2,
-  maxTmpFiles: 4096,
-  startTimeoutMs: 10_000,
-  stopGraceMs: 5000,
-  idleCpuMsPerSecond: 200,
-} as const;
-
-/** The least each numeric option may be: a smaller value is raised to it. */
-const MINIMUMS = {
-  poolSize: 0, maxWorkers: 1, maxQueue: 0, memoryLimitMb: 32, maxLogEntries: 0, maxLogBytes: 0, maxResultBytes: 1, cpuLimitSeconds: 1, maxFileBytes: 0, tmpSizeBytes: 64 * 1024,
-  maxOpenFiles: 16, maxScripts: 1, maxScriptBytes: 1, prepareTimeoutMs: 1, compilers: 1, maxTmpFiles: 16, startTimeoutMs: 100, stopGraceMs: 0, idleCpuMsPerSecond: 10,
-} as const;
-type NumericOption = keyof typeof MINIMUMS;
+/**
+ * The `python` settings (src/config/schema.ts holds their defaults, bounds and meaning), the output
+ * limits, and where bubblewrap and setpriv are when not in the usual places (tests).
+ */
+export type PythonRuntimeOptions = Config['python'] &
+  OutputLimits & {
+    readonly logger: Logger;
+    readonly bwrapPath?: string;
+    readonly setprivPath?: string;
+  };
 
 /** After the deadline, how long the worker has to hand over its logs before it is killed. */
 const DEADLINE_LOG_GRACE_MS = 50;
@@ -113,7 +49,7 @@ type PreparedScript = Readonly<{ hash: string; source: string; sourceJson: strin
 export class PythonRuntime implements Runtime {
   readonly language: Language = 'python';
 
-  readonly #o: Required<PythonRuntimeOptions>;
+  readonly #o: PythonRuntimeOptions;
   readonly #memoryLimitBytes: number;
   readonly #life: Lifecycle;
   readonly #pool: WorkerPool;
@@ -123,20 +59,8 @@ export class PythonRuntime implements Runtime {
   readonly #scripts: ScriptCache<PreparedScript>;
   readonly #preparing = new SingleFlight<string, PrepareResult>();
 
-  /** Every default and bound of the options is applied here. */
-  constructor(options: Partial<PythonRuntimeOptions> & Pick<PythonRuntimeOptions, 'logger'>) {
-    const d = PYTHON_RUNTIME_DEFAULTS;
-    const names = Object.keys(MINIMUMS) as NumericOption[];
-    const n = Object.fromEntries(names.map((name) => [name, Math.max(MINIMUMS[name], options[name] ?? d[name])])) as Record<NumericOption, number>;
-    this.#o = {
-      ...n,
-      logger: options.logger,
-      maxWorkers: Math.max(n.maxWorkers, n.poolSize),
-      allowUnsandboxed: options.allowUnsandboxed ?? d.allowUnsandboxed,
-      pythonPath: options.pythonPath ?? d.pythonPath,
-      bwrapPath: options.bwrapPath ?? '',
-      setprivPath: options.setprivPath ?? '',
-    };
+  constructor(options: PythonRuntimeOptions) {
+    this.#o = options;
     this.#memoryLimitBytes = this.#o.memoryLimitMb * 1024 * 1024;
     this.#life = new Lifecycle({ language: 'python', name: 'the Python runtime', logger: this.#o.logger, stopGraceMs: this.#o.stopGraceMs });
     this.#pool = new WorkerPool({ ...this.#o, unavailable: () => this.#life.unavailable() });
@@ -360,6 +284,6 @@ function toCompileFailure(value: unknown): CompileFailure {
   };
 }
 
-export function createPythonRuntime(options: Partial<PythonRuntimeOptions> & Pick<PythonRuntimeOptions, 'logger'>): PythonRuntime {
+export function createPythonRuntime(options: PythonRuntimeOptions): PythonRuntime {
   return new PythonRuntime(options);
 }

@@ -29,8 +29,8 @@ export const FD_SECCOMP = 3;
 export const FD_INFO = 4;
 export const FD_WORKER_SOURCE = 5;
 
-/** The runtime's options (bwrapPath and setprivPath '': the usual places), and where the guest program is on the host. */
-export type SandboxSettings = Pick<Required<PythonRuntimeOptions>, 'pythonPath' | 'bwrapPath' | 'setprivPath' | 'tmpSizeBytes' | 'allowUnsandboxed'> & { readonly workerHostPath: string };
+/** The runtime's options (no bwrapPath or setprivPath: the usual places), and where the guest program is on the host. */
+export type SandboxSettings = Pick<PythonRuntimeOptions, 'pythonPath' | 'bwrapPath' | 'setprivPath' | 'tmpSizeBytes' | 'allowUnsandboxed'> & { readonly workerHostPath: string };
 
 export interface LaunchPlan {
   /** `bubblewrap` or `none` (PYTHON_ALLOW_UNSANDBOXED). */
@@ -60,7 +60,7 @@ export class SandboxUnavailable extends Error {}
  */
 export async function planLaunch(settings: SandboxSettings, mode: 'sandboxed' | 'unsandboxed'): Promise<LaunchPlan> {
   if (!existsSync(settings.pythonPath)) throw new SandboxUnavailable(`${settings.pythonPath} does not exist (Debian package python3)`);
-  const setpriv = firstExisting(SETPRIV_CANDIDATES, settings.setprivPath || undefined);
+  const setpriv = firstExisting(SETPRIV_CANDIDATES, settings.setprivPath);
   if (mode === 'sandboxed') return planBubblewrap(settings, setpriv);
   if (!settings.allowUnsandboxed) throw new SandboxUnavailable('running Python without a sandbox is not allowed (PYTHON_ALLOW_UNSANDBOXED)');
   return planUnsandboxed(settings, setpriv);
@@ -82,7 +82,7 @@ async function bwrapVersion(bwrap: string): Promise<number[]> {
 }
 
 async function planBubblewrap(settings: SandboxSettings, setpriv: string | undefined): Promise<LaunchPlan> {
-  const bwrap = firstExisting(BWRAP_CANDIDATES, settings.bwrapPath || undefined);
+  const bwrap = firstExisting(BWRAP_CANDIDATES, settings.bwrapPath);
   if (!bwrap) throw new SandboxUnavailable('bubblewrap (bwrap) is not installed (Debian package bubblewrap; `npm run setup` installs it as root)');
   const version = await bwrapVersion(bwrap);
   const root = isRoot();
