@@ -1,8 +1,9 @@
 /**
- * Runs one child process with a wall-time limit and bounded captured output. On timeout (or on
- * `abort`) the whole process group is killed: the child is started as a group leader.
+ * Runs one child process with a wall-time limit and bounded captured output. The child leads its
+ * own process group, so a timeout (or an abort) kills everything it started.
  */
 import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 
 export interface ProcessOptions {
   readonly cwd?: string;
@@ -29,62 +30,43 @@ export interface ProcessResult {
 export function runProcess(command: string, args: readonly string[], options: ProcessOptions): Promise<ProcessResult> {
   const limit = options.maxOutputBytes ?? 1024 * 1024;
   const started = performance.now();
+  const child = spawn(command, args, { cwd: options.cwd, env: { ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const stdout = capture(child.stdout, limit);
+  const stderr = capture(child.stderr, limit);
+  const ended = { timedOut: false, aborted: false };
+  const kill = (why: keyof typeof ended) => (): void => {
+    ended[why] = true;
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  };
+  const timer = setTimeout(kill('timedOut'), options.timeoutMs);
+  const onAbort = kill('aborted');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   return new Promise((resolve) => {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let outBytes = 0;
-    let errBytes = 0;
-    let timedOut = false;
-    let aborted = false;
     let settled = false;
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: { ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    const killGroup = (): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, options.timeoutMs);
-    const onAbort = (): void => {
-      aborted = true;
-      killGroup();
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (outBytes < limit) out.push(chunk.subarray(0, limit - outBytes));
-      outBytes += chunk.length;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (errBytes < limit) err.push(chunk.subarray(0, limit - errBytes));
-      errBytes += chunk.length;
-    });
     const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      resolve({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-        aborted,
-        durationMs: performance.now() - started,
-        ...(spawnError ? { spawnError } : {}),
-      });
+      resolve({ code, signal, stdout: stdout(), stderr: stderr(), ...ended, durationMs: performance.now() - started, ...(spawnError ? { spawnError } : {}) });
     };
     child.on('error', (error) => finish(null, null, error));
     child.on('close', (code, signal) => finish(code, signal));
   });
+}
+
+/** The first `limit` bytes of `stream`, when asked. */
+function capture(stream: Readable, limit: number): () => string {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  stream.on('data', (chunk: Buffer) => {
+    if (bytes < limit) chunks.push(chunk.subarray(0, limit - bytes));
+    bytes += chunk.length;
+  });
+  return () => Buffer.concat(chunks).toString('utf8');
 }

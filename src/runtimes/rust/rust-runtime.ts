@@ -1,50 +1,31 @@
 /**
- * The Rust runtime: scripts are Rust compiled to WebAssembly (WASI preview 1) at prepare, or ready
- * modules (WAT text, base64 of a `.wasm`), run in worker threads, a fresh instance per invocation.
+ * The Rust runtime: a script is Rust, compiled to WebAssembly (WASI preview 1) at prepare, or a ready
+ * module (WAT text, base64 of a `.wasm`), run in worker threads in a fresh instance per call (no state
+ * survives a call). A Rust script defines `pub fn handler(event: Map<String, Value>) -> Result<Value,
+ * String>`, which the entry point appended to it (`guest/entry.rs`) calls; a ready module reads the
+ * event as JSON on stdin and writes its result as JSON on stdout.
  *
- * A Rust script defines `pub fn handler(event: Map<String, Value>) -> Result<Value, String>`; the
- * runtime appends an entry point (`guest/entry.rs`) that reads the event on stdin, calls it and hands
- * the result to the host, and compiles the crate with Debian's rustc in a bubblewrap sandbox
- * (`rust-toolchain.ts`). A ready module reads the event as JSON on stdin and writes its result as
- * JSON on stdout.
- *
- * Compiled modules are cached three ways: in PostgreSQL (an injected WasmModuleStore, keyed by a
- * hash of script, options, entry point and toolchain), so that every replica and every restart
- * reuses one compile; in memory as compiled `WebAssembly.Module`s (LRU, bounded in count and bytes);
- * and as the session's artifact (PrepareResult.artifact, given back as PrepareRequest.artifact).
- * Concurrent prepares of one new script share one compile.
- *
- * Every instance starts from the module's initial state, so Rust statics do not survive from one
- * invocation to the next (there is no warm module state, and nothing leaks between sessions).
+ * A script is compiled once for every replica and restart: the module is kept in the injected
+ * WasmModuleStore (PostgreSQL, keyed by a hash of script, options, entry point and toolchain), in
+ * memory, and as the session's artifact; concurrent prepares of one new script share one compile.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 import { LRUCache } from 'lru-cache';
-import { IdleWaiters, waitAtMost } from '../../common/idle.js';
 import { isPlainObject } from '../../common/plain-object.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
-import type {
-  CompileFailure,
-  ExecuteRequest,
-  InvocationResult,
-  InvocationStats,
-  Language,
-  PrepareRequest,
-  PrepareResult,
-  Runtime,
-  RuntimeHealth,
-  ScriptError,
-} from '../runtime.js';
-import { eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
-import { truncationMarker, utf8Truncate } from '../kit/output-limits.js';
-import { RustToolchain, ToolchainUnavailableError, type OptimizationLevel, type RustToolchainPaths } from './rust-toolchain.js';
-import { boundModule, checkInterface, decodeBase64Module, detectSourceFormat, watToWasm, WASM_PAGE_BYTES, type SourceFormat } from './wasm-module.js';
-import type { WasmModuleStore } from './wasm-module-store.js';
-import { WorkerPool, type JobOutcome, type RawOutput } from './worker-pool.js';
+import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
+import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
+import { Lifecycle } from '../kit/lifecycle.js';
+import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { SingleFlight } from '../kit/single-flight.js';
+import { openRustToolchain, type OptimizationLevel, type RustToolchain, type RustToolchainPaths } from './rust-toolchain.js';
+import { decodeBase64Module, detectSourceFormat, loadModule, watToWasm, type SourceFormat } from './wasm-module.js';
+import type { WasmModuleStore } from './wasm-module-store.js';
+import { WorkerPool } from './worker-pool.js';
 
 export interface RustRuntimeOptions {
   logger: Logger;
@@ -95,76 +76,56 @@ export const RUST_RUNTIME_DEFAULTS = {
   stopGraceMs: 5000,
 } as const;
 
-/** The compile options a Rust script may send; anything else is refused at prepare. */
-const OPTIMIZATION_LEVELS: readonly OptimizationLevel[] = ['debug', 'release'];
-const DEFAULT_OPTIMIZATION: OptimizationLevel = 'release';
 /** Bound of the scriptHash → module map (hashes are small; modules are bounded separately). */
 const MAX_SCRIPT_HASHES = 20_000;
-const USER_FILE = 'script.rs';
-
 const WORKER_PATH = projectPath('src', 'runtimes', 'rust', 'guest', 'wasi-worker.js');
 const ENTRY_PATH = projectPath('src', 'runtimes', 'rust', 'guest', 'entry.rs');
+/** Compiled at start: the smallest real compile proves the toolchain and the sandbox work here. */
+const SELF_TEST = 'pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String> {\n    Ok(serde_json::Value::from(event.len()))\n}\n';
 
 interface LoadedModule {
   readonly key: string;
-  readonly format: SourceFormat;
   readonly module: WebAssembly.Module;
   /** The module as built (before the memory cap): what the store and the artifact hold. */
-  readonly bytes: Uint8Array;
+  readonly artifact: Uint8Array;
+  /** The artifact's size: the memory cache is bounded by it. */
+  readonly bytes: number;
   /** Lines of the user's Rust script (errors and panics beyond them are in the entry point). */
   readonly userLines: number;
 }
 
-/** What the runtime counts; `compiles` is how many times rustc ran. */
+/** What the runtime counts: `compiles` is how many times rustc ran; the hits, modules reused instead of compiling. */
 export interface RustRuntimeCounters {
   compiles: number;
   compileFailures: number;
-  /** Modules loaded from the WasmModuleStore instead of compiling. */
   storeHits: number;
-  /** Prepares answered from the in-memory cache. */
   memoryHits: number;
-  /** Modules loaded from PrepareRequest.artifact. */
   artifactLoads: number;
   executions: number;
 }
 
-type Loaded = { ok: true; module: LoadedModule } | { ok: false; error: CompileFailure };
-
-
-function sha256(...parts: string[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part).update('\0');
-  return hash.digest('hex');
-}
+const sha256 = (...parts: string[]): string => createHash('sha256').update(parts.map((part) => `${part}\0`).join('')).digest('hex');
 
 export class RustRuntime implements Runtime {
   readonly language: Language = 'rust';
 
-  readonly #o: Required<Omit<RustRuntimeOptions, 'toolchainPaths'>> & { toolchainPaths: Partial<RustToolchainPaths> };
-  readonly #logger: Logger;
+  readonly #o: Required<RustRuntimeOptions>;
+  readonly #life: Lifecycle;
   readonly #entrySource: string;
   readonly #entryVersion: string;
-  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
-  #unavailableReason: string | undefined;
-  #toolchain: RustToolchain | undefined;
-  #pool: WorkerPool | undefined;
-
-  /** Compiled modules by cache key; insertion order is recency order (LRU). */
-  readonly #modules = new Map<string, LoadedModule>();
-  #moduleBytes = 0;
+  /** Set by the start (the pool before its workers are up, so that a stop ends them whatever happens). */
+  #ready: { readonly toolchain: RustToolchain; readonly pool: WorkerPool } | undefined;
+  /** Compiled modules by cache key; the workers drop one that leaves. */
+  readonly #modules: ScriptCache<LoadedModule>;
   /** The caller's script hash → cache key. */
   readonly #scripts = new LRUCache<string, string>({ max: MAX_SCRIPT_HASHES });
-  readonly #loading = new SingleFlight<string, Loaded>();
-
+  readonly #loading = new SingleFlight<string, LoadedModule | CompileFailure>();
   #compilesRunning = 0;
-  readonly #compileQueue: Array<() => void> = [];
+  readonly #compileQueue: (() => void)[] = [];
   readonly #compileAbort = new AbortController();
-  #inFlight = 0;
-  readonly #idle = new IdleWaiters();
   readonly #counters: RustRuntimeCounters = { compiles: 0, compileFailures: 0, storeHits: 0, memoryHits: 0, artifactLoads: 0, executions: 0 };
 
   constructor(options: RustRuntimeOptions) {
-    this.#logger = options.logger;
     this.#o = {
       ...options,
       compileTimeoutMs: Math.max(1000, options.compileTimeoutMs),
@@ -182,93 +143,58 @@ export class RustRuntime implements Runtime {
       stopGraceMs: Math.max(0, options.stopGraceMs ?? RUST_RUNTIME_DEFAULTS.stopGraceMs),
       toolchainPaths: options.toolchainPaths ?? {},
     };
+    this.#life = new Lifecycle({ language: 'rust', name: 'the Rust runtime', logger: options.logger, stopGraceMs: this.#o.stopGraceMs });
+    this.#modules = createScriptCache<LoadedModule>(this.#o.maxModules, this.#o.maxModuleBytes, (_module, key) => this.#ready?.pool.forget(key));
     this.#entrySource = readFileSync(ENTRY_PATH, 'utf8');
     this.#entryVersion = sha256(this.#entrySource).slice(0, 16);
   }
 
   /**
-   * Finds the toolchain (building serde_json for wasm32-wasi on the first start with a given cache
-   * dir, ≈ 7–13 s; later starts reuse it), checks the sandbox with one small compile, and starts
-   * the workers. A missing toolchain does not throw: the runtime reports `unavailable` naming it.
+   * Finds the toolchain (building serde_json on the first start with a given cache dir, ≈ 7–13 s),
+   * proves the sandbox with one small compile, and starts the workers. Without a working toolchain
+   * the runtime is unavailable, naming what is missing.
    */
-  async start(): Promise<void> {
-    if (this.#state !== 'new') return;
-    this.#state = 'starting';
-    const started = performance.now();
-    try {
-      this.#toolchain = await RustToolchain.open({
-        logger: this.#logger,
-        cacheDir: this.#o.cacheDir,
-        paths: this.#o.toolchainPaths,
-        compileMemoryLimitMb: this.#o.compileMemoryLimitMb,
-      });
-      await this.#selfTest(this.#toolchain);
-    } catch (error) {
-      this.#unavailableReason =
-        error instanceof ToolchainUnavailableError ? `The Rust runtime is unavailable: ${error.reason}` : `The Rust runtime is unavailable: ${error instanceof Error ? error.message : String(error)}`;
-      this.#logger.error({ err: error }, 'rust runtime: toolchain unavailable');
-      this.#toolchain = undefined;
-    }
-    if (this.#toolchain) {
-      this.#pool = new WorkerPool({
-        logger: this.#logger,
-        workerPath: WORKER_PATH,
-        size: this.#o.poolSize,
-        // Room for every kept line's newline besides the kept bytes, so that the cut is visible.
-        logCapacityBytes: this.#o.maxLogBytes + this.#o.maxLogEntries + 4,
-        maxResultBytes: this.#o.maxResultBytes,
-        workerHeapMb: this.#o.workerHeapMb,
-        modulesPerWorker: this.#o.modulesPerWorker,
-      });
-      await this.#pool.start();
-      this.#logger.info(
-        { ms: Math.round(performance.now() - started), toolchain: this.#toolchain.id, workers: this.#o.poolSize },
-        'rust runtime started',
-      );
-    }
-    this.#state = 'running';
+  start(): Promise<void> {
+    return this.#life.start(
+      async () => {
+        const started = performance.now();
+        const o = this.#o;
+        const toolchain = await openRustToolchain(o);
+        const test = await toolchain.compile({ source: `${SELF_TEST}${this.#entrySource}`, optimizationLevel: 'debug', userLines: 3, timeoutMs: o.compileTimeoutMs });
+        if (!test.ok) throw new Error(`the sandboxed test compile failed: ${test.error.message}\n${test.error.diagnostics ?? ''}`);
+        // Under the largest memory a wasm32 module may have: this proves the toolchain, not the limit.
+        const module = await loadModule(test.wasm, 4 * 1024 ** 3);
+        if ('kind' in module) throw new Error(`the test module does not fit the runner: ${module.message}`);
+        const pool = new WorkerPool({ ...o, workerPath: WORKER_PATH });
+        this.#ready = { toolchain, pool };
+        await pool.start();
+        o.logger.info({ ms: Math.round(performance.now() - started), toolchain: toolchain.id, workers: o.poolSize }, 'rust runtime started');
+      },
+      (error) => `The Rust runtime is unavailable: ${errorMessage(error)}`,
+    );
   }
 
-  async stop(): Promise<void> {
-    if (this.#state === 'stopped' || this.#state === 'stopping') return;
-    if (this.#state === 'new') {
-      this.#state = 'stopped';
-      return;
-    }
-    this.#state = 'stopping';
-    if (this.#inFlight > 0) await waitAtMost(this.#idle.next(), this.#o.stopGraceMs);
-    this.#compileAbort.abort();
-    for (const next of this.#compileQueue.splice(0)) next();
-    await this.#pool?.stop('the Rust runtime stopped');
-    this.#pool = undefined;
-    this.#modules.clear();
-    this.#scripts.clear();
-    this.#moduleBytes = 0;
-    this.#state = 'stopped';
+  /** Refuses new calls and queued compiles, lets running calls finish for `stopGraceMs`, then ends compiles and workers. */
+  stop(): Promise<void> {
+    return this.#life.stop({
+      drain: () => this.#compileQueue.splice(0).forEach((next) => next()),
+      force: async () => {
+        this.#compileAbort.abort();
+        await this.#ready?.pool.stop('the Rust runtime stopped');
+        this.#ready = undefined;
+        this.#modules.clear();
+        this.#scripts.clear();
+      },
+    });
   }
 
   health(): RuntimeHealth {
-    if (this.#state !== 'running') return { status: 'unavailable', reason: `the Rust runtime is ${this.#state === 'new' ? 'not started' : this.#state}` };
-    if (this.#unavailableReason || !this.#toolchain || !this.#pool) return { status: 'unavailable', reason: this.#unavailableReason ?? 'the Rust runtime has no toolchain' };
-    const pool = this.#pool.stats;
-    return {
-      status: 'up',
-      details: {
-        toolchain: this.#toolchain.id,
-        workers: pool.workers,
-        busy: pool.busy,
-        queued: pool.queued,
-        restarts: pool.restarts,
-        modules: this.#modules.size,
-        module_bytes: this.#moduleBytes,
-        compiles: this.#counters.compiles,
-        compiles_running: this.#compilesRunning,
-        compile_failures: this.#counters.compileFailures,
-        store_hits: this.#counters.storeHits,
-        memory_hits: this.#counters.memoryHits,
-        artifact_loads: this.#counters.artifactLoads,
-      },
-    };
+    const down = this.#life.notRunning();
+    if (down) return down;
+    const { toolchain, pool } = this.#serving();
+    const { compiles, compileFailures, storeHits, memoryHits, artifactLoads } = this.#counters;
+    const cache = { modules: this.#modules.size, module_bytes: this.#modules.calculatedSize, store_hits: storeHits, memory_hits: memoryHits, artifact_loads: artifactLoads };
+    return { status: 'up', details: { toolchain: toolchain.id, ...pool.stats, ...cache, compiles, compiles_running: this.#compilesRunning, compile_failures: compileFailures } };
   }
 
   /** Counters for tests and operators: how many times rustc actually ran, cache hits, etc. */
@@ -277,143 +203,102 @@ export class RustRuntime implements Runtime {
   }
 
   async prepare(request: PrepareRequest): Promise<PrepareResult> {
-    const toolchain = this.#assertAvailable();
-    this.#inFlight++;
-    const started = performance.now();
-    try {
+    const { toolchain } = this.#serving();
+    return this.#life.track(async () => {
+      const started = performance.now();
       if (typeof request.source !== 'string') return { ok: false, error: { kind: 'InvalidScript', message: 'script source must be a string' } };
-      const options = parseCompileOptions(request.compileOptions);
-      if ('error' in options) return { ok: false, error: options.error };
+      const level = optimizationLevel(request.compileOptions);
+      if (typeof level !== 'string') return { ok: false, error: level };
       const format = detectSourceFormat(request.source);
-      const key =
-        format === 'rust'
-          ? sha256('rust', toolchain.id, this.#entryVersion, options.optimizationLevel, request.source)
-          : sha256(format, request.source);
-
+      const key = format === 'rust' ? sha256('rust', toolchain.id, this.#entryVersion, level, request.source) : sha256(format, request.source);
       const known = this.#modules.get(key);
-      if (known) {
-        this.#counters.memoryHits++;
-        this.#touch(known);
-        this.#remember(request.scriptHash, key);
-        return { ok: true, artifact: known.bytes, compileMs: roundMs(performance.now() - started) };
-      }
-      const loaded = await this.#loading.run(key, () => this.#obtain(key, format, request, options.optimizationLevel, toolchain));
-      if (!loaded.ok) return { ok: false, error: loaded.error };
-      this.#remember(request.scriptHash, key);
-      return { ok: true, artifact: loaded.module.bytes, compileMs: roundMs(performance.now() - started) };
-    } finally {
-      this.#callDone();
-    }
+      if (known) this.#counters.memoryHits++;
+      const loaded = known ?? (await this.#loading.run(key, () => this.#obtain(key, format, request, level, toolchain)));
+      if ('kind' in loaded) return { ok: false, error: loaded };
+      this.#scripts.set(request.scriptHash, key);
+      return { ok: true, artifact: loaded.artifact, compileMs: roundMs(performance.now() - started) };
+    });
   }
 
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
-    this.#assertAvailable();
-    const pool = this.#pool;
-    if (!pool) throw this.#unavailable();
+    const { pool } = this.#serving();
     const key = this.#scripts.peek(request.scriptHash);
     const loaded = key === undefined ? undefined : this.#modules.get(key);
     if (!loaded) return NOT_PREPARED;
-    this.#touch(loaded);
-    this.#inFlight++;
-    try {
+    return this.#life.track(async () => {
       const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
-      const stdin = eventJson(request);
-      const outcome = await pool.run({ key: loaded.key, module: loaded.module, stdin, timeoutMs }, timeoutMs);
+      const result = await pool.run({ key: loaded.key, module: loaded.module, stdin: eventJson(request), timeoutMs, userLines: loaded.userLines }, timeoutMs);
       this.#counters.executions++;
-      return this.#toResult(outcome, loaded, timeoutMs);
-    } finally {
-      this.#callDone();
-    }
+      return result;
+    });
   }
 
   /** No warm state is kept per instance: every invocation is a fresh WebAssembly instance. */
   release(_instanceKey: string): void {}
 
-  // ---- prepare -----------------------------------------------------------------------------------
-
-  async #obtain(key: string, format: SourceFormat, request: PrepareRequest, level: OptimizationLevel, toolchain: RustToolchain): Promise<Loaded> {
-    const userLines = request.source.split('\n').length;
-    if (request.artifact && request.artifact.byteLength > 0) {
-      const fromArtifact = await this.#load(key, format, request.artifact, userLines);
-      if (fromArtifact.ok) {
-        this.#counters.artifactLoads++;
-        return fromArtifact;
-      }
-      this.#logger.warn({ error: fromArtifact.error.message }, 'rust runtime: the artifact given does not load; building from the source');
+  /** The module of a script the memory cache does not hold: from the artifact given, the text, the store, or rustc. */
+  async #obtain(key: string, format: SourceFormat, request: PrepareRequest, level: OptimizationLevel, toolchain: RustToolchain): Promise<LoadedModule | CompileFailure> {
+    const source = request.source;
+    const userLines = source.split('\n').length;
+    const fromArtifact = await this.#reuse(key, request.artifact, userLines, 'artifactLoads');
+    if (fromArtifact) return fromArtifact;
+    if (format !== 'rust') {
+      const wasm = format === 'wat' ? await watToWasm(source) : decodeBase64Module(source);
+      return wasm instanceof Uint8Array ? this.#load(key, wasm, userLines) : wasm;
     }
-    if (format === 'wat') {
-      const wasm = await watToWasm(request.source);
-      return wasm instanceof Uint8Array ? this.#load(key, format, wasm, userLines) : { ok: false, error: wasm };
-    }
-    if (format === 'wasm') {
-      const wasm = decodeBase64Module(request.source);
-      return wasm instanceof Uint8Array ? this.#load(key, format, wasm, userLines) : { ok: false, error: wasm };
-    }
-
     const stored = await this.#o.store.get(key).catch((error: unknown) => {
-      this.#logger.warn({ err: error }, 'rust runtime: module store unreachable; compiling');
+      this.#o.logger.warn({ err: error }, 'rust runtime: module store unreachable; compiling');
       return undefined;
     });
-    if (stored) {
-      const fromStore = await this.#load(key, format, stored.module, userLines);
-      if (fromStore.ok) {
-        this.#counters.storeHits++;
-        return fromStore;
-      }
-      this.#logger.warn({ key, error: fromStore.error.message }, 'rust runtime: stored module does not load; compiling again');
-    }
+    const fromStore = await this.#reuse(key, stored?.module, userLines, 'storeHits');
+    if (fromStore) return fromStore;
 
-    const compiled = await this.#withCompileSlot(() =>
-      toolchain.compile({
-        source: `${request.source}${request.source.endsWith('\n') ? '' : '\n'}${this.#entrySource}`,
-        optimizationLevel: level,
-        userLines,
-        timeoutMs: this.#o.compileTimeoutMs,
-        signal: this.#compileAbort.signal,
-      }),
-    ).catch((error: unknown) => {
-      if (this.#state !== 'running') throw this.#unavailable();
-      this.#logger.error({ err: error }, 'rust runtime: compile failed');
+    const crate = `${source}${source.endsWith('\n') ? '' : '\n'}${this.#entrySource}`;
+    const job = { source: crate, optimizationLevel: level, userLines, timeoutMs: this.#o.compileTimeoutMs, signal: this.#compileAbort.signal };
+    const compiled = await this.#withCompileSlot(() => toolchain.compile(job)).catch((error: unknown) => {
+      if (!this.#life.running) throw this.#life.unavailable();
+      this.#o.logger.error({ err: error }, 'rust runtime: compile failed');
       throw new ServiceError('INTERNAL_ERROR', 'the Rust runtime failed to run the compiler');
     });
     this.#counters.compiles++;
     if (!compiled.ok) {
       this.#counters.compileFailures++;
-      return { ok: false, error: compiled.error };
+      return compiled.error;
     }
-    this.#logger.debug({ key, ms: Math.round(compiled.durationMs), bytes: compiled.wasm.byteLength, level }, 'rust runtime: compiled');
-    const loaded = await this.#load(key, format, compiled.wasm, userLines);
-    if (loaded.ok) {
+    this.#o.logger.debug({ key, ms: Math.round(compiled.durationMs), bytes: compiled.wasm.byteLength, level }, 'rust runtime: compiled');
+    const loaded = await this.#load(key, compiled.wasm, userLines);
+    if (!('kind' in loaded)) {
       await this.#o.store.put(key, { module: compiled.wasm, toolchain: toolchain.id }).catch((error: unknown) => {
-        this.#logger.warn({ err: error }, 'rust runtime: could not keep the module in the store');
+        this.#o.logger.warn({ err: error }, 'rust runtime: could not keep the module in the store');
       });
     }
     return loaded;
   }
 
-  /** Caps the module's memory and tables, compiles it for V8 and checks what it imports and exports. */
-  async #load(key: string, format: SourceFormat, bytes: Uint8Array, userLines: number): Promise<Loaded> {
-    const maxPages = Math.floor((this.#o.memoryLimitMb * 1024 * 1024) / WASM_PAGE_BYTES);
-    const capped = boundModule(bytes, maxPages);
-    if (!(capped instanceof Uint8Array)) return { ok: false, error: capped };
-    let module: WebAssembly.Module;
-    try {
-      module = await WebAssembly.compile(capped);
-    } catch (error) {
-      return { ok: false, error: { kind: 'InvalidModule', message: error instanceof Error ? error.message : String(error) } };
+  /** A module built before (the session's artifact, the store's copy), unless it does not load: then it is built again. */
+  async #reuse(key: string, bytes: Uint8Array | undefined, userLines: number, counter: 'artifactLoads' | 'storeHits'): Promise<LoadedModule | undefined> {
+    if (!bytes || bytes.byteLength === 0) return undefined;
+    const loaded = await this.#load(key, bytes, userLines);
+    if (!('kind' in loaded)) {
+      this.#counters[counter]++;
+      return loaded;
     }
-    const problem = checkInterface(module);
-    if (problem) return { ok: false, error: { kind: 'InvalidModule', message: problem } };
-    const loaded: LoadedModule = { key, format, module, bytes: bytes.slice(), userLines };
-    this.#keep(loaded);
-    return { ok: true, module: loaded };
+    this.#o.logger.warn({ key, from: counter === 'artifactLoads' ? 'artifact' : 'store', error: loaded.message }, 'rust runtime: a module built before does not load; building it again');
+    return undefined;
   }
 
+  async #load(key: string, artifact: Uint8Array, userLines: number): Promise<LoadedModule | CompileFailure> {
+    const module = await loadModule(artifact, this.#o.memoryLimitMb * 1024 * 1024);
+    if ('kind' in module) return module;
+    const loaded: LoadedModule = { key, module, artifact: artifact.slice(), bytes: artifact.byteLength, userLines };
+    this.#modules.set(key, loaded);
+    return loaded;
+  }
+
+  /** Runs `work` when fewer than maxConcurrentCompiles run; a stop refuses the compiles still waiting. */
   async #withCompileSlot<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#compilesRunning >= this.#o.maxConcurrentCompiles) {
-      await new Promise<void>((resolve) => this.#compileQueue.push(resolve));
-    }
-    if (this.#state !== 'running') throw this.#unavailable();
+    if (this.#compilesRunning >= this.#o.maxConcurrentCompiles) await new Promise<void>((resolve) => this.#compileQueue.push(resolve));
+    this.#life.assertRunning();
     this.#compilesRunning++;
     try {
       return await work();
@@ -423,178 +308,26 @@ export class RustRuntime implements Runtime {
     }
   }
 
-  /** The smallest real compile, at start: proves the toolchain and the sandbox work here. */
-  async #selfTest(toolchain: RustToolchain): Promise<void> {
-    const source = 'pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String> {\n    Ok(serde_json::Value::from(event.len()))\n}\n';
-    const outcome = await toolchain.compile({
-      source: `${source}${this.#entrySource}`,
-      optimizationLevel: 'debug',
-      userLines: 3,
-      timeoutMs: this.#o.compileTimeoutMs,
-    });
-    if (!outcome.ok) throw new Error(`the sandboxed test compile failed: ${outcome.error.message}\n${outcome.error.diagnostics ?? ''}`);
-    const module = await WebAssembly.compile(outcome.wasm);
-    const problem = checkInterface(module);
-    if (problem) throw new Error(`the test module does not fit the runner: ${problem}`);
-  }
-
-  // ---- module cache ------------------------------------------------------------------------------
-
-  #keep(loaded: LoadedModule): void {
-    const previous = this.#modules.get(loaded.key);
-    if (previous) {
-      this.#modules.delete(loaded.key);
-      this.#moduleBytes -= previous.bytes.byteLength;
-    }
-    this.#modules.set(loaded.key, loaded);
-    this.#moduleBytes += loaded.bytes.byteLength;
-    while (this.#modules.size > this.#o.maxModules || (this.#moduleBytes > this.#o.maxModuleBytes && this.#modules.size > 1)) {
-      const oldest = this.#modules.values().next().value;
-      if (!oldest) break;
-      this.#modules.delete(oldest.key);
-      this.#moduleBytes -= oldest.bytes.byteLength;
-      this.#pool?.forget(oldest.key);
-    }
-  }
-
-  #touch(loaded: LoadedModule): void {
-    this.#modules.delete(loaded.key);
-    this.#modules.set(loaded.key, loaded);
-  }
-
-  #remember(scriptHash: string, key: string): void {
-    this.#scripts.set(scriptHash, key);
-  }
-
-  // ---- results -----------------------------------------------------------------------------------
-
-  #toResult(outcome: JobOutcome, loaded: LoadedModule, timeoutMs: number): InvocationResult {
-    const logs = collectLogs(outcome.output, this.#o.maxLogEntries, this.#o.maxLogBytes);
-    const stats: InvocationStats = outcome.memoryBytes === undefined ? { durationMs: roundMs(outcome.durationMs) } : { durationMs: roundMs(outcome.durationMs), memoryUsageBytes: outcome.memoryBytes };
-    switch (outcome.kind) {
-      case 'ok': {
-        if (outcome.result.trim() === '') {
-          return { status: 'error', error: { name: 'InvalidResult', message: 'the module wrote no result on stdout (it must write the result as JSON)' }, logs, stats };
-        }
-        try {
-          return { status: 'ok', result: JSON.parse(outcome.result) as unknown, logs, stats };
-        } catch {
-          return { status: 'error', error: { name: 'InvalidResult', message: `the module's output is not JSON: ${outcome.result.slice(0, 200)}` }, logs, stats };
-        }
-      }
-      case 'error':
-        return { status: 'error', error: toScriptError(outcome.error, loaded.userLines), logs, stats };
-      case 'memory':
-        return { status: 'memory_limit', limitBytes: this.#o.memoryLimitMb * 1024 * 1024, message: `script exceeded the memory limit of ${this.#o.memoryLimitMb} MiB: ${outcome.message}`, logs, stats };
-      case 'output_limit':
-        return {
-          status: 'output_limit',
-          limitBytes: this.#o.maxResultBytes,
-          message: `result is ${outcome.bytes > this.#o.maxResultBytes ? `more than ${this.#o.maxResultBytes}` : outcome.bytes} bytes of JSON, over the limit of ${this.#o.maxResultBytes} bytes`,
-          logs,
-          stats,
-        };
-      case 'timeout':
-        return { status: 'timeout', limitMs: timeoutMs, logs, stats };
-      case 'crashed':
-        return { status: 'error', error: { name: 'WorkerCrash', message: `the invocation ended its worker: ${outcome.message}` }, logs, stats };
-    }
-  }
-
-  // ---- state -------------------------------------------------------------------------------------
-
-  #assertAvailable(): RustToolchain {
-    if (this.#state !== 'running') throw this.#unavailable();
-    if (this.#unavailableReason || !this.#toolchain) {
-      throw new ServiceError('RUNTIME_UNAVAILABLE', this.#unavailableReason ?? 'The Rust runtime has no toolchain', { language: 'rust' });
-    }
-    return this.#toolchain;
-  }
-
-  #unavailable(): ServiceError {
-    return new ServiceError('RUNTIME_UNAVAILABLE', `the Rust runtime is ${this.#state === 'new' ? 'not started' : this.#state}`, { language: 'rust' });
-  }
-
-  #callDone(): void {
-    this.#inFlight--;
-    if (this.#inFlight === 0) this.#idle.notify();
+  /** The toolchain and the workers; RUNTIME_UNAVAILABLE unless running. */
+  #serving(): { readonly toolchain: RustToolchain; readonly pool: WorkerPool } {
+    const ready = this.#life.running ? this.#ready : undefined;
+    if (!ready) throw this.#life.unavailable();
+    return ready;
   }
 }
 
-function parseCompileOptions(options: Readonly<Record<string, unknown>> | undefined): { optimizationLevel: OptimizationLevel } | { error: CompileFailure } {
-  if (options === undefined || options === null) return { optimizationLevel: DEFAULT_OPTIMIZATION };
-  if (!isPlainObject(options)) return { error: { kind: 'InvalidCompileOptions', message: 'compile_options must be an object' } };
+/** The compile options a Rust script may send (`optimization_level` alone, default release); anything else is refused at prepare. */
+function optimizationLevel(options: Readonly<Record<string, unknown>> | undefined): OptimizationLevel | CompileFailure {
+  const refuse = (message: string): CompileFailure => ({ kind: 'InvalidCompileOptions', message });
+  if (options === undefined || options === null) return 'release';
+  if (!isPlainObject(options)) return refuse('compile_options must be an object');
   const unknown = Object.keys(options).filter((name) => name !== 'optimization_level');
-  if (unknown.length > 0) {
-    return { error: { kind: 'InvalidCompileOptions', message: `unknown compile option${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `"${n}"`).join(', ')}; Rust accepts only "optimization_level" ("debug" or "release")` } };
-  }
+  const names = unknown.map((name) => `"${name}"`).join(', ');
+  if (unknown.length > 0) return refuse(`unknown compile option${unknown.length > 1 ? 's' : ''} ${names}; Rust accepts only "optimization_level" ("debug" or "release")`);
   const level = options.optimization_level;
-  if (level === undefined) return { optimizationLevel: DEFAULT_OPTIMIZATION };
-  if (typeof level !== 'string' || !(OPTIMIZATION_LEVELS as readonly string[]).includes(level)) {
-    return { error: { kind: 'InvalidCompileOptions', message: `compile_options.optimization_level must be "debug" or "release", got ${JSON.stringify(level)}` } };
-  }
-  return { optimizationLevel: level as OptimizationLevel };
-}
-
-function toScriptError(text: string, userLines: number): ScriptError {
-  let parsed: Record<string, unknown> = {};
-  try {
-    const value: unknown = JSON.parse(text);
-    if (isPlainObject(value)) parsed = value;
-  } catch {
-    parsed = { message: text };
-  }
-  const name = typeof parsed.name === 'string' ? parsed.name : 'Error';
-  const message = typeof parsed.message === 'string' ? parsed.message : '';
-  const inScript = parsed.file === USER_FILE && typeof parsed.line === 'number' && parsed.line <= userLines;
-  const line = inScript ? (parsed.line as number) : undefined;
-  const column = inScript && typeof parsed.column === 'number' ? parsed.column : undefined;
-  const where = typeof parsed.file === 'string' && typeof parsed.line === 'number' ? `${parsed.file}:${parsed.line}:${typeof parsed.column === 'number' ? parsed.column : 0}` : undefined;
-  return {
-    name,
-    message,
-    ...(where ? { stack: `${name}: ${message}\n    at ${where}` } : {}),
-    ...(line !== undefined ? { line } : {}),
-    ...(column !== undefined ? { column } : {}),
-  };
-}
-
-const logDecoder = new TextDecoder('utf-8');
-
-/**
- * What a script wrote on stdout and stderr, as log lines: at most `maxEntries` lines and
- * `maxBytes` UTF-8 bytes, then one marker line saying what was left out (as the Node.js runtime does).
- */
-export function collectLogs(output: RawOutput, maxEntries: number, maxBytes: number): string[] {
-  if (output.totalBytes === 0) return [];
-  const complete = output.bytes.length >= output.totalBytes;
-  const text = logDecoder.decode(output.bytes);
-  const lines = text.split('\n');
-  const endsWithNewline = text.endsWith('\n');
-  if (endsWithNewline) lines.pop();
-  // Lines written in all (the last one may lack its newline).
-  const totalLines = complete ? lines.length : Math.max(lines.length, output.newlines + (output.endsWithNewline ? 0 : 1));
-  const logs: string[] = [];
-  let bytes = 0;
-  let cut = false;
-  for (const raw of lines) {
-    if (logs.length >= maxEntries || bytes >= maxBytes) break;
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    const size = Buffer.byteLength(line, 'utf8');
-    if (bytes + size > maxBytes) {
-      logs.push(utf8Truncate(line, maxBytes - bytes));
-      bytes = maxBytes;
-      cut = true;
-      break;
-    }
-    bytes += size;
-    logs.push(line);
-  }
-  // A capture that stopped mid-line kept only the start of its last line.
-  if (!complete && !endsWithNewline && logs.length === lines.length) cut = true;
-  const dropped = totalLines - logs.length;
-  if (dropped > 0 || cut) logs.push(truncationMarker(dropped, { maxLogEntries: maxEntries, maxLogBytes: maxBytes }));
-  return logs;
+  if (level === undefined) return 'release';
+  if (level !== 'debug' && level !== 'release') return refuse(`compile_options.optimization_level must be "debug" or "release", got ${JSON.stringify(level)}`);
+  return level;
 }
 
 export function createRustRuntime(options: Partial<RustRuntimeOptions> & Pick<RustRuntimeOptions, 'logger' | 'store' | 'cacheDir'>): RustRuntime {

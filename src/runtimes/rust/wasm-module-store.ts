@@ -1,7 +1,6 @@
 /**
- * Where compiled WebAssembly modules are kept beyond one process, so that another replica or a
- * restart reuses a compile instead of running rustc again. The runtime receives one by injection;
- * `src/storage/postgres/pg-wasm-module-store.ts` keeps them in PostgreSQL (`meta.wasm_modules`).
+ * Where compiled modules outlive a process, so that another replica or a restart reuses a compile:
+ * injected into the runtime; `src/storage/postgres/pg-wasm-module-store.ts` keeps them in PostgreSQL.
  */
 export interface StoredWasmModule {
   /** The module as the compiler wrote it (before the runtime caps its memory). */
@@ -28,9 +27,5 @@ export class MemoryWasmModuleStore implements WasmModuleStore {
   put(cacheKey: string, module: StoredWasmModule): Promise<void> {
     if (!this.#modules.has(cacheKey)) this.#modules.set(cacheKey, { module: module.module.slice(), toolchain: module.toolchain });
     return Promise.resolve();
-  }
-
-  get size(): number {
-    return this.#modules.size;
   }
 }

@@ -18,11 +18,9 @@ declare namespace WebAssembly {
   }
 
   class Module {
-    constructor(bytes: ArrayBufferView | ArrayBuffer);
     static imports(module: Module): ModuleImportDescriptor[];
     static exports(module: Module): ModuleExportDescriptor[];
   }
 
   function compile(bytes: ArrayBufferView | ArrayBuffer): Promise<Module>;
-  function validate(bytes: ArrayBufferView | ArrayBuffer): boolean;
 }

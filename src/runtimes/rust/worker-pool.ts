@@ -1,78 +1,45 @@
 /**
- * A fixed pool of worker threads (`guest/wasi-worker.js`) that run WebAssembly modules, one
- * invocation per worker at a time, each in a fresh instance. The host owns every deadline: a call
- * over its wall-time limit terminates its worker (V8 stops wasm code at loop back-edges), which is
- * replaced; the other workers go on. Compiled modules are posted to a worker once and kept there
- * (bounded; the host tells the worker what to drop).
- *
- * What a script prints is written by the worker into a SharedArrayBuffer per worker, so the host
- * still has it after terminating the worker on a timeout.
+ * A fixed pool of worker threads (`guest/wasi-worker.js`) that run WebAssembly modules, one call per
+ * worker at a time, each in a fresh instance. The host owns every deadline: a call over its time
+ * terminates its worker (V8 stops wasm code at loop back-edges), which is replaced; the others go
+ * on. A compiled module is posted to a worker once and kept there (bounded; the host says what to
+ * drop).
  */
-import { IdleWaiters } from '../../common/idle.js';
-import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { Worker } from 'node:worker_threads';
+import { LRUCache } from 'lru-cache';
 
 import { ServiceError } from '../../errors/service-error.js';
-import type { Logger } from '../../observability/logger.js';
+import { DeadlineQueue } from '../kit/deadline-queue.js';
+import { roundMs } from '../kit/invocation.js';
+import type { OutputLimits } from '../kit/output-limits.js';
+import type { InvocationResult, InvocationStats } from '../runtime.js';
+import type { RustRuntimeOptions } from './rust-runtime.js';
+import { collectLogs, newLogBuffer, parseResult, toScriptError } from './wasm-results.js';
 
-export interface WorkerPoolOptions {
-  readonly logger: Logger;
+/** The runtime's settings the pool uses (documented on RustRuntimeOptions), and the worker's script. */
+export type WorkerPoolOptions = Pick<Required<RustRuntimeOptions>, 'logger' | 'poolSize' | 'memoryLimitMb' | 'workerHeapMb' | 'modulesPerWorker' | keyof OutputLimits> & {
   readonly workerPath: string;
-  readonly size: number;
-  /** Bytes of output kept per invocation (the shared log buffer's size). */
-  readonly logCapacityBytes: number;
-  readonly maxResultBytes: number;
-  /** V8 heap of each worker, in MiB (the WebAssembly memory is outside it and capped separately). */
-  readonly workerHeapMb: number;
-  /** Compiled modules kept per worker. */
-  readonly modulesPerWorker: number;
-}
+};
 
 export interface WasmJob {
   readonly key: string;
   readonly module: WebAssembly.Module;
   readonly stdin: string;
   readonly timeoutMs: number;
+  /** Lines of the user's Rust script: an error placed beyond them is in the entry point. */
+  readonly userLines: number;
 }
 
-/** What a worker wrote to stdout/stderr (in the order written), as far as it was kept. */
-export interface RawOutput {
-  readonly bytes: Uint8Array;
-  /** Bytes written in all, kept or not. */
-  readonly totalBytes: number;
-  readonly newlines: number;
-  /** The last byte written was a newline (so no line is left open). */
-  readonly endsWithNewline: boolean;
-}
+/** How a call ended: a worker's reply to `run`, or what the pool saw (`timeout`, `crashed`, a heap `memory`). */
+type End = Partial<{ id: number; outcome: string; result: string; error: string; message: string; bytes: number; durationMs: number; memoryBytes: number }>;
 
-export type JobOutcome = (
-  | { readonly kind: 'ok'; readonly result: string }
-  | { readonly kind: 'error'; readonly error: string }
-  | { readonly kind: 'memory'; readonly message: string }
-  | { readonly kind: 'output_limit'; readonly bytes: number }
-  | { readonly kind: 'timeout' }
-  | { readonly kind: 'crashed'; readonly message: string }
-) & { readonly output: RawOutput; readonly durationMs: number; readonly memoryBytes?: number };
-
-interface WorkerReply {
-  id?: number;
-  type?: string;
-  outcome?: 'ok' | 'error' | 'memory' | 'output_limit' | 'missing';
-  result?: string;
-  error?: string;
-  message?: string;
-  bytes?: number;
-  durationMs?: number;
-  memoryBytes?: number;
-}
-
-interface Pending {
+interface Call {
   readonly id: number;
   readonly job: WasmJob;
-  readonly started: number;
-  readonly resolve: (outcome: JobOutcome) => void;
+  readonly resolve: (result: InvocationResult) => void;
   readonly reject: (error: unknown) => void;
-  timer: NodeJS.Timeout | undefined;
+  started: number;
+  timer?: NodeJS.Timeout;
   resent: boolean;
 }
 
@@ -80,24 +47,20 @@ interface Slot {
   readonly id: number;
   readonly worker: Worker;
   readonly logBuffer: SharedArrayBuffer;
-  /** Modules this worker holds, least recently used first. */
-  readonly known: Map<string, true>;
+  /** Modules this worker holds; one that leaves is put in `evict`, which the next call hands the worker. */
+  readonly known: LRUCache<string, true>;
   readonly evict: string[];
-  pending: Pending | undefined;
+  call: Call | undefined;
   dead: boolean;
 }
-
-const HEADER_BYTES = 16;
 
 export class WorkerPool {
   readonly #o: WorkerPoolOptions;
   #slots: Slot[] = [];
-  readonly #queue = new DeadlineQueue<undefined, Slot>();
-  #nextSlotId = 1;
-  #nextJobId = 1;
+  readonly #queue = new DeadlineQueue<Call, Slot>();
+  #nextCallId = 1;
   #running = false;
   #restarts = 0;
-  readonly #idle = new IdleWaiters();
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -105,64 +68,47 @@ export class WorkerPool {
 
   async start(): Promise<void> {
     this.#running = true;
-    const ready = Array.from({ length: this.#o.size }, () => this.#spawn());
-    await Promise.all(ready.map((slot) => waitReady(slot.worker)));
+    await Promise.all(Array.from({ length: this.#o.poolSize }, () => whenReady(this.#spawn().worker)));
   }
 
   get stats(): { workers: number; busy: number; queued: number; restarts: number } {
-    return { workers: this.#slots.length, busy: this.#slots.filter((s) => s.pending).length, queued: this.#queue.length, restarts: this.#restarts };
+    return { workers: this.#slots.length, busy: this.#slots.filter((s) => s.call).length, queued: this.#queue.length, restarts: this.#restarts };
   }
 
-  /** Runs one invocation; waits at most `maxWaitMs` for a free worker (else RUNTIME_UNAVAILABLE). */
-  async run(job: WasmJob, maxWaitMs: number): Promise<JobOutcome> {
-    const slot = await this.#acquire(maxWaitMs);
-    if (slot.dead) throw new ServiceError('RUNTIME_UNAVAILABLE', 'the Rust runtime is stopping');
-    return new Promise<JobOutcome>((resolve, reject) => {
-      const pending: Pending = { id: this.#nextJobId++, job, started: performance.now(), resolve, reject, timer: undefined, resent: false };
-      slot.pending = pending;
-      pending.timer = setTimeout(() => this.#timeout(slot, pending), job.timeoutMs);
-      this.#post(slot, pending, false);
+  /** Runs one call; waits at most `maxWaitMs` for a free worker (else RUNTIME_UNAVAILABLE). */
+  run(job: WasmJob, maxWaitMs: number): Promise<InvocationResult> {
+    return new Promise((resolve, reject) => {
+      const call: Call = { id: this.#nextCallId++, job, resolve, reject, started: 0, resent: false };
+      const free = this.#slots.find((s) => !s.call);
+      if (free) return this.#begin(free, call);
+      const busy = (queued: number): ServiceError => new ServiceError('RUNTIME_UNAVAILABLE', `every WebAssembly worker stayed busy for ${maxWaitMs} ms`, { queued });
+      // #handOut begins the call when a worker is free; the queue only says when it waited too long.
+      this.#queue.wait(call, maxWaitMs, busy).catch(reject);
     });
   }
 
-  /** The module under `key` is gone from the host's cache: workers drop it with their next call. */
+  /** The module under `key` left the host's cache: every worker drops it with its next call. */
   forget(key: string): void {
-    for (const slot of this.#slots) {
-      if (slot.known.delete(key)) slot.evict.push(key);
-    }
-  }
-
-  /** Resolves when no call is running (or at once). */
-  whenIdle(): Promise<void> {
-    if (!this.#slots.some((s) => s.pending)) return Promise.resolve();
-    return this.#idle.next();
+    for (const slot of this.#slots) slot.known.delete(key);
   }
 
   /** Terminates every worker; running and queued calls end with RUNTIME_UNAVAILABLE. */
   async stop(reason: string): Promise<void> {
     this.#running = false;
-    this.#queue.rejectAll(() => new ServiceError('RUNTIME_UNAVAILABLE', reason));
-    const slots = this.#slots;
-    this.#slots = [];
+    const stopped = new ServiceError('RUNTIME_UNAVAILABLE', reason);
+    this.#queue.rejectAll(() => stopped);
     await Promise.all(
-      slots.map(async (slot) => {
+      this.#slots.splice(0).map((slot) => {
         slot.dead = true;
-        const pending = slot.pending;
-        slot.pending = undefined;
-        if (pending) {
-          clearTimeout(pending.timer);
-          pending.reject(new ServiceError('RUNTIME_UNAVAILABLE', reason));
-        }
-        await slot.worker.terminate().catch(() => undefined);
+        clearTimeout(slot.call?.timer);
+        slot.call?.reject(stopped);
+        return slot.worker.terminate().catch(() => undefined);
       }),
     );
-    this.#idle.notify();
   }
 
-  // ---- internals ---------------------------------------------------------------------------------
-
   #spawn(): Slot {
-    const logBuffer = new SharedArrayBuffer(HEADER_BYTES + this.#o.logCapacityBytes);
+    const logBuffer = newLogBuffer(this.#o);
     const worker = new Worker(this.#o.workerPath, {
       workerData: { logBuffer, maxResultBytes: this.#o.maxResultBytes },
       // No loaders or flags of the host process, no copy of its environment, no inherited stdio.
@@ -174,175 +120,115 @@ export class WorkerPool {
     });
     worker.stdout.resume();
     worker.stderr.resume();
-    const slot: Slot = { id: this.#nextSlotId++, worker, logBuffer, known: new Map(), evict: [], pending: undefined, dead: false };
-    worker.on('message', (reply: WorkerReply) => this.#onReply(slot, reply));
+    const evict: string[] = [];
+    const known = new LRUCache<string, true>({ max: this.#o.modulesPerWorker, dispose: (_, key) => evict.push(key) });
+    const slot: Slot = { id: worker.threadId, worker, logBuffer, known, evict, call: undefined, dead: false };
+    worker.on('message', (reply: End) => this.#onReply(slot, reply));
     worker.on('error', (error: Error & { code?: string }) => this.#onDeath(slot, error));
     worker.on('exit', (code) => this.#onDeath(slot, new Error(`worker exited with code ${code}`)));
     this.#slots.push(slot);
     return slot;
   }
 
-  #post(slot: Slot, pending: Pending, forceModule: boolean): void {
-    const { key, module, stdin } = pending.job;
-    const send = forceModule || !slot.known.has(key);
-    slot.known.delete(key);
+  #begin(slot: Slot, call: Call): void {
+    slot.call = call;
+    call.started = performance.now();
+    call.timer = setTimeout(() => {
+      if (slot.call === call) this.#lose(slot, { outcome: 'timeout' });
+    }, call.job.timeoutMs);
+    this.#post(slot, call, false);
+  }
+
+  #post(slot: Slot, call: Call, resend: boolean): void {
+    const { key, module, stdin } = call.job;
+    const send = resend || !slot.known.has(key);
     slot.known.set(key, true);
-    while (slot.known.size > this.#o.modulesPerWorker) {
-      const oldest = slot.known.keys().next().value;
-      if (oldest === undefined) break;
-      slot.known.delete(oldest);
-      slot.evict.push(oldest);
-    }
     const evict = slot.evict.splice(0).filter((k) => k !== key);
-    slot.worker.postMessage({ type: 'run', id: pending.id, key, stdin, evict, ...(send ? { module } : {}) });
+    slot.worker.postMessage({ type: 'run', id: call.id, key, stdin, evict, ...(send ? { module } : {}) });
   }
 
-  #onReply(slot: Slot, reply: WorkerReply): void {
-    const pending = slot.pending;
-    if (!pending || reply.id !== pending.id) return;
-    if (reply.outcome === 'missing') {
-      if (!pending.resent) {
-        pending.resent = true;
-        this.#post(slot, pending, true);
-        return;
-      }
-      this.#finish(slot, pending);
-      pending.reject(new Error('the worker did not keep the module it was sent'));
-      return;
+  #onReply(slot: Slot, reply: End): void {
+    const call = slot.call;
+    if (!call || reply.id !== call.id) return;
+    if (reply.outcome === 'missing' && !call.resent) {
+      call.resent = true;
+      return this.#post(slot, call, true);
     }
-    this.#finish(slot, pending);
-    const base = { output: this.#readOutput(slot), durationMs: reply.durationMs ?? performance.now() - pending.started, ...(reply.memoryBytes ? { memoryBytes: reply.memoryBytes } : {}) };
-    switch (reply.outcome) {
-      case 'ok':
-        pending.resolve({ kind: 'ok', result: reply.result ?? '', ...base });
-        break;
-      case 'error':
-        pending.resolve({ kind: 'error', error: reply.error ?? '{}', ...base });
-        break;
-      case 'memory':
-        pending.resolve({ kind: 'memory', message: reply.message ?? '', ...base });
-        break;
-      case 'output_limit':
-        pending.resolve({ kind: 'output_limit', bytes: reply.bytes ?? 0, ...base });
-        break;
-      default:
-        pending.reject(new Error(`unexpected worker reply ${JSON.stringify(reply).slice(0, 200)}`));
+    this.#finish(slot, call);
+    try {
+      call.resolve(this.#result(call, reply, collectLogs(slot.logBuffer, this.#o)));
+    } catch (error) {
+      call.reject(error);
     }
-    this.#release(slot);
-  }
-
-  #timeout(slot: Slot, pending: Pending): void {
-    if (slot.pending !== pending) return;
-    // Read what it printed before the worker goes; then end it and put a fresh one in its place.
-    const output = this.#readOutput(slot);
-    this.#finish(slot, pending);
-    this.#replace(slot);
-    pending.resolve({ kind: 'timeout', output, durationMs: performance.now() - pending.started });
+    this.#handOut(slot);
   }
 
   #onDeath(slot: Slot, error: Error & { code?: string }): void {
     if (slot.dead) return;
-    const pending = slot.pending;
-    const output = this.#readOutput(slot);
-    if (pending) this.#finish(slot, pending);
-    this.#replace(slot);
-    if (!pending) {
-      this.#o.logger.warn({ err: error, worker: slot.id }, 'rust runtime: idle worker died; replaced');
-      return;
+    const heap = slot.call !== undefined && error.code === 'ERR_WORKER_OUT_OF_MEMORY';
+    if (!heap) this.#o.logger.warn({ err: error, worker: slot.id }, slot.call ? 'rust runtime: a worker died during a call; replaced' : 'rust runtime: idle worker died; replaced');
+    this.#lose(slot, heap ? { outcome: 'memory', message: `the worker's heap limit (${this.#o.workerHeapMb} MiB) was reached` } : { outcome: 'crashed', message: error.message });
+  }
+
+  /** Ends the worker's call with `end` (what it printed read first, before the worker goes), and replaces the worker. */
+  #lose(slot: Slot, end: End): void {
+    const call = slot.call;
+    const logs = call ? collectLogs(slot.logBuffer, this.#o) : [];
+    if (call) this.#finish(slot, call);
+    if (!slot.dead) {
+      slot.dead = true;
+      slot.worker.terminate().catch(() => undefined);
+      this.#slots = this.#slots.filter((s) => s !== slot);
+      if (this.#running) {
+        this.#restarts++;
+        this.#handOut(this.#spawn());
+      }
     }
-    const durationMs = performance.now() - pending.started;
-    if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      pending.resolve({ kind: 'memory', message: `the worker's heap limit (${this.#o.workerHeapMb} MiB) was reached`, output, durationMs });
-    } else {
-      this.#o.logger.warn({ err: error, worker: slot.id }, 'rust runtime: a worker died during a call; replaced');
-      pending.resolve({ kind: 'crashed', message: error.message, output, durationMs });
-    }
+    call?.resolve(this.#result(call, end, logs));
   }
 
-  #finish(slot: Slot, pending: Pending): void {
-    clearTimeout(pending.timer);
-    if (slot.pending === pending) slot.pending = undefined;
+  #finish(slot: Slot, call: Call): void {
+    clearTimeout(call.timer);
+    if (slot.call === call) slot.call = undefined;
   }
 
-  #replace(slot: Slot): void {
-    if (slot.dead) return;
-    slot.dead = true;
-    slot.worker.terminate().catch(() => undefined);
-    const index = this.#slots.indexOf(slot);
-    if (index !== -1) this.#slots.splice(index, 1);
-    if (!this.#running) return;
-    this.#restarts++;
-    const fresh = this.#spawn();
-    this.#handOut(fresh);
-  }
-
-  #readOutput(slot: Slot): RawOutput {
-    const header = new Int32Array(slot.logBuffer, 0, 4);
-    const stored = Math.min(Atomics.load(header, 0), slot.logBuffer.byteLength - HEADER_BYTES);
-    const bytes = new Uint8Array(stored);
-    bytes.set(new Uint8Array(slot.logBuffer, HEADER_BYTES, stored));
-    return { bytes, totalBytes: Atomics.load(header, 1), newlines: Atomics.load(header, 2), endsWithNewline: Atomics.load(header, 3) === 1 };
-  }
-
-  #acquire(maxWaitMs: number): Promise<Slot> {
-    if (!this.#running) return Promise.reject(new ServiceError('RUNTIME_UNAVAILABLE', 'the Rust runtime is stopping'));
-    const free = this.#slots.find((s) => !s.pending && !s.dead);
-    if (free) {
-      free.pending = PLACEHOLDER;
-      return Promise.resolve(free);
-    }
-    return this.#queue.wait(undefined, maxWaitMs, (queued) => new ServiceError('RUNTIME_UNAVAILABLE', `every WebAssembly worker stayed busy for ${maxWaitMs} ms`, { queued }));
-  }
-
-  #release(slot: Slot): void {
-    this.#handOut(slot);
-  }
-
-  /** Gives a free worker to the oldest queued call, or records that nothing runs. */
+  /** Gives a free worker to the oldest queued call. */
   #handOut(slot: Slot): void {
-    if (slot.dead || slot.pending) return;
-    if (this.#queue.length > 0) {
-      slot.pending = PLACEHOLDER;
-      this.#queue.handOldest(slot);
-      return;
+    const call = this.#queue.oldest();
+    if (call && !slot.dead && !slot.call && this.#queue.handOldest(slot)) this.#begin(slot, call);
+  }
+
+  #result(call: Call, end: End, logs: string[]): InvocationResult {
+    const stats: InvocationStats = { durationMs: roundMs(end.durationMs ?? performance.now() - call.started), ...(end.memoryBytes ? { memoryUsageBytes: end.memoryBytes } : {}) };
+    const { maxResultBytes, memoryLimitMb } = this.#o;
+    switch (end.outcome) {
+      case 'ok':
+        return parseResult(end.result ?? '', logs, stats);
+      case 'error':
+        return { status: 'error', error: toScriptError(end.error ?? '{}', call.job.userLines), logs, stats };
+      case 'memory':
+        return { status: 'memory_limit', limitBytes: memoryLimitMb * 1024 * 1024, message: `script exceeded the memory limit of ${memoryLimitMb} MiB: ${end.message ?? ''}`, logs, stats };
+      case 'output_limit': {
+        const size = (end.bytes ?? 0) > maxResultBytes ? `more than ${maxResultBytes}` : (end.bytes ?? 0);
+        return { status: 'output_limit', limitBytes: maxResultBytes, message: `result is ${size} bytes of JSON, over the limit of ${maxResultBytes} bytes`, logs, stats };
+      }
+      case 'timeout':
+        return { status: 'timeout', limitMs: call.job.timeoutMs, logs, stats };
+      case 'crashed':
+        return { status: 'error', error: { name: 'WorkerCrash', message: `the invocation ended its worker: ${end.message ?? ''}` }, logs, stats };
+      case 'missing':
+        throw new Error('the worker did not keep the module it was sent');
+      default:
+        throw new Error(`unexpected worker reply ${JSON.stringify(end).slice(0, 200)}`);
     }
-    if (this.#idle.waiting && !this.#slots.some((s) => s.pending)) this.#idle.notify();
   }
 }
 
-/** Marks a worker taken between `#acquire` and the job being posted. */
-const PLACEHOLDER: Pending = {
-  id: 0,
-  job: { key: '', module: undefined as unknown as WebAssembly.Module, stdin: '', timeoutMs: 0 },
-  started: 0,
-  resolve: () => undefined,
-  reject: () => undefined,
-  timer: undefined,
-  resent: false,
-};
-
-function waitReady(worker: Worker): Promise<void> {
+/** Resolves at the worker's first message (`ready`); rejects when it fails or exits first. */
+function whenReady(worker: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onMessage = (message: { type?: string }): void => {
-      if (message?.type !== 'ready') return;
-      cleanup();
-      resolve();
-    };
-    const onError = (error: Error): void => {
-      cleanup();
-      reject(error);
-    };
-    const onExit = (code: number): void => {
-      cleanup();
-      reject(new Error(`worker exited with code ${code} while starting`));
-    };
-    const cleanup = (): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
+    worker.once('message', () => resolve());
+    worker.once('error', reject);
+    worker.once('exit', (code: number) => reject(new Error(`worker exited with code ${code} while starting`)));
   });
 }

@@ -1,0 +1,62 @@
+/**
+ * rustc's JSON diagnostics (`--error-format json`) as a CompileFailure in the user's coordinates:
+ * the crate root is the user's script followed by the runtime's entry point, and the sandbox's
+ * paths are taken out of the text.
+ */
+import type { CompileFailure } from '../runtime.js';
+
+/** rustc's JSON, as far as it is read here (and trusted no further). */
+type Span = Partial<Record<'file_name' | 'line_start' | 'column_start' | 'is_primary', unknown>>;
+type Diagnostic = Partial<Record<'message' | 'level' | 'rendered' | 'spans', unknown>> & { readonly code?: { readonly code?: unknown } | null };
+
+const HANDLER_CONTRACT = 'the script must define `pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String>` and no `main`';
+
+/** Sandbox paths out of the compiler's text: the script is `script.rs`, nothing else is named. */
+export function cleanText(text: string): string {
+  return text.replaceAll('/work/', '').replace(/\/deps\/(lib[\w-]+?)-[0-9a-f]{16}\.(rlib|rmeta)/g, '$1.$2').trim();
+}
+
+function parseLine(line: string): Diagnostic | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as Diagnostic;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first error of `stderr`, placed in the first `userLines` lines; undefined when rustc reported no error. */
+export function describeCompileErrors(stderr: string, userLines: number): CompileFailure | undefined {
+  const errors: { message: string; code: string; spans: Span[] }[] = [];
+  const rendered: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const diagnostic = parseLine(line);
+    if (!diagnostic) {
+      if (line.trim() !== '') rendered.push(line);
+      continue;
+    }
+    const spans = Array.isArray(diagnostic.spans) ? (diagnostic.spans as Span[]) : [];
+    if (diagnostic.level === 'warning' && spans.length === 0) continue;
+    if (typeof diagnostic.rendered === 'string' && diagnostic.rendered) rendered.push(diagnostic.rendered.trimEnd());
+    if (diagnostic.level === 'error' || diagnostic.level === 'error: internal compiler error') {
+      errors.push({ message: typeof diagnostic.message === 'string' ? diagnostic.message : '', code: typeof diagnostic.code?.code === 'string' ? diagnostic.code.code : '', spans });
+    }
+  }
+  const first = errors.find((e) => e.spans.length > 0 && !e.message.startsWith('aborting due to')) ?? errors[0];
+  if (!first) return undefined;
+  const inUserScript = (span: Span): boolean =>
+    (span.file_name === 'script.rs' || span.file_name === '/work/script.rs') && typeof span.line_start === 'number' && span.line_start <= userLines;
+  // The primary span, or else (an unclosed delimiter is reported at the end of the file, in the
+  // entry point) the first span in the user's script.
+  const primary = first.spans.find((s) => s.is_primary === true) ?? first.spans[0];
+  const span = primary && inUserScript(primary) ? primary : first.spans.find(inUserScript);
+  // An error where the entry point calls the script: it defines no handler the entry point can call.
+  const inEntryPoint = primary !== undefined && !inUserScript(primary) && !/unclosed delimiter|unterminated/.test(first.message);
+  return {
+    kind: 'rustc',
+    message: `${first.code ? `[${first.code}] ` : ''}${first.message}${inEntryPoint ? ` (${HANDLER_CONTRACT})` : ''}`,
+    ...(typeof span?.line_start === 'number' ? { line: span.line_start } : {}),
+    ...(typeof span?.column_start === 'number' ? { column: span.column_start } : {}),
+    diagnostics: cleanText(rendered.join('\n')),
+  };
+}
