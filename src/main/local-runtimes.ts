@@ -51,13 +51,10 @@ export function createLocalRuntime(language: Language, settings: LocalRuntimeSet
     case 'rust':
       return createRustRuntime({
         logger: logger.child({ runtime: 'rust' }),
-        store: wasmStore(),
-        cacheDir: settings.rust.toolchainDir,
-        compileTimeoutMs: settings.wasmCompileTimeoutSeconds * 1000,
-        poolSize: settings.rust.poolSize,
-        memoryLimitMb: settings.rust.memoryLimitMb,
-        maxConcurrentCompiles: settings.rust.maxConcurrentCompiles,
+        ...settings.rust,
         ...outputLimits,
+        store: wasmStore(),
+        compileTimeoutMs: settings.wasmCompileTimeoutSeconds * 1000,
       });
   }
 }

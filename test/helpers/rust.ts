@@ -8,14 +8,18 @@ import { join } from 'node:path';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { createRustRuntime, type RustRuntime, type RustRuntimeOptions } from '../../src/runtimes/rust/rust-runtime.js';
 import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
+import { DEFAULTS, OUTPUT_LIMITS } from './defaults.js';
 
 export const RUST_TEST_CACHE_DIR = join(tmpdir(), 'lambda-rust-test-cache');
 
 export function newRustRuntime(options: Partial<RustRuntimeOptions> = {}): RustRuntime {
   return createRustRuntime({
+    ...DEFAULTS.rust,
+    ...OUTPUT_LIMITS,
+    compileTimeoutMs: DEFAULTS.wasmCompileTimeoutSeconds * 1000,
     logger: createSilentLogger(),
     store: new MemoryWasmModuleStore(),
-    cacheDir: RUST_TEST_CACHE_DIR,
+    toolchainDir: RUST_TEST_CACHE_DIR,
     poolSize: 2,
     ...options,
   });

@@ -14,11 +14,13 @@ import { readFileSync } from 'node:fs';
 
 import { LRUCache } from 'lru-cache';
 import { isPlainObject } from '../../common/plain-object.js';
+import type { Config } from '../../config/config.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
-import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
+import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
+import type { OutputLimits } from '../kit/output-limits.js';
 import { Lifecycle } from '../kit/lifecycle.js';
 import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { SingleFlight } from '../kit/single-flight.js';
@@ -27,54 +29,20 @@ import { decodeBase64Module, detectSourceFormat, loadModule, watToWasm, type Sou
 import type { WasmModuleStore } from './wasm-module-store.js';
 import { WorkerPool } from './worker-pool.js';
 
-export interface RustRuntimeOptions {
-  logger: Logger;
-  /** Compiled modules shared across replicas and restarts (PostgreSQL in the service). */
-  store: WasmModuleStore;
-  /** Where serde_json is built once for wasm32-wasi and kept (e.g. `$DATA_DIR/wasm-toolchain`). */
-  cacheDir: string;
-  /** Wall-time limit of one compile (WASM_COMPILE_TIMEOUT_SECONDS × 1000; default 60 s). */
-  compileTimeoutMs: number;
-  /** Worker threads running modules (default 2). */
-  poolSize: number;
-  /** Maximum WebAssembly memory of one instance, in MiB (default 128). */
-  memoryLimitMb: number;
-  /** Log lines kept per invocation (default 100); when lines are dropped or cut, one marker line follows them. */
-  maxLogEntries: number;
-  /** UTF-8 bytes of log lines kept per invocation (default 65536), the marker aside. */
-  maxLogBytes: number;
-  /** A result whose JSON is bigger than this is refused with `output_limit` (default 1 MiB). */
-  maxResultBytes: number;
-  /** Compiles run at once (default 2); more wait. */
-  maxConcurrentCompiles?: number;
-  /** LRU bound of compiled modules kept in memory (default 256). */
-  maxModules?: number;
-  /** LRU bound of the total size of the modules kept in memory, in bytes of wasm (default 256 MiB). */
-  maxModuleBytes?: number;
-  /** Compiled modules each worker keeps (default 64). */
-  modulesPerWorker?: number;
-  /** V8 heap of each worker thread, in MiB (default 64). */
-  workerHeapMb?: number;
-  /** Address-space limit of one rustc run, in MiB (default 2048). */
-  compileMemoryLimitMb?: number;
-  /** How long `stop` waits for running calls and compiles (default 5000 ms). */
-  stopGraceMs?: number;
-  /** Where the toolchain's binaries are (Debian's paths by default). */
-  toolchainPaths?: Partial<RustToolchainPaths>;
-}
-
-export const RUST_RUNTIME_DEFAULTS = {
-  compileTimeoutMs: 60_000,
-  poolSize: 2,
-  memoryLimitMb: 128,
-  ...OUTPUT_LIMIT_DEFAULTS,
-  maxConcurrentCompiles: 2,
-  maxModules: 256,
-  maxModuleBytes: 256 * 1024 * 1024,
-  modulesPerWorker: 64,
-  workerHeapMb: 64,
-  stopGraceMs: 5000,
-} as const;
+/**
+ * The `rust` settings (src/config/schema.ts holds their defaults, bounds and meaning), the output
+ * limits, the module store, the compile time limit, and where the toolchain's binaries are when
+ * not in Debian's places (tests).
+ */
+export type RustRuntimeOptions = Config['rust'] &
+  OutputLimits & {
+    readonly logger: Logger;
+    /** Compiled modules shared across replicas and restarts (PostgreSQL in the service). */
+    readonly store: WasmModuleStore;
+    /** Wall-time limit of one compile (WASM_COMPILE_TIMEOUT_SECONDS × 1000). */
+    readonly compileTimeoutMs: number;
+    readonly toolchainPaths?: Partial<RustToolchainPaths>;
+  };
 
 /** Bound of the scriptHash → module map (hashes are small; modules are bounded separately). */
 const MAX_SCRIPT_HASHES = 20_000;
@@ -109,7 +77,7 @@ const sha256 = (...parts: string[]): string => createHash('sha256').update(parts
 export class RustRuntime implements Runtime {
   readonly language: Language = 'rust';
 
-  readonly #o: Required<RustRuntimeOptions>;
+  readonly #o: RustRuntimeOptions;
   readonly #life: Lifecycle;
   readonly #entrySource: string;
   readonly #entryVersion: string;
@@ -126,23 +94,7 @@ export class RustRuntime implements Runtime {
   readonly #counters: RustRuntimeCounters = { compiles: 0, compileFailures: 0, storeHits: 0, memoryHits: 0, artifactLoads: 0, executions: 0 };
 
   constructor(options: RustRuntimeOptions) {
-    this.#o = {
-      ...options,
-      compileTimeoutMs: Math.max(1000, options.compileTimeoutMs),
-      poolSize: Math.max(1, options.poolSize),
-      memoryLimitMb: Math.max(1, options.memoryLimitMb),
-      maxLogEntries: Math.max(0, options.maxLogEntries),
-      maxLogBytes: Math.max(0, options.maxLogBytes),
-      maxResultBytes: Math.max(1, options.maxResultBytes),
-      maxConcurrentCompiles: Math.max(1, options.maxConcurrentCompiles ?? RUST_RUNTIME_DEFAULTS.maxConcurrentCompiles),
-      maxModules: Math.max(1, options.maxModules ?? RUST_RUNTIME_DEFAULTS.maxModules),
-      maxModuleBytes: Math.max(1, options.maxModuleBytes ?? RUST_RUNTIME_DEFAULTS.maxModuleBytes),
-      modulesPerWorker: Math.max(1, options.modulesPerWorker ?? RUST_RUNTIME_DEFAULTS.modulesPerWorker),
-      workerHeapMb: Math.max(16, options.workerHeapMb ?? RUST_RUNTIME_DEFAULTS.workerHeapMb),
-      compileMemoryLimitMb: Math.max(512, options.compileMemoryLimitMb ?? 2048),
-      stopGraceMs: Math.max(0, options.stopGraceMs ?? RUST_RUNTIME_DEFAULTS.stopGraceMs),
-      toolchainPaths: options.toolchainPaths ?? {},
-    };
+    this.#o = options;
     this.#life = new Lifecycle({ language: 'rust', name: 'the Rust runtime', logger: options.logger, stopGraceMs: this.#o.stopGraceMs });
     this.#modules = createScriptCache<LoadedModule>(this.#o.maxModules, this.#o.maxModuleBytes, (_module, key) => this.#ready?.pool.forget(key));
     this.#entrySource = readFileSync(ENTRY_PATH, 'utf8');
@@ -330,14 +282,6 @@ function optimizationLevel(options: Readonly<Record<string, unknown>> | undefine
   return level;
 }
 
-export function createRustRuntime(options: Partial<RustRuntimeOptions> & Pick<RustRuntimeOptions, 'logger' | 'store' | 'cacheDir'>): RustRuntime {
-  return new RustRuntime({
-    ...options,
-    compileTimeoutMs: options.compileTimeoutMs ?? RUST_RUNTIME_DEFAULTS.compileTimeoutMs,
-    poolSize: options.poolSize ?? RUST_RUNTIME_DEFAULTS.poolSize,
-    memoryLimitMb: options.memoryLimitMb ?? RUST_RUNTIME_DEFAULTS.memoryLimitMb,
-    maxLogEntries: options.maxLogEntries ?? RUST_RUNTIME_DEFAULTS.maxLogEntries,
-    maxLogBytes: options.maxLogBytes ?? RUST_RUNTIME_DEFAULTS.maxLogBytes,
-    maxResultBytes: options.maxResultBytes ?? RUST_RUNTIME_DEFAULTS.maxResultBytes,
-  });
+export function createRustRuntime(options: RustRuntimeOptions): RustRuntime {
+  return new RustRuntime(options);
 }

@@ -87,10 +87,10 @@ async function output(command: string, args: readonly string[]): Promise<string>
 }
 
 /**
- * Finds the toolchain, builds serde_json unless this toolchain's build is in `cacheDir`, and works
+ * Finds the toolchain, builds serde_json unless this toolchain's build is in `toolchainDir`, and works
  * out the sandbox. Throws naming what is missing.
  */
-export async function openRustToolchain(options: Pick<Required<RustRuntimeOptions>, 'logger' | 'cacheDir' | 'compileMemoryLimitMb' | 'toolchainPaths'>): Promise<RustToolchain> {
+export async function openRustToolchain(options: Pick<RustRuntimeOptions, 'logger' | 'toolchainDir' | 'compileMemoryLimitMb' | 'toolchainPaths'>): Promise<RustToolchain> {
   const paths = { ...DEFAULT_PATHS, ...options.toolchainPaths };
   for (const [name, path] of Object.entries({ rustc: paths.rustc, cargo: paths.cargo, bubblewrap: paths.bwrap, prlimit: paths.prlimit })) {
     if (!existsSync(path)) throw new Error(`${name} not found at ${path}; install the Debian packages ${DEBIAN_PACKAGES}`);
@@ -110,7 +110,7 @@ export async function openRustToolchain(options: Pick<Required<RustRuntimeOption
   if (!serdeJson) throw new Error(`serde_json sources not found in ${paths.registryDir}; install the Debian package librust-serde-json-dev`);
 
   const hash = createHash('sha256').update(version).update('\0').update(serdeJson).update('\0').update(DEPS_LAYOUT).digest('hex').slice(0, 24);
-  const deps = await ensureSerdeJson({ cacheDir: options.cacheDir, paths, id: hash, version: serdeJson, logger: options.logger });
+  const deps = await ensureSerdeJson({ cacheDir: options.toolchainDir, paths, id: hash, version: serdeJson, logger: options.logger });
 
   const rustcReal = realpathSync(paths.rustc);
   const lldReal = realpathSync(lld);

@@ -17,7 +17,7 @@ import type { RustRuntimeOptions } from './rust-runtime.js';
 import { collectLogs, newLogBuffer, parseResult, toScriptError } from './wasm-results.js';
 
 /** The runtime's settings the pool uses (documented on RustRuntimeOptions), and the worker's script. */
-export type WorkerPoolOptions = Pick<Required<RustRuntimeOptions>, 'logger' | 'poolSize' | 'memoryLimitMb' | 'workerHeapMb' | 'modulesPerWorker' | keyof OutputLimits> & {
+export type WorkerPoolOptions = Pick<RustRuntimeOptions, 'logger' | 'poolSize' | 'memoryLimitMb' | 'workerHeapMb' | 'modulesPerWorker' | keyof OutputLimits> & {
   readonly workerPath: string;
 };
 
