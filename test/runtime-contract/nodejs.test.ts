@@ -439,8 +439,10 @@ describe('nodejs runtime with one isolate', () => {
 
   it('refuses a call that waited in the queue longer than its time limit', async () => {
     await h.prepare('return 1;');
+    // Prepared first, so that the one isolate is busy only once the loop runs on it.
+    await h.prepare('for (;;) {}');
     const loop = h.run('for (;;) {}', {}, { timeoutMs: 600 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor('the loop to be running', () => detail(runtime, 'busy') === 1);
     await assert.rejects(h.run('return 1;', {}, { timeoutMs: 100 }), (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE');
     assert.equal((await loop).status, 'timeout');
     assert.equal(runtime.health().details?.queued, 0);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeCompileFailure, lastClosingBrace, parseCompileError } from './compile-errors.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
-import { readEnvelope } from './guest-protocol.js';
-import { detectForm, normalizeSource, wrapSource } from './source-forms.js';
+import { describeCompileFailure, detectForm, lastClosingBrace, normalizeSource, parseCompileError, wrapSource } from './source-forms.js';
+import { readEnvelope } from './warm-contexts.js';
 
 describe('Node.js source forms (pure)', () => {
   it('a script assigning module.exports or exports.x is a module; anything else a function body', () => {

@@ -1,40 +1,92 @@
 /**
- * The two forms a Node.js script can take, and the wrapper each is compiled in. Pure: no V8 here.
+ * The two forms a Node.js script can take, the wrapper each is compiled in, and V8's compile errors
+ * (as isolated-vm reports them) put back in the user's coordinates. Pure: no V8 here.
  */
+import { errorMessage } from '../kit/invocation.js';
+import type { CompileFailure, ScriptError } from '../runtime.js';
 
 /** The file name V8 reports in stacks and compile errors. */
 export const USER_FILE = 'script.js';
 
 /*
- * Script forms. A script that assigns `module.exports` (or a property of it) or a property of
- * `exports` is a CommonJS module whose exported function is the handler; anything else is the body
- * of an async function `(event, params, context)`. The test is textual (a regular expression over
- * the source), so a function body that merely mentions `module.exports = ` inside a string is read
- * as a module; prepare then says clearly that it exports no function.
+ * A script that assigns `module.exports` (or a property of it) or a property of `exports` is a
+ * CommonJS module exporting the handler, anything else the body of an async function `(event,
+ * params, context)`. The test is textual: a body with `module.exports = ` in a string is read as a
+ * module, and prepare says it exports no function.
  */
 export type ScriptForm = 'body' | 'module';
-export const MODULE_FORM = /(?:^|[^.\w$])(?:module\s*\.\s*exports|exports)\s*(?:\.\s*[A-Za-z_$][\w$]*\s*|\[[^\]\n]*\]\s*)*=(?!=)/m;
+const MODULE_FORM = /(?:^|[^.\w$])(?:module\s*\.\s*exports|exports)\s*(?:\.\s*[A-Za-z_$][\w$]*\s*|\[[^\]\n]*\]\s*)*=(?!=)/m;
 /*
- * The wrapper's opening sits on a line of its own and scripts are compiled with lineOffset -1, so
- * V8 reports lines and columns in the user's own coordinates with no arithmetic. A script can close
- * the wrapper early (`}); more code; (function () {`): that only runs its own code at the top level
- * of its own context, still inside the sandbox and under the call's timeout, and the guest refuses
- * a completion value that is not the wrapper function.
+ * The wrapper's opening has a line of its own and scripts compile with lineOffset -1: V8 reports
+ * the user's own lines and columns. A script closing the wrapper early (`}); code; (function () {`)
+ * only runs its own code at its context's top level, in the sandbox and under the call's timeout,
+ * and the guest refuses a completion value not the wrapper function.
  */
-export const BODY_PREFIX = '(async function (event, params, context) {\n';
-export const MODULE_PREFIX = '(function (exports, require, module, __filename, __dirname) {\n';
-export const WRAPPER_SUFFIX = '\n})';
+const BODY_PARAMETERS = '(event, params, context) {\n';
+const MODULE_PARAMETERS = '(exports, require, module, __filename, __dirname) {\n';
 
 export function detectForm(source: string): ScriptForm {
   return MODULE_FORM.test(source) ? 'module' : 'body';
 }
 
 export function normalizeSource(source: string): string {
-  // A shebang line is legal at the top of a Node.js file but not inside a function body; turning
-  // it into a comment keeps every column where it was.
+  // A shebang is legal at the top of a Node.js file, not inside a function body; as a comment it keeps every column.
   return source.startsWith('#!') ? `//${source.slice(2)}` : source;
 }
 
 export function wrapSource(source: string, form: ScriptForm): string {
-  return `${form === 'body' ? BODY_PREFIX : MODULE_PREFIX}${normalizeSource(source)}${WRAPPER_SUFFIX}`;
+  return `${form === 'body' ? `(async function ${BODY_PARAMETERS}` : `(function ${MODULE_PARAMETERS}`}${normalizeSource(source)}\n})`;
+}
+
+export type V8CompileError = Omit<ScriptError, 'stack'>;
+
+/** Splits V8's "Unexpected token ';' [script.js:3:9]" (isolated-vm's format) into its parts. */
+export function parseCompileError(error: unknown): V8CompileError {
+  const name = error instanceof Error ? error.name : 'SyntaxError';
+  const raw = errorMessage(error);
+  const match = /\s*\[script\.js:(\d+):(\d+)\]\s*$/.exec(raw);
+  if (!match) return { name, message: raw };
+  return { name, message: raw.slice(0, match.index), line: Number(match[1]), column: Number(match[2]) };
+}
+
+/** The failure with the user's line and column, the line itself and a caret. */
+export function describeCompileFailure(error: V8CompileError, sourceLines: readonly string[]): CompileFailure {
+  if (error.line === undefined || error.column === undefined) {
+    return { kind: error.name, message: error.message, diagnostics: `${error.name}: ${error.message}` };
+  }
+  const line = Math.min(Math.max(1, error.line), sourceLines.length);
+  const column = Math.max(1, error.column);
+  const text = sourceLines[line - 1] ?? '';
+  const caret = `${text.slice(0, column - 1).replace(/[^\t]/g, ' ')}^`;
+  return { kind: error.name, message: error.message, line, column, diagnostics: `${USER_FILE}:${line}:${column}\n${text}\n${caret}\n\n${error.name}: ${error.message}` };
+}
+
+export function lastClosingBrace(sourceLines: readonly string[]): { line: number; column: number } {
+  for (let i = sourceLines.length - 1; i >= 0; i--) {
+    const index = sourceLines[i]?.lastIndexOf('}') ?? -1;
+    if (index !== -1) return { line: i + 1, column: index + 1 };
+  }
+  return { line: sourceLines.length, column: 1 };
+}
+
+/**
+ * The CompileFailure of a script whose compile failed with `error`. V8 stopping in the wrapper's
+ * closing `})` means the braces do not balance, and it names a token the user never wrote; a second
+ * `compile` without the closing, as a function declaration so that an extra `}` ends it cleanly,
+ * tells an unclosed block (error at its real place, usually "Unexpected end of input") from an
+ * unmatched `}` (compiles).
+ */
+export async function explainCompileError(error: unknown, source: string, form: ScriptForm, compile: (source: string) => Promise<void>): Promise<CompileFailure> {
+  const sourceLines = source.split(/\r\n|\r|\n/);
+  const parsed = parseCompileError(error);
+  if (parsed.line === undefined || parsed.line <= sourceLines.length) return describeCompileFailure(parsed, sourceLines);
+  try {
+    await compile(`${form === 'body' ? `async function check${BODY_PARAMETERS}` : `function check${MODULE_PARAMETERS}`}${normalizeSource(source)}\n`);
+    return describeCompileFailure({ name: parsed.name, message: "Unexpected token '}'", ...lastClosingBrace(sourceLines) }, sourceLines);
+  } catch (probeError) {
+    const second = parseCompileError(probeError);
+    if (second.line !== undefined && second.line <= sourceLines.length) return describeCompileFailure(second, sourceLines);
+    const end = { line: sourceLines.length, column: (sourceLines.at(-1)?.length ?? 0) + 1 };
+    return describeCompileFailure({ name: parsed.name, message: 'Unexpected end of input', ...end }, sourceLines);
+  }
 }

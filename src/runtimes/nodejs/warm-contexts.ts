@@ -1,0 +1,211 @@
+/**
+ * What one isolate holds for its sessions, and the guest protocol (guest/bootstrap.js) spoken to
+ * them: a context per warm instance (bootstrap and module body loaded once), compiled scripts, the
+ * compiled bootstrap. Both caches are lru-cache, whose `dispose` frees V8 handles whenever an entry
+ * leaves; a context that leaves while calls run in it is freed by the last of them.
+ */
+import { performance } from 'node:perf_hooks';
+import type ivm from 'isolated-vm';
+import { LRUCache } from 'lru-cache';
+
+import type { Logger } from '../../observability/logger.js';
+import type { OutputLimits } from '../kit/output-limits.js';
+import { USER_FILE, type ScriptForm } from './source-forms.js';
+
+const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
+/** Cheap to rebuild from the cached data. */
+const COMPILED_SCRIPTS_PER_ISOLATE = 200;
+
+/** The guest's entry: `load`, `invoke`, `abort`; it answers with envelopes, JSON strings only. */
+type EntryReference = ivm.Reference<(op: string, first?: unknown, second?: unknown) => string | Promise<string>>;
+
+export interface Envelope {
+  s: 'ok' | 'error' | 'memory' | 'output_limit' | 'timeout' | 'busy';
+  r?: unknown;
+  /** The script's error, for guestScriptError (kit/guest-values.ts). */
+  e?: unknown;
+  n?: number;
+  l?: unknown;
+  /** How long the invocation ran, in whole ms of the guest's clock. */
+  t?: unknown;
+}
+
+/**
+ * The guest builds envelopes from strings only, so they always parse; should a script still garble
+ * one, that is its own failure, reported to it, not a fault of the service.
+ */
+export function readEnvelope(text: string): Envelope {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && 's' in parsed) return parsed as Envelope;
+  } catch {
+    // reported below
+  }
+  return { s: 'error', e: { name: 'Error', message: 'the runtime could not read what the script returned' } };
+}
+
+export interface PreparedScript {
+  readonly hash: string;
+  readonly form: ScriptForm;
+  readonly wrapped: string;
+  /** V8 code cache of the first compile: the other isolates compile faster with it. */
+  readonly cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+  readonly bytes: number;
+}
+
+export interface WarmContext {
+  readonly key: string;
+  readonly instanceKey: string;
+  readonly scriptHash: string;
+  readonly context: ivm.Context;
+  readonly entry: EntryReference;
+  /** Calls running or queued on the isolate in it. */
+  inFlight: number;
+  /** Released while calls ran in it: dropped when the last one ends. */
+  released: boolean;
+}
+
+export function warmKey(instanceKey: string, scriptHash: string): string {
+  return `${instanceKey}\u0000${scriptHash}`;
+}
+
+function remaining(deadline: number): number {
+  return Math.max(1, Math.ceil(deadline - performance.now()));
+}
+
+export interface WarmContextsOptions extends OutputLimits {
+  readonly contextsPerIsolate: number;
+  readonly bootstrapSource: string;
+  readonly logger: Logger;
+}
+
+export class WarmContexts {
+  readonly #isolate: ivm.Isolate;
+  readonly #o: WarmContextsOptions;
+  readonly #contexts: LRUCache<string, WarmContext>;
+  readonly #compiled = new LRUCache<string, ivm.Script>({ max: COMPILED_SCRIPTS_PER_ISOLATE, dispose: (script) => script.release() });
+  #bootstrap: ivm.Script | undefined;
+
+  constructor(isolate: ivm.Isolate, options: WarmContextsOptions) {
+    this.#isolate = isolate;
+    this.#o = options;
+    this.#contexts = new LRUCache<string, WarmContext>({
+      max: options.contextsPerIsolate,
+      dispose: (warm) => {
+        if (warm.inFlight === 0) this.#free(warm);
+      },
+    });
+  }
+
+  get size(): number {
+    return this.#contexts.size;
+  }
+
+  /** Whether new calls may use `key`'s context. */
+  hasLive(key: string): boolean {
+    const warm = this.#contexts.peek(key);
+    return warm !== undefined && !warm.released;
+  }
+
+  /** `key`'s context, now the most recently used. */
+  use(key: string): WarmContext | undefined {
+    return this.#contexts.get(key);
+  }
+
+  drop(warm: WarmContext): void {
+    if (this.#contexts.peek(warm.key) === warm) this.#contexts.delete(warm.key);
+  }
+
+  /** Forgets an instance (a context with calls in flight when its last call ends). */
+  release(instanceKey: string): void {
+    for (const warm of [...this.#contexts.values()]) {
+      if (warm.instanceKey !== instanceKey) continue;
+      if (warm.inFlight > 0) warm.released = true;
+      else this.drop(warm);
+    }
+  }
+
+  /** A script left the runtime: what was built from it goes, but for contexts running. */
+  forget(scriptHash: string): void {
+    this.#compiled.delete(scriptHash);
+    for (const warm of [...this.#contexts.values()]) if (warm.scriptHash === scriptHash && warm.inFlight === 0) this.drop(warm);
+  }
+
+  /** Runs invocation `id` in `warm`, counted in it until it settles. */
+  invoke(warm: WarmContext, eventJson: string, id: number, deadline: number): Promise<unknown> {
+    const running = warm.entry.apply(undefined, ['invoke', eventJson, id], { result: { promise: true }, timeout: remaining(deadline) });
+    warm.inFlight += 1;
+    return running.finally(() => {
+      warm.inFlight -= 1;
+      if (warm.inFlight > 0) return;
+      if (this.#contexts.peek(warm.key) !== warm) this.#free(warm);
+      else if (warm.released) this.drop(warm);
+    });
+  }
+
+  /** Ends invocation `id` as a timeout if it is pending; answers with its envelope. */
+  abort(warm: WarmContext, id: number, timeoutMs: number): Promise<unknown> {
+    return warm.entry.apply(undefined, ['abort', id], { timeout: timeoutMs });
+  }
+
+  async bootstrap(): Promise<ivm.Script> {
+    return (this.#bootstrap ??= await this.#isolate.compileScript(this.#o.bootstrapSource, { filename: BOOTSTRAP_FILE }));
+  }
+
+  remember(scriptHash: string, compiled: ivm.Script): void {
+    this.#compiled.set(scriptHash, compiled);
+  }
+
+  /** Builds an instance's context; answers with the load envelope instead when its module body fails. */
+  async create(script: PreparedScript, instanceKey: string, deadline: number): Promise<WarmContext | string> {
+    const { context, entry, envelope } = await this.#load(script, this.#compiled.get(script.hash) ?? (await this.#compile(script)), deadline);
+    if (readEnvelope(envelope).s !== 'ok') {
+      this.#free({ context, entry });
+      return envelope;
+    }
+    const warm = { key: warmKey(instanceKey, script.hash), instanceKey, scriptHash: script.hash, context, entry, inFlight: 0, released: false };
+    this.#contexts.set(warm.key, warm);
+    return warm;
+  }
+
+  /** Runs a module body in a throwaway context: how prepare learns what it exports. */
+  async check(script: PreparedScript, compiled: ivm.Script, deadline: number): Promise<string> {
+    const loaded = await this.#load(script, compiled, deadline);
+    this.#free(loaded);
+    return loaded.envelope;
+  }
+
+  /** A new context with the bootstrap and the script's module body run in it. */
+  async #load(script: PreparedScript, compiled: ivm.Script, deadline: number): Promise<{ context: ivm.Context; entry: EntryReference; envelope: string }> {
+    const context = await this.#isolate.createContext();
+    let entry: EntryReference | undefined;
+    try {
+      entry = (await (await this.bootstrap()).run(context, { reference: true, timeout: remaining(deadline) })) as EntryReference;
+      const factory = (await compiled.run(context, { reference: true, timeout: remaining(deadline) })) as ivm.Reference<unknown>;
+      const { maxLogEntries, maxLogBytes, maxResultBytes } = this.#o;
+      const config = JSON.stringify({ form: script.form, maxLogEntries, maxLogBytes, maxResultBytes });
+      const envelope: unknown = await entry.apply(undefined, ['load', factory.derefInto({ release: true }), config], { timeout: remaining(deadline) });
+      if (typeof envelope !== 'string') throw new Error('guest returned a non-string envelope');
+      return { context, entry, envelope };
+    } catch (error) {
+      this.#free({ context, entry });
+      throw error;
+    }
+  }
+
+  async #compile(script: PreparedScript): Promise<ivm.Script> {
+    const compiled = await this.#isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
+    this.remember(script.hash, compiled);
+    return compiled;
+  }
+
+  #free({ context, entry }: { context: ivm.Context; entry: EntryReference | undefined }): void {
+    if (this.#isolate.isDisposed) return;
+    try {
+      entry?.release();
+      context.release();
+    } catch (error) {
+      this.#o.logger.debug({ err: error }, 'nodejs runtime: context release failed');
+    }
+  }
+}
