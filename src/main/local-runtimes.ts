@@ -39,13 +39,7 @@ export function createLocalRuntime(language: Language, settings: LocalRuntimeSet
   const outputLimits = outputLimitsOf(settings);
   switch (language) {
     case 'nodejs':
-      return createNodejsRuntime({
-        logger: logger.child({ runtime: 'nodejs' }),
-        poolSize: settings.nodejs.poolSize,
-        maxPoolSize: settings.nodejs.maxPoolSize,
-        memoryLimitMb: settings.nodejs.memoryLimitMb,
-        ...outputLimits,
-      });
+      return createNodejsRuntime({ logger: logger.child({ runtime: 'nodejs' }), ...settings.nodejs, ...outputLimits });
     case 'python':
       return createPythonRuntime({ logger: logger.child({ runtime: 'python' }), ...settings.python, ...outputLimits });
     case 'rust':

@@ -7,7 +7,7 @@ import type { RuntimeTlsConfig } from '../../src/config/config.js';
 import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
 import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { ExecuteRequest, InvocationResult, Runtime } from '../../src/runtimes/runtime.js';
-import { MAX_MESSAGE_BYTES } from './defaults.js';
+import { MAX_MESSAGE_BYTES, NODEJS_DEFAULTS } from './defaults.js';
 
 export interface NotedExecute {
   readonly request: ExecuteRequest;
@@ -35,7 +35,7 @@ export interface ServeOptions {
 
 export async function serveNodejs(port = 0, options: ServeOptions = {}): Promise<ServedRuntime> {
   const logger = createSilentLogger();
-  const local = createNodejsRuntime({ logger, poolSize: 1, maxPoolSize: 4, memoryLimitMb: 64 });
+  const local = createNodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 1, maxPoolSize: 4, memoryLimitMb: 64 });
   await local.start();
   const executes: NotedExecute[] = [];
   const noting: Runtime = {

@@ -8,6 +8,7 @@ import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
 import { waitFor } from '../helpers/wait.js';
+import { NODEJS_DEFAULTS } from '../helpers/defaults.js';
 
 /** A number from the runtime's health details (0 when absent). */
 function detail(runtime: NodejsRuntime, key: string): number {
@@ -16,7 +17,7 @@ function detail(runtime: NodejsRuntime, key: string): number {
 
 
 function newRuntime(options: Partial<NodejsRuntimeOptions> = {}): NodejsRuntime {
-  return createNodejsRuntime({ logger: createSilentLogger(), poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64, ...options });
+  return createNodejsRuntime({ ...NODEJS_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64, ...options });
 }
 
 runRuntimeContract('nodejs', () => Promise.resolve(newRuntime()), nodejsFixtures);

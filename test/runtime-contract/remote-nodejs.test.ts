@@ -18,21 +18,21 @@ import type { Runtime } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
 import { servedRemote } from './remote-fixtures.js';
-import { MAX_MESSAGE_BYTES, remoteRuntime } from '../helpers/defaults.js';
+import { MAX_MESSAGE_BYTES, NODEJS_DEFAULTS, remoteRuntime } from '../helpers/defaults.js';
 
 
 const logger = createSilentLogger();
 
 /** A NodejsRuntime served on a free loopback port; stopping the remote also stops both. */
 async function serve(): Promise<{ local: Runtime; server: RuntimeServer; port: number }> {
-  const local = createNodejsRuntime({ logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 });
+  const local = createNodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 });
   await local.start();
   const server = createRuntimeServer(local, { logger, maxMessageBytes: MAX_MESSAGE_BYTES });
   const port = await server.start('127.0.0.1', 0);
   return { local, server, port };
 }
 
-runRuntimeContract('nodejs over gRPC', servedRemote(() => createNodejsRuntime({ logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 })), nodejsFixtures);
+runRuntimeContract('nodejs over gRPC', servedRemote(() => createNodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 })), nodejsFixtures);
 
 describe('remote runtime over gRPC', () => {
   let served: Awaited<ReturnType<typeof serve>>;

@@ -26,6 +26,7 @@ import { newRustRuntime } from '../helpers/rust.js';
 import { execute as executeHttp, initialize } from '../helpers/service.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { HEAD, rustFixtures } from './rust-fixtures.js';
+import { NODEJS_DEFAULTS } from '../helpers/defaults.js';
 
 
 runRuntimeContract('rust', () => Promise.resolve(newRustRuntime()), rustFixtures);
@@ -458,7 +459,7 @@ describe('rust runtime through the HTTP API', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const config = loadConfig({ DATABASE_URL: db.url, LOG_FLUSH_INTERVAL_MS: '20' }, 'test');
     const rust = newRustRuntime({ store: new PgWasmModuleStore(pool) });
-    service = await startService(config, createSilentLogger(), { runtimes: [createNodejsRuntime({ logger: createSilentLogger(), poolSize: 1, maxPoolSize: 2 }), rust] });
+    service = await startService(config, createSilentLogger(), { runtimes: [createNodejsRuntime({ ...NODEJS_DEFAULTS, logger: createSilentLogger(), poolSize: 1, maxPoolSize: 2 }), rust] });
   });
   after(async () => {
     await service?.stop();

@@ -52,8 +52,12 @@ function cut(text: string, limit: number): string {
   return text.length <= limit ? text : `${text.slice(0, limit)}...`;
 }
 
-/** Logs within the limits; the same array when it already was. */
-export function boundLogs(logs: readonly unknown[], limits: Pick<OutputLimits, 'maxLogEntries' | 'maxLogBytes'>): readonly string[] {
+/**
+ * Logs within the limits; the same array when it already was. `capture` is for logs known only in
+ * part (a guest's fixed buffer): how many lines there were in all, and whether the last one held
+ * stopped mid-line.
+ */
+export function boundLogs(logs: readonly unknown[], limits: Pick<OutputLimits, 'maxLogEntries' | 'maxLogBytes'>, capture?: { readonly lines: number; readonly lastCut: boolean }): readonly string[] {
   const kept: string[] = [];
   let bytes = 0;
   let truncated = false;
@@ -74,7 +78,8 @@ export function boundLogs(logs: readonly unknown[], limits: Pick<OutputLimits, '
     bytes += size;
     kept.push(line);
   }
-  const rest = logs.length - index;
+  if (capture?.lastCut && index === logs.length) truncated = true;
+  const rest = (capture?.lines ?? logs.length) - index;
   if (!truncated && rest === 0) return logs as readonly string[];
   // The guest's own marker, right after the lines it kept, says what it dropped: keep it.
   const next = logs[index];

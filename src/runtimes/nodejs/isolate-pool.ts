@@ -72,7 +72,7 @@ export class IsolateSlot implements PipelineSlot {
 /** A call to place: its warm context (none for a prepare), its session's conduct, its time limit. */
 export type Waiter = Readonly<{ key: string | undefined; conduct: Conduct | undefined; limitMs: number }>;
 
-export type IsolatePoolOptions = Required<Pick<NodejsRuntimeOptions, 'logger' | 'poolSize' | 'maxPoolSize' | 'memoryLimitMb' | 'contextsPerIsolate' | 'idleIsolateMs'>> & {
+export type IsolatePoolOptions = Pick<NodejsRuntimeOptions, 'logger' | 'poolSize' | 'maxPoolSize' | 'memoryLimitMb' | 'contextsPerIsolate' | 'idleIsolateMs'> & {
   readonly lifecycle: Lifecycle;
   readonly policy: PipeliningPolicy;
   readonly contexts: (isolate: ivm.Isolate) => WarmContexts;

@@ -12,12 +12,14 @@ import { performance } from 'node:perf_hooks';
 import type ivm from 'isolated-vm';
 
 import { waitAtMost } from '../../common/idle.js';
+import type { Config } from '../../config/config.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure, ExecuteRequest, InvocationResult, InvocationStats, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
-import { errorMessage, eventJson, NOT_PREPARED, OUTPUT_LIMIT_DEFAULTS, roundMs } from '../kit/invocation.js';
+import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
+import type { OutputLimits } from '../kit/output-limits.js';
 import { Lifecycle } from '../kit/lifecycle.js';
 import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { SingleFlight } from '../kit/single-flight.js';
@@ -26,49 +28,8 @@ import { PipeliningPolicy, type Conduct } from './pipelining.js';
 import { detectForm, explainCompileError, USER_FILE, wrapSource } from './source-forms.js';
 import { readEnvelope, WarmContexts, warmKey, type Envelope, type PreparedScript, type WarmContext } from './warm-contexts.js';
 
-export interface NodejsRuntimeOptions {
-  logger: Logger;
-  /** Isolates kept warm (default 2). */
-  poolSize: number;
-  /** The pool grows up to this many isolates while all are busy (default 8). */
-  maxPoolSize: number;
-  /** Heap limit of each isolate, in MiB (default 64, isolated-vm's minimum is 8). */
-  memoryLimitMb: number;
-  /** Log lines kept per invocation (default 100); when lines are dropped or cut, one marker line follows them. */
-  maxLogEntries: number;
-  /** UTF-8 bytes of log lines kept per invocation (default 65536), the truncation marker aside. */
-  maxLogBytes: number;
-  /** A result whose JSON is bigger than this is refused with `output_limit` (default 1 MiB). */
-  maxResultBytes: number;
-  /** Warm contexts per isolate (default 1: sessions sharing an isolate share its heap limit); an idle isolate costs about 1 MiB. */
-  contextsPerIsolate?: number;
-  /** LRU bound of prepared scripts (default 1000). */
-  maxScripts?: number;
-  /** LRU bound of the total size of prepared scripts, in bytes (default 64 MiB). */
-  maxScriptBytes?: number;
-  /** Time allowed to a module's top-level code when `prepare` checks what it exports (default 2000 ms). */
-  prepareTimeoutMs?: number;
-  /** How long `stop` waits for in-flight calls before disposing the isolates (default 5000 ms). */
-  stopGraceMs?: number;
-  /** Isolates above `poolSize` idle this long are disposed, with the warm session they hold (default 300000 ms). */
-  idleIsolateMs?: number;
-  /** Calls of one well-behaved warm context that may be queued on its isolate at once (default 8; 1 runs every call alone). */
-  maxPipelinedPerIsolate?: number;
-}
-
-export const NODEJS_RUNTIME_DEFAULTS = {
-  poolSize: 2,
-  maxPoolSize: 8,
-  memoryLimitMb: 64,
-  ...OUTPUT_LIMIT_DEFAULTS,
-  contextsPerIsolate: 1,
-  maxScripts: 1000,
-  maxScriptBytes: 64 * 1024 * 1024,
-  prepareTimeoutMs: 2000,
-  stopGraceMs: 5000,
-  idleIsolateMs: 300_000,
-  maxPipelinedPerIsolate: 8,
-} as const;
+/** The `nodejs` settings (src/config/schema.ts holds their defaults, bounds and meaning) and the output limits. */
+export type NodejsRuntimeOptions = Config['nodejs'] & OutputLimits & { readonly logger: Logger };
 
 /** Time to fetch the logs of a call isolated-vm stopped: to run, and (plus DISPOSE_GRACE_MS) to get there behind pipelined calls. */
 const LOG_COLLECT_MS = 50;
@@ -86,7 +47,7 @@ export class NodejsRuntime implements Runtime {
   readonly language: Language = 'nodejs';
 
   readonly #logger: Logger;
-  readonly #o: Required<Omit<NodejsRuntimeOptions, 'logger'>>;
+  readonly #o: NodejsRuntimeOptions;
   readonly #life: Lifecycle;
   readonly #policy: PipeliningPolicy;
   readonly #pool: IsolatePool;
@@ -95,25 +56,8 @@ export class NodejsRuntime implements Runtime {
   #bootstrapSource = '';
   #nextCallId = 1;
 
-  /** Every option is resolved here, defaults and bounds. */
-  constructor(options: Partial<NodejsRuntimeOptions> & Pick<NodejsRuntimeOptions, 'logger'>) {
-    const d = NODEJS_RUNTIME_DEFAULTS;
-    const poolSize = Math.max(1, options.poolSize ?? d.poolSize);
-    const o = (this.#o = {
-      poolSize,
-      maxPoolSize: Math.max(poolSize, options.maxPoolSize ?? d.maxPoolSize),
-      memoryLimitMb: Math.max(8, options.memoryLimitMb ?? d.memoryLimitMb),
-      maxLogEntries: Math.max(0, options.maxLogEntries ?? d.maxLogEntries),
-      maxLogBytes: Math.max(0, options.maxLogBytes ?? d.maxLogBytes),
-      maxResultBytes: Math.max(1, options.maxResultBytes ?? d.maxResultBytes),
-      contextsPerIsolate: Math.max(1, options.contextsPerIsolate ?? d.contextsPerIsolate),
-      maxScripts: Math.max(1, options.maxScripts ?? d.maxScripts),
-      maxScriptBytes: Math.max(1, options.maxScriptBytes ?? d.maxScriptBytes),
-      prepareTimeoutMs: Math.max(1, options.prepareTimeoutMs ?? d.prepareTimeoutMs),
-      stopGraceMs: Math.max(0, options.stopGraceMs ?? d.stopGraceMs),
-      idleIsolateMs: Math.max(1000, options.idleIsolateMs ?? d.idleIsolateMs),
-      maxPipelinedPerIsolate: Math.max(1, Math.floor(options.maxPipelinedPerIsolate ?? d.maxPipelinedPerIsolate)),
-    });
+  constructor(options: NodejsRuntimeOptions) {
+    const o = (this.#o = options);
     const logger = (this.#logger = options.logger);
     const lifecycle = (this.#life = new Lifecycle({ language: 'nodejs', name: 'the Node.js runtime', logger, stopGraceMs: o.stopGraceMs }));
     const policy = (this.#policy = new PipeliningPolicy(o.maxPipelinedPerIsolate));
@@ -339,6 +283,6 @@ export class NodejsRuntime implements Runtime {
   }
 }
 
-export function createNodejsRuntime(options: Partial<NodejsRuntimeOptions> & Pick<NodejsRuntimeOptions, 'logger'>): NodejsRuntime {
+export function createNodejsRuntime(options: NodejsRuntimeOptions): NodejsRuntime {
   return new NodejsRuntime(options);
 }

@@ -1,7 +1,7 @@
 /** What a WebAssembly call hands back, as the runtime reports it: what it printed, its result, its error. */
 import { isPlainObject } from '../../common/plain-object.js';
 import { guestScriptError } from '../kit/guest-values.js';
-import { truncationMarker, utf8Truncate, type OutputLimits } from '../kit/output-limits.js';
+import { boundLogs, type OutputLimits } from '../kit/output-limits.js';
 import type { InvocationResult, InvocationStats, ScriptError } from '../runtime.js';
 
 /**
@@ -17,47 +17,24 @@ export function newLogBuffer(limits: Pick<OutputLimits, 'maxLogEntries' | 'maxLo
   return new SharedArrayBuffer(HEADER_BYTES + limits.maxLogBytes + limits.maxLogEntries + 4);
 }
 
-/**
- * The last call's output as log lines: at most `maxLogEntries` lines and `maxLogBytes` UTF-8 bytes,
- * then one marker line saying what was left out (as every runtime does). Lines beyond the buffer
- * are counted from the worker's tally.
- */
-export function collectLogs(buffer: SharedArrayBuffer, limits: Pick<OutputLimits, 'maxLogEntries' | 'maxLogBytes'>): string[] {
+/** The last call's output as log lines, bounded as every runtime's are; lines beyond the buffer are counted from the worker's tally. */
+export function collectLogs(buffer: SharedArrayBuffer, limits: Pick<OutputLimits, 'maxLogEntries' | 'maxLogBytes'>): readonly string[] {
   const header = new Int32Array(buffer, 0, 4);
   const totalBytes = Atomics.load(header, 1);
   if (totalBytes === 0) return [];
   const stored = Math.min(Atomics.load(header, 0), buffer.byteLength - HEADER_BYTES);
   const complete = stored >= totalBytes;
   const text = decoder.decode(new Uint8Array(buffer, HEADER_BYTES, stored).slice());
-  const lines = text.split('\n');
+  const lines = text.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
   const endsWithNewline = text.endsWith('\n');
   if (endsWithNewline) lines.pop();
-  const totalLines = complete ? lines.length : Math.max(lines.length, Atomics.load(header, 2) + (Atomics.load(header, 3) === 1 ? 0 : 1));
-  const logs: string[] = [];
-  let bytes = 0;
-  let cut = false;
-  for (const raw of lines) {
-    if (logs.length >= limits.maxLogEntries || bytes >= limits.maxLogBytes) break;
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    const size = Buffer.byteLength(line, 'utf8');
-    if (bytes + size > limits.maxLogBytes) {
-      logs.push(utf8Truncate(line, limits.maxLogBytes - bytes));
-      bytes = limits.maxLogBytes;
-      cut = true;
-      break;
-    }
-    bytes += size;
-    logs.push(line);
-  }
+  const total = complete ? lines.length : Math.max(lines.length, Atomics.load(header, 2) + (Atomics.load(header, 3) === 1 ? 0 : 1));
   // A capture that stopped mid-line kept only the start of its last line.
-  if (!complete && !endsWithNewline && logs.length === lines.length) cut = true;
-  const dropped = totalLines - logs.length;
-  if (dropped > 0 || cut) logs.push(truncationMarker(dropped, limits));
-  return logs;
+  return boundLogs(lines, limits, { lines: total, lastCut: !complete && !endsWithNewline });
 }
 
 /** A ready module's stdout: its result as JSON. */
-export function parseResult(text: string, logs: string[], stats: InvocationStats): InvocationResult {
+export function parseResult(text: string, logs: readonly string[], stats: InvocationStats): InvocationResult {
   const invalid = (message: string): InvocationResult => ({ status: 'error', error: { name: 'InvalidResult', message }, logs, stats });
   if (text.trim() === '') return invalid('the module wrote no result on stdout (it must write the result as JSON)');
   try {

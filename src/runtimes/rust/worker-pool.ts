@@ -198,7 +198,7 @@ export class WorkerPool {
     if (call && !slot.dead && !slot.call && this.#queue.handOldest(slot)) this.#begin(slot, call);
   }
 
-  #result(call: Call, end: End, logs: string[]): InvocationResult {
+  #result(call: Call, end: End, logs: readonly string[]): InvocationResult {
     const stats: InvocationStats = { durationMs: roundMs(end.durationMs ?? performance.now() - call.started), ...(end.memoryBytes ? { memoryUsageBytes: end.memoryBytes } : {}) };
     const { maxResultBytes, memoryLimitMb } = this.#o;
     switch (end.outcome) {
