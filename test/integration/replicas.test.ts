@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RunningService } from '../../src/main/service.js';
 import { startScratchPostgres, type ScratchPostgres } from '../helpers/scratch-services.js';
 import { call, execute, initialize, startTestService } from '../helpers/service.js';
+import { waitFor } from '../helpers/wait.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -43,11 +44,9 @@ describe('two replicas sharing PostgreSQL and the real Redis', () => {
     assert.equal((await execute(b, id, {})).body.result, 'before', 'b has it hot now');
     const patched = await call(a, 'PATCH', `/api/v1/sessions/${id}`, { body: { context: { tag: 'after' } } });
     assert.equal(patched.status, 200);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await execute(b, id, {})).body.result, 'after');
+    await waitFor("b to see a's PATCH", async () => (await execute(b, id, {})).body.result === 'after');
     assert.equal((await call(a, 'DELETE', `/api/v1/sessions/${id}`)).status, 200);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await execute(b, id, {})).status, 404);
+    await waitFor("b to see a's DELETE", async () => (await execute(b, id, {})).status === 404);
   });
 
   it('counters from both replicas reach PostgreSQL', async () => {
@@ -67,7 +66,6 @@ describe('two replicas sharing PostgreSQL and the real Redis', () => {
     const init = await initialize(a, 'nodejs-replica4', { script_content: 'return 1;', context: { retain_session: false } });
     const id = init.body.request_id as string;
     assert.equal((await execute(b, id, {})).status, 200);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await execute(a, id, {})).status, 404);
+    await waitFor('a to see the session ended on b', async () => (await execute(a, id, {})).status === 404);
   });
 });
