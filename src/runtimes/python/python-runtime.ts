@@ -17,8 +17,7 @@ import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
-import type { OutputLimits } from '../kit/output-limits.js';
-import { boundOutput } from '../kit/output-limits.js';
+import { boundOutput, type OutputLimits } from '../kit/output-limits.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
 import { Lifecycle } from '../kit/lifecycle.js';
 import { SingleFlight } from '../kit/single-flight.js';
@@ -86,7 +85,7 @@ export class PythonRuntime implements Runtime {
     for (const mode of this.#o.allowUnsandboxed ? (['sandboxed', 'unsandboxed'] as const) : (['sandboxed'] as const)) {
       try {
         const plan = await planLaunch({ ...this.#o, workerHostPath }, mode);
-        const config = JSON.stringify({ ...limits, maxProcesses: plan.maxProcesses ?? null, workdir: plan.workdir, seccomp: plan.workerFilter?.toString('base64') ?? null });
+        const config = JSON.stringify({ ...limits, ...plan.workerConfig });
         this.#coldStartMs = await this.#pool.open({ plan, workerSource, config, maxLineBytes, startTimeoutMs });
         this.#plan = plan;
         break;
@@ -106,8 +105,7 @@ export class PythonRuntime implements Runtime {
 
   health(): RuntimeHealth {
     const { poolSize, maxWorkers, maxQueue, memoryLimitMb } = this.#o;
-    const workerStartMs = this.#coldStartMs !== undefined ? { workerStartMs: this.#coldStartMs } : {};
-    const details = { ...this.#plan?.details, ...this.#pool.stats(), scripts: this.#scripts.size, poolSize, maxWorkers, maxQueue, memoryLimitMb, ...workerStartMs };
+    const details = { ...this.#plan?.details, ...this.#pool.stats(), scripts: this.#scripts.size, poolSize, maxWorkers, maxQueue, memoryLimitMb, workerStartMs: this.#coldStartMs };
     const notRunning = this.#life.notRunning(details);
     if (notRunning) return notRunning;
     if (this.#plan?.kind === 'none') return { status: 'degraded', reason: 'running Python WITHOUT a sandbox (PYTHON_ALLOW_UNSANDBOXED=true): scripts can reach the host', details };
@@ -216,8 +214,7 @@ export class PythonRuntime implements Runtime {
     }
     // A script can change its worker's limits (same interpreter): the host enforces them again, measuring
     // the result only when its reply line is long enough to hold one over the limit.
-    const lineBytes = worker.lastReplyBytes;
-    return boundOutput(this.#toResult(worker, reply, elapsed()), this.#o, lineBytes <= this.#o.maxResultBytes ? lineBytes : undefined);
+    return boundOutput(this.#toResult(worker, reply, elapsed()), this.#o, worker.lastReplyBytes <= this.#o.maxResultBytes ? worker.lastReplyBytes : undefined);
   }
 
   #toResult(worker: WorkerProcess, reply: WorkerMessage, durationMs: number): InvocationResult {

@@ -33,60 +33,59 @@ export const FD_WORKER_SOURCE = 5;
 export type SandboxSettings = Pick<PythonRuntimeOptions, 'pythonPath' | 'bwrapPath' | 'setprivPath' | 'tmpSizeBytes' | 'allowUnsandboxed'> & { readonly workerHostPath: string };
 
 export interface LaunchPlan {
-  /** `bubblewrap` or `none` (PYTHON_ALLOW_UNSANDBOXED). */
   readonly kind: 'bubblewrap' | 'none';
   readonly command: string;
   /** Arguments up to the worker program; its config argument follows. */
   readonly args: readonly string[];
   /** Bytes for FD_SECCOMP, when the filter applies. */
   readonly seccomp: Buffer | undefined;
-  /** The filter the worker installs on itself (see seccomp.ts), when one applies here. */
-  readonly workerFilter: Buffer | undefined;
-  /** Passed to the worker: the RLIMIT_NPROC it sets (undefined: none, e.g. root without a sandbox). */
-  readonly maxProcesses: number | undefined;
-  /** Directory the worker runs in, inside its view. */
-  readonly workdir: string;
+  /**
+   * guest/worker.py's Config entries that depend on the launch: the RLIMIT_NPROC it sets (null: none,
+   * e.g. root without a sandbox), the directory it runs in (inside its view), and the filter it
+   * installs on itself (base64, see seccomp.ts; null when none applies here).
+   */
+  readonly workerConfig: Readonly<{ maxProcesses: number | null; workdir: string; seccomp: string | null }>;
   /** Facts for health. */
   readonly details: Readonly<Record<string, unknown>>;
 }
 
-/** Why the sandbox cannot be used: reported in health, and in every refused call. */
-export class SandboxUnavailable extends Error {}
-
 /**
- * The launch plan for this machine: `sandboxed` under bubblewrap (throws SandboxUnavailable with
- * the reason when it cannot be used), or `unsandboxed`, which the caller may only ask for when the
- * operator allowed it (PYTHON_ALLOW_UNSANDBOXED).
+ * The launch plan for this machine: `sandboxed` under bubblewrap (throws why it cannot be used: the
+ * reason health and every refused call report), or `unsandboxed`, which the caller may only ask
+ * for when the operator allowed it (PYTHON_ALLOW_UNSANDBOXED).
  */
 export async function planLaunch(settings: SandboxSettings, mode: 'sandboxed' | 'unsandboxed'): Promise<LaunchPlan> {
-  if (!existsSync(settings.pythonPath)) throw new SandboxUnavailable(`${settings.pythonPath} does not exist (Debian package python3)`);
-  const setpriv = firstExisting(SETPRIV_CANDIDATES, settings.setprivPath);
-  if (mode === 'sandboxed') return planBubblewrap(settings, setpriv);
-  if (!settings.allowUnsandboxed) throw new SandboxUnavailable('running Python without a sandbox is not allowed (PYTHON_ALLOW_UNSANDBOXED)');
-  return planUnsandboxed(settings, setpriv);
-}
-
-/** `bwrap --version` as numbers; 0.8.0 or newer is needed (`--disable-userns`, `--size`). */
-async function bwrapVersion(bwrap: string): Promise<number[]> {
-  let stdout: string;
-  try {
-    ({ stdout } = await promisify(execFile)(bwrap, ['--version'], { timeout: 5000, env: {} }));
-  } catch (error) {
-    throw new SandboxUnavailable(`${bwrap} --version failed: ${errorMessage(error)}`);
-  }
-  const match = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(stdout);
-  if (!match) throw new SandboxUnavailable(`cannot read the bubblewrap version from "${stdout.trim()}"`);
-  const version = [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
-  if (version[0] === 0 && (version[1] ?? 0) < 8) throw new SandboxUnavailable(`bubblewrap ${version.join('.')} is too old: 0.8.0 or newer is needed (--disable-userns, --size)`);
-  return version;
-}
-
-async function planBubblewrap(settings: SandboxSettings, setpriv: string | undefined): Promise<LaunchPlan> {
-  const bwrap = firstExisting(BWRAP_CANDIDATES, settings.bwrapPath);
-  if (!bwrap) throw new SandboxUnavailable('bubblewrap (bwrap) is not installed (Debian package bubblewrap; `npm run setup` installs it as root)');
-  const version = await bwrapVersion(bwrap);
+  if (!existsSync(settings.pythonPath)) throw new Error(`${settings.pythonPath} does not exist (Debian package python3)`);
   const root = isRoot();
-  if (root && !setpriv) throw new SandboxUnavailable('running as root needs setpriv (util-linux) to start workers unprivileged');
+  const setpriv = firstExisting(SETPRIV_CANDIDATES, settings.setprivPath);
+  if (mode === 'sandboxed') return planBubblewrap(settings, root, setpriv);
+  if (!settings.allowUnsandboxed) throw new Error('running Python without a sandbox is not allowed (PYTHON_ALLOW_UNSANDBOXED)');
+  // Still drop root where possible: a script then cannot write what only root can.
+  const dropRoot = dropRootPrefix(setpriv, root);
+  const chain = [...dropRoot, settings.pythonPath, '-I', '-S', settings.workerHostPath];
+  // No bubblewrap to install the main filter: the worker installs it with its own.
+  const workerFilter = workerSeccompFilter({ everything: true });
+  return {
+    kind: 'none',
+    command: chain[0] as string,
+    args: chain.slice(1),
+    seccomp: undefined,
+    workerConfig: { maxProcesses: root && dropRoot.length === 0 ? null : 64, workdir: '/', seccomp: workerFilter?.toString('base64') ?? null },
+    details: { sandbox: 'none', seccomp: workerFilter !== undefined, hostUid: dropRoot.length > 0 ? SANDBOX_UID : process.getuid?.() },
+  };
+}
+
+async function planBubblewrap(settings: SandboxSettings, root: boolean, setpriv: string | undefined): Promise<LaunchPlan> {
+  const bwrap = firstExisting(BWRAP_CANDIDATES, settings.bwrapPath);
+  if (!bwrap) throw new Error('bubblewrap (bwrap) is not installed (Debian package bubblewrap; `npm run setup` installs it as root)');
+  const { stdout } = await promisify(execFile)(bwrap, ['--version'], { timeout: 5000, env: {} }).catch((error: unknown) => {
+    throw new Error(`${bwrap} --version failed: ${errorMessage(error)}`);
+  });
+  const match = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(stdout);
+  if (!match) throw new Error(`cannot read the bubblewrap version from "${stdout.trim()}"`);
+  const version = [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
+  if (version[0] === 0 && (version[1] ?? 0) < 8) throw new Error(`bubblewrap ${version.join('.')} is too old: 0.8.0 or newer is needed (--disable-userns, --size)`);
+  if (root && !setpriv) throw new Error('running as root needs setpriv (util-linux) to start workers unprivileged');
   const seccomp = sandboxSeccompFilter();
   const workerFilter = workerSeccompFilter({ everything: false });
   const bwrapArgs = [
@@ -110,29 +109,8 @@ async function planBubblewrap(settings: SandboxSettings, setpriv: string | undef
     command,
     args,
     seccomp,
-    workerFilter,
     // The worker is the only process of its user namespace (--as-pid-1): one is all it may have.
-    maxProcesses: 1,
-    workdir: '/tmp',
+    workerConfig: { maxProcesses: 1, workdir: '/tmp', seccomp: workerFilter?.toString('base64') ?? null },
     details: { sandbox: 'bubblewrap', bubblewrap: version.join('.'), seccomp: seccomp !== undefined, execBlocked: workerFilter !== undefined, hostUid: root ? SANDBOX_UID : process.getuid?.() },
-  };
-}
-
-function planUnsandboxed(settings: SandboxSettings, setpriv: string | undefined): LaunchPlan {
-  const root = isRoot();
-  // Still drop root where possible: a script then cannot write what only root can.
-  const dropRoot = dropRootPrefix(setpriv, root);
-  const chain = [...dropRoot, settings.pythonPath, '-I', '-S', settings.workerHostPath];
-  // No bubblewrap to install the main filter: the worker installs it with its own.
-  const workerFilter = workerSeccompFilter({ everything: true });
-  return {
-    kind: 'none',
-    command: chain[0] as string,
-    args: chain.slice(1),
-    seccomp: undefined,
-    workerFilter,
-    maxProcesses: root && dropRoot.length === 0 ? undefined : 64,
-    workdir: '/',
-    details: { sandbox: 'none', seccomp: workerFilter !== undefined, hostUid: dropRoot.length > 0 ? SANDBOX_UID : process.getuid?.() },
   };
 }

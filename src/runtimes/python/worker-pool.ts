@@ -14,10 +14,9 @@ import { ServiceError } from '../../errors/service-error.js';
 import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { errorMessage, roundMs } from '../kit/invocation.js';
 import type { PythonRuntimeOptions } from './python-runtime.js';
-import { SandboxUnavailable } from './sandbox.js';
 import { describeExit, WorkerProcess, type KillReason, type WorkerExit, type WorkerLaunch } from './worker-process.js';
 
-export type WorkerPoolOptions = Pick<Required<PythonRuntimeOptions>, 'logger' | 'poolSize' | 'maxWorkers' | 'maxQueue' | 'compilers' | 'idleCpuMsPerSecond'> & {
+export type WorkerPoolOptions = Pick<PythonRuntimeOptions, 'logger' | 'poolSize' | 'maxWorkers' | 'maxQueue' | 'compilers' | 'idleCpuMsPerSecond'> & {
   /** The error of a call refused because the runtime stops. */
   readonly unavailable: () => ServiceError;
 };
@@ -60,11 +59,9 @@ export class WorkerPool {
   /** Proves that `launch` works here by starting one worker (it stays, as a compiler), then opens; resolves with that start's ms. */
   async open(launch: WorkerLaunch): Promise<number> {
     const started = performance.now();
-    try {
-      await this.#spawn(launch, 'compiler').ready;
-    } catch (error) {
-      throw new SandboxUnavailable(`a ${launch.plan.kind === 'bubblewrap' ? 'sandboxed ' : ''}worker did not start: ${errorMessage(error)}`);
-    }
+    await this.#spawn(launch, 'compiler').ready.catch((error: unknown) => {
+      throw new Error(`a ${launch.plan.kind === 'bubblewrap' ? 'sandboxed ' : ''}worker did not start: ${errorMessage(error)}`);
+    });
     this.#launch = launch;
     this.#reaper = setInterval(() => this.#reap(), REAPER_INTERVAL_MS).unref();
     this.#replenish();
@@ -112,8 +109,8 @@ export class WorkerPool {
   handBack(worker: WorkerProcess): void {
     worker.busy = false;
     worker.idleSince = performance.now();
-    // Killed during the call (timeout, memory...) or its session ended: it serves no one again.
-    if (worker.killReason !== undefined || worker.released) this.#retire(worker, worker.killReason ?? 'released');
+    // Killed during the call (timeout, memory...) or its session ended (it is no longer its key's worker): it serves no one again.
+    if (worker.killReason !== undefined || (worker.key !== undefined && this.#byKey.get(worker.key) !== worker)) this.#retire(worker, worker.killReason ?? 'released');
     // A session's worker runs nothing until that session's next call.
     else if (worker.key !== undefined) worker.freeze();
     this.#dispatch();
@@ -124,7 +121,6 @@ export class WorkerPool {
     const worker = this.#byKey.get(key);
     if (!worker) return;
     this.#byKey.delete(key);
-    worker.released = true;
     if (!worker.busy) this.handBack(worker);
   }
 
@@ -138,7 +134,7 @@ export class WorkerPool {
   stats(): Record<string, number> {
     const workers = [...this.#workers];
     const count = (test: (worker: WorkerProcess) => boolean): number => workers.filter(test).length;
-    const spares = count((w) => w.key === undefined && w.state !== 'dead');
+    const spares = count((w) => w.key === undefined);
     return { workers: workers.length, sessions: this.#byKey.size, spares, busy: count((w) => w.busy), frozen: count((w) => w.frozen), compilers: this.#compilers.size, queued: this.#queue.length, restarts: this.#restarts };
   }
 

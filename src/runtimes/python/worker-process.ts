@@ -63,8 +63,6 @@ export class WorkerProcess {
   /** The session (instance key) this worker serves; undefined while it is a blank spare. */
   key: string | undefined;
   busy = false;
-  /** The session ended while a call ran: end the worker when the call returns. */
-  released = false;
   /** Scripts compiled in this worker, by hash. */
   readonly compiled = new Set<string>();
   /** When the current idle period started (performance.now()), and the CPU ticks sampled in it. */
@@ -201,13 +199,7 @@ export class WorkerProcess {
     if (this.#state === 'dead') return;
     this.#signal('SIGKILL');
     // The launcher's whole group (bubblewrap, and its child until that starts python in a session of its own).
-    if (this.#child.exitCode === null && this.#child.signalCode === null && this.#child.pid !== undefined) {
-      try {
-        process.kill(-this.#child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    if (this.#child.pid !== undefined) this.#signal('SIGKILL', -this.#child.pid);
   }
 
   /** Files (inodes) in its private /tmp: tmpfs bounds bytes, not inodes (400,000 empty files took ~400 MiB of kernel memory). */
@@ -237,11 +229,11 @@ export class WorkerProcess {
     }
   }
 
-  #signal(signal: NodeJS.Signals): boolean {
+  #signal(signal: NodeJS.Signals, pid = this.pid): boolean {
     // Only while the launcher has not exited: after that the pid may belong to someone else.
-    if (this.pid === undefined || this.#child.exitCode !== null || this.#child.signalCode !== null) return false;
+    if (pid === undefined || this.#child.exitCode !== null || this.#child.signalCode !== null) return false;
     try {
-      process.kill(this.pid, signal);
+      process.kill(pid, signal);
       return true;
     } catch {
       return false;
