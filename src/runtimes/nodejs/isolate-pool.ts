@@ -7,11 +7,12 @@
 import { performance } from 'node:perf_hooks';
 import ivm from 'isolated-vm';
 
+import type { Config } from '../../config/config.js';
 import { ServiceError } from '../../errors/service-error.js';
+import type { Logger } from '../../observability/logger.js';
 import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { errorMessage } from '../kit/invocation.js';
 import type { Lifecycle } from '../kit/lifecycle.js';
-import type { NodejsRuntimeOptions } from './nodejs-runtime.js';
 import type { Conduct, PipelineSlot, PipeliningPolicy } from './pipelining.js';
 import type { WarmContexts } from './warm-contexts.js';
 
@@ -25,7 +26,7 @@ const HEAP_SAMPLE_MS = 100;
 type DisposeReason = 'memory' | 'timeout' | 'stop' | 'idle';
 
 /** What went wrong in an isolate, read from the error isolated-vm raised. */
-export type Failure = { kind: 'timeout' } | { kind: 'memory'; message: string } | { kind: 'stopped' } | { kind: 'internal'; error: unknown };
+export type Failure = { kind: 'timeout' } | { kind: 'memory'; message: string } | { kind: 'internal'; error: unknown };
 
 /** The host-side deadline passed and the isolate was disposed. */
 class HardTimeout extends Error {}
@@ -51,10 +52,6 @@ export class IsolateSlot implements PipelineSlot {
     return this.disposeReason === undefined && !this.isolate.isDisposed;
   }
 
-  get busy(): boolean {
-    return this.inFlight > 0;
-  }
-
   heapUsed(): number | undefined {
     const now = performance.now();
     if (now - this.#heapSampledAt >= HEAP_SAMPLE_MS && this.alive) {
@@ -72,7 +69,8 @@ export class IsolateSlot implements PipelineSlot {
 /** A call to place: its warm context (none for a prepare), its session's conduct, its time limit. */
 export type Waiter = Readonly<{ key: string | undefined; conduct: Conduct | undefined; limitMs: number }>;
 
-export type IsolatePoolOptions = Pick<NodejsRuntimeOptions, 'logger' | 'poolSize' | 'maxPoolSize' | 'memoryLimitMb' | 'contextsPerIsolate' | 'idleIsolateMs'> & {
+export type IsolatePoolOptions = Pick<Config['nodejs'], 'poolSize' | 'maxPoolSize' | 'memoryLimitMb' | 'contextsPerIsolate' | 'idleIsolateMs'> & {
+  readonly logger: Logger;
   readonly lifecycle: Lifecycle;
   readonly policy: PipeliningPolicy;
   readonly contexts: (isolate: ivm.Isolate) => WarmContexts;
@@ -80,7 +78,7 @@ export type IsolatePoolOptions = Pick<NodejsRuntimeOptions, 'logger' | 'poolSize
 
 export class IsolatePool {
   readonly #o: IsolatePoolOptions;
-  #slots: IsolateSlot[] = [];
+  readonly #slots: IsolateSlot[] = [];
   #nextId = 1;
   readonly #queue = new DeadlineQueue<Waiter, IsolateSlot>();
   #restarts = 0;
@@ -119,15 +117,14 @@ export class IsolatePool {
   }
 
   disposeAll(): void {
-    for (const slot of [...this.#slots]) this.#dispose(slot, 'stop');
-    this.#slots = [];
+    for (const slot of this.#slots.splice(0)) this.#dispose(slot, 'stop');
   }
 
   details(): Record<string, unknown> {
     const sum = (of: (slot: IsolateSlot) => number): number => this.#slots.reduce((total, slot) => total + of(slot), 0);
     return {
       isolates: this.#slots.length,
-      busy: sum((slot) => (slot.busy ? 1 : 0)),
+      busy: sum((slot) => (slot.inFlight > 0 ? 1 : 0)),
       inFlight: sum((slot) => slot.inFlight),
       queued: this.#queue.length,
       restarts: this.#restarts,
@@ -190,8 +187,9 @@ export class IsolatePool {
     });
   }
 
+  /** Throws RUNTIME_UNAVAILABLE when the isolate went because the runtime stops. */
   classify(slot: IsolateSlot, error: unknown): Failure {
-    if (slot.disposeReason === 'stop' || (!this.#o.lifecycle.running && slot.isolate.isDisposed)) return { kind: 'stopped' };
+    if (slot.disposeReason === 'stop' || (!this.#o.lifecycle.running && slot.isolate.isDisposed)) throw this.#o.lifecycle.unavailable();
     if (slot.disposeReason === 'timeout' || error instanceof HardTimeout) return { kind: 'timeout' };
     const message = errorMessage(error);
     if (message.includes('memory limit') || slot.disposeReason === 'memory' || slot.isolate.isDisposed) {
@@ -210,7 +208,7 @@ export class IsolatePool {
     } catch (error) {
       this.#o.logger.debug({ err: error }, 'nodejs runtime: dispose failed');
     }
-    if (!slot.busy) this.#retire(slot);
+    if (slot.inFlight === 0) this.#retire(slot);
   }
 
   #add(): IsolateSlot {
@@ -232,30 +230,29 @@ export class IsolatePool {
    */
   #place({ key, conduct, limitMs }: Waiter): IsolateSlot | undefined {
     const hot = key !== undefined && this.#o.policy.isHot(conduct);
-    const joined = hot ? this.#o.policy.pipelineFor(this.#slots, key) : undefined;
-    if (joined) return occupy(joined, limitMs);
-    let warm: IsolateSlot | undefined;
+    const chosen = (hot ? this.#o.policy.pipelineFor(this.#slots, key) : undefined) ?? this.#idle(key);
+    if (!chosen) return undefined;
+    chosen.pipelineKey = hot && chosen.contexts.hasLive(key) ? key : undefined;
+    chosen.inFlight += 1;
+    chosen.inFlightLimitMs += limitMs;
+    return chosen;
+  }
+
+  #idle(key: string | undefined): IsolateSlot | undefined {
+    const idle = this.#slots.filter((slot) => slot.inFlight === 0 && slot.alive);
     let roomy: IsolateSlot | undefined;
     let stale: IsolateSlot | undefined;
-    // Died while idle (isolated-vm can dispose an isolate for memory after its call returned).
-    const dead = this.#slots.filter((slot) => !slot.busy && !slot.alive);
-    for (const slot of this.#slots) {
-      if (slot.busy || !slot.alive) continue;
-      if (key !== undefined && slot.contexts.hasLive(key)) {
-        warm = slot;
-        break;
-      }
+    for (const slot of idle) {
       if (slot.contexts.size < this.#o.contextsPerIsolate) {
         if (!roomy || slot.contexts.size < roomy.contexts.size) roomy = slot;
       } else if (!stale || slot.idleSince < stale.idleSince) {
         stale = slot;
       }
     }
-    for (const slot of dead) this.#dispose(slot, 'memory');
-    const chosen = warm ?? roomy ?? (this.#slots.length < this.#o.maxPoolSize ? this.#add() : stale);
-    if (!chosen) return undefined;
-    chosen.pipelineKey = hot && chosen.contexts.hasLive(key) ? key : undefined;
-    return occupy(chosen, limitMs);
+    // Died while idle (isolated-vm can dispose an isolate for memory after its call returned).
+    for (const slot of this.#slots.filter((slot) => slot.inFlight === 0 && !slot.alive)) this.#dispose(slot, 'memory');
+    const warm = key === undefined ? undefined : idle.find((slot) => slot.contexts.hasLive(key));
+    return warm ?? roomy ?? (this.#slots.length < this.#o.maxPoolSize ? this.#add() : stale);
   }
 
   /**
@@ -263,7 +260,7 @@ export class IsolatePool {
    * wait too, even those that could join a pipeline, so that pipelines drain and free isolates.
    */
   #dispatch(): void {
-    while (this.#queue.length > 0 && this.#o.lifecycle.running) {
+    while (this.#o.lifecycle.running) {
       const waiter = this.#queue.oldest();
       const slot = waiter && this.#place(waiter);
       if (!slot) return;
@@ -285,13 +282,7 @@ export class IsolatePool {
     // The isolates with the fewest warm contexts cost the least to lose.
     for (const slot of [...this.#slots].sort((a, b) => a.contexts.size - b.contexts.size)) {
       if (this.#slots.length <= this.#o.poolSize) return;
-      if (!slot.busy && now - slot.idleSince > this.#o.idleIsolateMs) this.#dispose(slot, 'idle');
+      if (slot.inFlight === 0 && now - slot.idleSince > this.#o.idleIsolateMs) this.#dispose(slot, 'idle');
     }
   }
-}
-
-function occupy(slot: IsolateSlot, limitMs: number): IsolateSlot {
-  slot.inFlight += 1;
-  slot.inFlightLimitMs += limitMs;
-  return slot;
 }

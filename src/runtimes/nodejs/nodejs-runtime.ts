@@ -18,12 +18,12 @@ import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure, ExecuteRequest, InvocationResult, InvocationStats, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
-import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
+import { eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
 import type { OutputLimits } from '../kit/output-limits.js';
 import { Lifecycle } from '../kit/lifecycle.js';
 import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { SingleFlight } from '../kit/single-flight.js';
-import { DISPOSE_GRACE_MS, IsolatePool, type Failure, type IsolateSlot } from './isolate-pool.js';
+import { DISPOSE_GRACE_MS, IsolatePool, type Failure, type IsolateSlot, type Waiter } from './isolate-pool.js';
 import { PipeliningPolicy, type Conduct } from './pipelining.js';
 import { detectForm, explainCompileError, USER_FILE, wrapSource } from './source-forms.js';
 import { readEnvelope, WarmContexts, warmKey, type Envelope, type PreparedScript, type WarmContext } from './warm-contexts.js';
@@ -33,20 +33,18 @@ export type NodejsRuntimeOptions = Config['nodejs'] & OutputLimits & { readonly 
 
 /** Time to fetch the logs of a call isolated-vm stopped: to run, and (plus DISPOSE_GRACE_MS) to get there behind pipelined calls. */
 const LOG_COLLECT_MS = 50;
-/** How many times a refused call is run again. */
-const MAX_REFUSALS = 3;
+/** Runs of a call that keeps being refused, at most. */
+const MAX_RUNS = 3;
 /** The call did not run (the guest refused it: an invocation of its context is pending; or its isolate was gone): it runs again. */
 const REFUSED = Symbol('refused');
 /** What isolated-vm rejects a call with when the isolate was disposed before the call started. */
 const NEVER_RAN = 'Isolate is disposed';
 
-/** An execute call, as the pool places it and #invoke runs it. */
-type Call = Readonly<{ key: string; instanceKey: string; conduct: Conduct; limitMs: number; json: string }>;
+type Call = Waiter & Readonly<{ key: string; conduct: Conduct; instanceKey: string; json: string }>;
 
 export class NodejsRuntime implements Runtime {
   readonly language: Language = 'nodejs';
 
-  readonly #logger: Logger;
   readonly #o: NodejsRuntimeOptions;
   readonly #life: Lifecycle;
   readonly #policy: PipeliningPolicy;
@@ -58,23 +56,22 @@ export class NodejsRuntime implements Runtime {
 
   constructor(options: NodejsRuntimeOptions) {
     const o = (this.#o = options);
-    const logger = (this.#logger = options.logger);
-    const lifecycle = (this.#life = new Lifecycle({ language: 'nodejs', name: 'the Node.js runtime', logger, stopGraceMs: o.stopGraceMs }));
+    const lifecycle = (this.#life = new Lifecycle({ language: 'nodejs', name: 'the Node.js runtime', logger: o.logger, stopGraceMs: o.stopGraceMs }));
     const policy = (this.#policy = new PipeliningPolicy(o.maxPipelinedPerIsolate));
     // A script that leaves the cache leaves every isolate.
     this.#scripts = createScriptCache<PreparedScript>(o.maxScripts, o.maxScriptBytes, (script) => {
       script.cachedData?.release();
       for (const slot of this.#pool.slots) slot.contexts.forget(script.hash);
     });
-    const contexts = (isolate: ivm.Isolate): WarmContexts => new WarmContexts(isolate, { ...o, bootstrapSource: this.#bootstrapSource, logger });
-    this.#pool = new IsolatePool({ ...o, logger, lifecycle, policy, contexts });
+    const contexts = (isolate: ivm.Isolate): WarmContexts => new WarmContexts(isolate, { ...o, bootstrapSource: this.#bootstrapSource });
+    this.#pool = new IsolatePool({ ...o, lifecycle, policy, contexts });
   }
 
   start(): Promise<void> {
     return this.#life.start(async () => {
       this.#bootstrapSource = await readFile(projectPath('src', 'runtimes', 'nodejs', 'guest', 'bootstrap.js'), 'utf8');
       await this.#pool.start();
-      this.#logger.info({ isolates: this.#o.poolSize, memoryLimitMb: this.#o.memoryLimitMb }, 'nodejs runtime started');
+      this.#o.logger.info({ isolates: this.#o.poolSize, memoryLimitMb: this.#o.memoryLimitMb }, 'nodejs runtime started');
     });
   }
 
@@ -85,7 +82,6 @@ export class NodejsRuntime implements Runtime {
       force: () => {
         this.#pool.disposeAll();
         this.#scripts.clear();
-        this.#policy.clear();
       },
     });
   }
@@ -107,7 +103,17 @@ export class NodejsRuntime implements Runtime {
     this.#life.assertRunning();
     const script = this.#scripts.get(request.scriptHash);
     if (!script) return NOT_PREPARED;
-    return this.#life.track(() => this.#execute(script, request));
+    return this.#life.track(async () => {
+      const { instanceKey, scriptHash } = request;
+      const conduct = this.#policy.conductOf(instanceKey, scriptHash);
+      const call = { key: warmKey(instanceKey, scriptHash), instanceKey, conduct, limitMs: Math.max(1, Math.floor(request.timeoutMs)), json: eventJson(request) };
+      for (let run = 1; run <= MAX_RUNS; run++) {
+        const result = await this.#pool.run(call, request.timeoutMs, (slot) => this.#invoke(slot, script, call));
+        if (result !== REFUSED) return result;
+      }
+      this.#o.logger.error({ instanceKey }, 'nodejs runtime: call refused again and again');
+      throw new ServiceError('INTERNAL_ERROR', 'the Node.js runtime failed to run the script');
+    });
   }
 
   release(instanceKey: string): void {
@@ -135,7 +141,7 @@ export class NodejsRuntime implements Runtime {
       const { cachedData } = compiled as ivm.Script & ivm.CachedDataResult;
       const script: PreparedScript = { hash, form, wrapped, cachedData, bytes: wrapped.length * 2 };
       // Only running a module's body says what it exports; it runs in a throwaway context.
-      const failure = form === 'module' ? await this.#checkModule(slot, script, compiled) : undefined;
+      const failure = form === 'module' ? await this.#checkModule(slot, script, compiled).catch((error: unknown) => this.#prepareLimitFailure(slot, error)) : undefined;
       if (failure) {
         compiled.release();
         cachedData?.release();
@@ -149,36 +155,18 @@ export class NodejsRuntime implements Runtime {
 
   async #checkModule(slot: IsolateSlot, script: PreparedScript, compiled: ivm.Script): Promise<CompileFailure | undefined> {
     const limitMs = this.#o.prepareTimeoutMs;
-    try {
-      const checked = slot.contexts.check(script, compiled, performance.now() + limitMs);
-      const envelope = readEnvelope(await this.#pool.guard(slot, limitMs, checked, () => undefined));
-      if (envelope.s === 'ok') return undefined;
-      const { name, message, stack, ...position } = guestScriptError(envelope.e);
-      if (envelope.s === 'memory') return { kind: 'MemoryLimitError', message: this.#memoryMessage(message) };
-      return { kind: name, message: `the script's top-level code failed: ${message}`, ...position, ...(stack !== undefined ? { diagnostics: stack } : {}) };
-    } catch (error) {
-      return this.#prepareLimitFailure(slot, error);
-    }
+    const checked = slot.contexts.check(script, compiled, performance.now() + limitMs);
+    const envelope = readEnvelope(await this.#pool.guard(slot, limitMs, checked, () => undefined));
+    if (envelope.s === 'ok') return undefined;
+    const { name, message, stack, ...position } = guestScriptError(envelope.e);
+    if (envelope.s === 'memory') return { kind: 'MemoryLimitError', message: this.#memoryMessage(message) };
+    return { kind: name, message: `the script's top-level code failed: ${message}`, ...position, ...(stack !== undefined ? { diagnostics: stack } : {}) };
   }
 
   #prepareLimitFailure(slot: IsolateSlot, error: unknown): CompileFailure {
     const failure = this.#scriptFailure(slot, this.#pool.classify(slot, error), 'prepare');
     if (failure.kind === 'memory') return { kind: 'MemoryLimitError', message: this.#memoryMessage(failure.message) };
     return { kind: 'TimeoutError', message: `the script's top-level code did not finish within ${this.#o.prepareTimeoutMs} ms` };
-  }
-
-  async #execute(script: PreparedScript, request: ExecuteRequest): Promise<InvocationResult> {
-    const { instanceKey, scriptHash } = request;
-    const conduct = this.#policy.conductOf(instanceKey, scriptHash);
-    const call = { key: warmKey(instanceKey, scriptHash), instanceKey, conduct, limitMs: Math.max(1, Math.floor(request.timeoutMs)), json: eventJson(request) };
-    for (let refusals = 1; ; refusals++) {
-      const result = await this.#pool.run(call, request.timeoutMs, (slot) => this.#invoke(slot, script, call));
-      if (result !== REFUSED) return result;
-      if (refusals >= MAX_REFUSALS) {
-        this.#logger.error({ instanceKey }, 'nodejs runtime: call refused again and again');
-        throw new ServiceError('INTERNAL_ERROR', 'the Node.js runtime failed to run the script');
-      }
-    }
   }
 
   async #invoke(slot: IsolateSlot, script: PreparedScript, call: Call): Promise<InvocationResult | typeof REFUSED> {
@@ -211,7 +199,7 @@ export class NodejsRuntime implements Runtime {
     };
 
     let envelope: Envelope;
-    let stats: InvocationStats | undefined;
+    let failed = false;
     try {
       const text = await this.#pool.guard(slot, limitMs, work, abortPending, queuedAheadMs);
       if (typeof text !== 'string') throw new Error('guest returned a non-string envelope');
@@ -219,36 +207,30 @@ export class NodejsRuntime implements Runtime {
     } catch (error) {
       const failure = this.#pool.classify(slot, error);
       // Queued behind a call that took the isolate down, or sent to one that had just died: it never started.
-      if (failure.kind === 'memory' && errorMessage(error) === NEVER_RAN) return REFUSED;
-      if (failure.kind !== 'stopped') this.#policy.ban(conduct);
+      if (failure.kind === 'memory' && failure.message === NEVER_RAN) return REFUSED;
+      this.#policy.ban(conduct);
       if (failure.kind === 'internal' && warm) contexts.drop(warm);
       const limit = this.#scriptFailure(slot, failure, 'run');
       envelope = limit.kind === 'memory' ? { s: 'memory', e: { message: limit.message } } : { s: 'timeout', l: await this.#logsAfterTimeout(slot, warm, id) };
-      stats = { durationMs: roundMs(performance.now() - started) };
+      failed = true;
     }
     if (envelope.s === 'busy') {
       // An earlier invocation of this context is still pending (it will time out); the guest ran nothing.
       this.#policy.ban(conduct);
       return REFUSED;
     }
-    if (!stats) {
-      const durationMs = roundMs(performance.now() - started);
-      const memoryUsageBytes = slot.heapUsed();
-      stats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
-    }
+    const durationMs = roundMs(performance.now() - started);
+    // A failed isolate is not asked for its heap.
+    const memoryUsageBytes = failed ? undefined : slot.heapUsed();
+    const stats: InvocationStats = memoryUsageBytes === undefined ? { durationMs } : { durationMs, memoryUsageBytes };
     const logs = guestLogs(envelope.l);
-    switch (envelope.s) {
-      case 'ok':
-        this.#policy.record(conduct, envelope.t);
-        return { status: 'ok', result: envelope.r ?? null, logs, stats };
-      case 'error':
-        this.#policy.record(conduct, envelope.t);
-        return { status: 'error', error: guestScriptError(envelope.e), logs, stats };
-      case 'output_limit': {
-        this.#policy.record(conduct, undefined);
-        const limitBytes = this.#o.maxResultBytes;
-        return { status: 'output_limit', limitBytes, message: `result is ${envelope.n ?? 'more than'} bytes of JSON, over the limit of ${limitBytes} bytes`, logs, stats };
-      }
+    if (envelope.s === 'ok' || envelope.s === 'error' || envelope.s === 'output_limit') {
+      // An output_limit counts as slow, whatever its run time.
+      this.#policy.record(conduct, envelope.s === 'output_limit' ? undefined : envelope.t);
+      if (envelope.s === 'ok') return { status: 'ok', result: envelope.r ?? null, logs, stats };
+      if (envelope.s === 'error') return { status: 'error', error: guestScriptError(envelope.e), logs, stats };
+      const limitBytes = this.#o.maxResultBytes;
+      return { status: 'output_limit', limitBytes, message: `result is ${envelope.n ?? 'more than'} bytes of JSON, over the limit of ${limitBytes} bytes`, logs, stats };
     }
     // A memory kill or a timeout (isolated-vm's, or the guest's abort of an invocation whose promise never settled).
     this.#policy.ban(conduct);
@@ -271,10 +253,9 @@ export class NodejsRuntime implements Runtime {
   }
 
   /** An isolate's failure as the script's time or memory limit; a fault of the runtime throws. */
-  #scriptFailure(slot: IsolateSlot, failure: Failure, what: 'prepare' | 'run'): Exclude<Failure, { kind: 'stopped' | 'internal' }> {
-    if (failure.kind === 'stopped') throw this.#life.unavailable();
+  #scriptFailure(slot: IsolateSlot, failure: Failure, what: 'prepare' | 'run'): Exclude<Failure, { kind: 'internal' }> {
     if (failure.kind !== 'internal') return failure;
-    this.#logger.error({ err: failure.error, slot: slot.id }, `nodejs runtime: ${what} failed`);
+    this.#o.logger.error({ err: failure.error, slot: slot.id }, `nodejs runtime: ${what} failed`);
     throw new ServiceError('INTERNAL_ERROR', `the Node.js runtime failed to ${what} the script`);
   }
 

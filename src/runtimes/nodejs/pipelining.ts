@@ -75,8 +75,4 @@ export class PipeliningPolicy {
   forget(instanceKey: string): void {
     this.#sessions.delete(instanceKey);
   }
-
-  clear(): void {
-    this.#sessions.clear();
-  }
 }

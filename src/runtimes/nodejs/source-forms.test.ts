@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
-import { describeCompileFailure, detectForm, lastClosingBrace, normalizeSource, parseCompileError, wrapSource } from './source-forms.js';
+import { describeCompileFailure, detectForm, explainCompileError, parseCompileError, wrapSource } from './source-forms.js';
 import { readEnvelope } from './warm-contexts.js';
 
 describe('Node.js source forms (pure)', () => {
@@ -19,7 +19,7 @@ describe('Node.js source forms (pure)', () => {
     assert.equal(wrapped.split('\n')[1], 'return 1;');
     assert.ok(wrapped.startsWith('(async function (event, params, context) {\n'));
     assert.ok(wrapSource('module.exports = 1;', 'module').startsWith('(function (exports, require, module, __filename, __dirname) {\n'));
-    assert.equal(normalizeSource('#!/usr/bin/env node\nreturn 1;'), '///usr/bin/env node\nreturn 1;');
+    assert.equal(wrapSource('#!/usr/bin/env node\nreturn 1;', 'body').split('\n')[1], '///usr/bin/env node');
   });
 });
 
@@ -33,14 +33,16 @@ describe('Node.js compile errors (pure)', () => {
     assert.equal(failure.diagnostics, "script.js:2:9\nreturn a +;\n        ^\n\nSyntaxError: Unexpected token ';'");
   });
 
-  it('without a position: the message alone; a line past the end is clamped to the last line', () => {
+  it('without a position: the message alone; a line past the end is clamped to the last line', async () => {
     assert.deepEqual(describeCompileFailure(parseCompileError(new SyntaxError('Invalid regular expression')), ['x']), {
       kind: 'SyntaxError',
       message: 'Invalid regular expression',
       diagnostics: 'SyntaxError: Invalid regular expression',
     });
     assert.equal(describeCompileFailure({ name: 'SyntaxError', message: 'm', line: 9, column: 1 }, ['a', 'b']).line, 2);
-    assert.deepEqual(lastClosingBrace(['if (x) {', '  y();', '} // end', '']), { line: 3, column: 1 });
+    const pastTheEnd = new SyntaxError("Unexpected token ')' [script.js:5:2]");
+    const unmatched = await explainCompileError(pastTheEnd, 'if (x) {\n  y();\n} }\n// end', 'body', () => Promise.resolve());
+    assert.deepEqual([unmatched.message, unmatched.line, unmatched.column], ["Unexpected token '}'", 3, 3], 'an unmatched } is reported at the last one');
   });
 });
 

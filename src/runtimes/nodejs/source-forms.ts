@@ -16,26 +16,26 @@ export const USER_FILE = 'script.js';
  */
 export type ScriptForm = 'body' | 'module';
 const MODULE_FORM = /(?:^|[^.\w$])(?:module\s*\.\s*exports|exports)\s*(?:\.\s*[A-Za-z_$][\w$]*\s*|\[[^\]\n]*\]\s*)*=(?!=)/m;
+
+export function detectForm(source: string): ScriptForm {
+  return MODULE_FORM.test(source) ? 'module' : 'body';
+}
+
 /*
  * The wrapper's opening has a line of its own and scripts compile with lineOffset -1: V8 reports
  * the user's own lines and columns. A script closing the wrapper early (`}); code; (function () {`)
  * only runs its own code at its context's top level, in the sandbox and under the call's timeout,
  * and the guest refuses a completion value not the wrapper function.
  */
-const BODY_PARAMETERS = '(event, params, context) {\n';
-const MODULE_PARAMETERS = '(exports, require, module, __filename, __dirname) {\n';
-
-export function detectForm(source: string): ScriptForm {
-  return MODULE_FORM.test(source) ? 'module' : 'body';
-}
-
-export function normalizeSource(source: string): string {
+function unclosedFunction(form: ScriptForm, name: string, source: string): string {
+  const parameters = form === 'body' ? '(event, params, context)' : '(exports, require, module, __filename, __dirname)';
   // A shebang is legal at the top of a Node.js file, not inside a function body; as a comment it keeps every column.
-  return source.startsWith('#!') ? `//${source.slice(2)}` : source;
+  const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
+  return `${form === 'body' ? 'async ' : ''}function ${name}${parameters} {\n${body}\n`;
 }
 
 export function wrapSource(source: string, form: ScriptForm): string {
-  return `${form === 'body' ? `(async function ${BODY_PARAMETERS}` : `(function ${MODULE_PARAMETERS}`}${normalizeSource(source)}\n})`;
+  return `(${unclosedFunction(form, '', source)}})`;
 }
 
 export type V8CompileError = Omit<ScriptError, 'stack'>;
@@ -61,14 +61,6 @@ export function describeCompileFailure(error: V8CompileError, sourceLines: reado
   return { kind: error.name, message: error.message, line, column, diagnostics: `${USER_FILE}:${line}:${column}\n${text}\n${caret}\n\n${error.name}: ${error.message}` };
 }
 
-export function lastClosingBrace(sourceLines: readonly string[]): { line: number; column: number } {
-  for (let i = sourceLines.length - 1; i >= 0; i--) {
-    const index = sourceLines[i]?.lastIndexOf('}') ?? -1;
-    if (index !== -1) return { line: i + 1, column: index + 1 };
-  }
-  return { line: sourceLines.length, column: 1 };
-}
-
 /**
  * The CompileFailure of a script whose compile failed with `error`. V8 stopping in the wrapper's
  * closing `})` means the braces do not balance, and it names a token the user never wrote; a second
@@ -81,12 +73,14 @@ export async function explainCompileError(error: unknown, source: string, form: 
   const parsed = parseCompileError(error);
   if (parsed.line === undefined || parsed.line <= sourceLines.length) return describeCompileFailure(parsed, sourceLines);
   try {
-    await compile(`${form === 'body' ? `async function check${BODY_PARAMETERS}` : `function check${MODULE_PARAMETERS}`}${normalizeSource(source)}\n`);
-    return describeCompileFailure({ name: parsed.name, message: "Unexpected token '}'", ...lastClosingBrace(sourceLines) }, sourceLines);
+    await compile(unclosedFunction(form, 'check', source));
+    const line = sourceLines.findLastIndex((text) => text.includes('}'));
+    const column = (sourceLines[line]?.lastIndexOf('}') ?? 0) + 1;
+    return describeCompileFailure({ name: parsed.name, message: "Unexpected token '}'", line: line + 1, column }, sourceLines);
   } catch (probeError) {
     const second = parseCompileError(probeError);
     if (second.line !== undefined && second.line <= sourceLines.length) return describeCompileFailure(second, sourceLines);
-    const end = { line: sourceLines.length, column: (sourceLines.at(-1)?.length ?? 0) + 1 };
-    return describeCompileFailure({ name: parsed.name, message: 'Unexpected end of input', ...end }, sourceLines);
+    const column = (sourceLines.at(-1)?.length ?? 0) + 1;
+    return describeCompileFailure({ name: parsed.name, message: 'Unexpected end of input', line: sourceLines.length, column }, sourceLines);
   }
 }

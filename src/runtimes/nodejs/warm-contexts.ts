@@ -12,7 +12,6 @@ import type { Logger } from '../../observability/logger.js';
 import type { OutputLimits } from '../kit/output-limits.js';
 import { USER_FILE, type ScriptForm } from './source-forms.js';
 
-const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
 /** Cheap to rebuild from the cached data. */
 const COMPILED_SCRIPTS_PER_ISOLATE = 200;
 
@@ -149,7 +148,7 @@ export class WarmContexts {
   }
 
   async bootstrap(): Promise<ivm.Script> {
-    return (this.#bootstrap ??= await this.#isolate.compileScript(this.#o.bootstrapSource, { filename: BOOTSTRAP_FILE }));
+    return (this.#bootstrap ??= await this.#isolate.compileScript(this.#o.bootstrapSource, { filename: 'lambda-bootstrap.js' }));
   }
 
   remember(scriptHash: string, compiled: ivm.Script): void {
@@ -158,7 +157,12 @@ export class WarmContexts {
 
   /** Builds an instance's context; answers with the load envelope instead when its module body fails. */
   async create(script: PreparedScript, instanceKey: string, deadline: number): Promise<WarmContext | string> {
-    const { context, entry, envelope } = await this.#load(script, this.#compiled.get(script.hash) ?? (await this.#compile(script)), deadline);
+    let compiled = this.#compiled.get(script.hash);
+    if (!compiled) {
+      compiled = await this.#isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
+      this.remember(script.hash, compiled);
+    }
+    const { context, entry, envelope } = await this.#load(script, compiled, deadline);
     if (readEnvelope(envelope).s !== 'ok') {
       this.#free({ context, entry });
       return envelope;
@@ -191,12 +195,6 @@ export class WarmContexts {
       this.#free({ context, entry });
       throw error;
     }
-  }
-
-  async #compile(script: PreparedScript): Promise<ivm.Script> {
-    const compiled = await this.#isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
-    this.remember(script.hash, compiled);
-    return compiled;
   }
 
   #free({ context, entry }: { context: ivm.Context; entry: EntryReference | undefined }): void {
