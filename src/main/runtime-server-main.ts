@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   // PostgreSQL only where it pays: Rust modules shared across replicas and restarts.
   let database: Database | undefined;
   if (language === 'rust' && config.databaseUrl) database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, logger });
-  const runtime = createLocalRuntime(language, config, logger, () => (database ? new PgWasmModuleStore(database.pool) : new MemoryWasmModuleStore()));
+  const runtime = createLocalRuntime(language, config, logger, () => (database ? new PgWasmModuleStore(database.pool) : new MemoryWasmModuleStore(config.rust.maxModuleBytes)));
   await runtime.start();
   const server = createRuntimeServer(runtime, { logger, logs, tls: config.runtimeTls, maxMessageBytes: config.runtimeCalls.maxMessageBytes });
   const bound = await server.start(host, port);

@@ -18,7 +18,7 @@ export function newRustRuntime(options: Partial<RustRuntimeOptions> = {}): RustR
     ...OUTPUT_LIMITS,
     compileTimeoutMs: DEFAULTS.wasmCompileTimeoutSeconds * 1000,
     logger: createSilentLogger(),
-    store: new MemoryWasmModuleStore(),
+    store: new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes),
     toolchainDir: RUST_TEST_CACHE_DIR,
     poolSize: 2,
     ...options,

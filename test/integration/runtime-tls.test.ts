@@ -27,7 +27,7 @@ import { startRuntimeProcess, type RuntimeProcess } from '../helpers/process.js'
 import { freePort } from '../helpers/scratch-services.js';
 import { serveNodejs, type ServedRuntime } from '../helpers/served-runtime.js';
 import { waitFor } from '../helpers/wait.js';
-import { remoteRuntime } from '../helpers/defaults.js';
+import { DEFAULTS, remoteRuntime } from '../helpers/defaults.js';
 
 const logger = createSilentLogger();
 
@@ -198,7 +198,7 @@ describe('mutual TLS between the controller and runtime servers', () => {
 
     const wiringFor = (tlsEnv: Record<string, string>) => {
       const urls = { NODEJS_RUNTIME_URL: runtime.address, PYTHON_RUNTIME_URL: runtime.address, RUST_RUNTIME_URL: runtime.address };
-      const wiring = createRuntimes(loadConfig({ ...urls, ...tlsEnv }, 'test'), logger, () => new MemoryWasmModuleStore());
+      const wiring = createRuntimes(loadConfig({ ...urls, ...tlsEnv }, 'test'), logger, () => new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes));
       const pool = wiring.pools.find((p) => p.language === 'nodejs');
       assert.ok(pool);
       extra.push({ close: () => pool.stop() });

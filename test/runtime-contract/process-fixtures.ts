@@ -23,7 +23,7 @@ export function localProcesses(language: Language, env: Record<string, string> =
       'test',
     );
     const cgroups = detectCgroups(config.runtimeProcesses.cgroups);
-    const pool = createProcessRuntimePool(language, config, createSilentLogger(), cgroups, () => new MemoryWasmModuleStore());
+    const pool = createProcessRuntimePool(language, config, createSilentLogger(), cgroups, () => new MemoryWasmModuleStore(config.rust.maxModuleBytes));
     const stop = pool.stop.bind(pool);
     return Promise.resolve(
       Object.assign(pool, {

@@ -26,7 +26,7 @@ import { newRustRuntime } from '../helpers/rust.js';
 import { execute as executeHttp, initialize } from '../helpers/service.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { HEAD, rustFixtures } from './rust-fixtures.js';
-import { NODEJS_DEFAULTS } from '../helpers/defaults.js';
+import { DEFAULTS, NODEJS_DEFAULTS } from '../helpers/defaults.js';
 
 
 runRuntimeContract('rust', () => Promise.resolve(newRustRuntime()), rustFixtures);
@@ -272,7 +272,7 @@ describe('rust runtime', () => {
       const { hash, result } = await h.prepare(source);
       assert.ok(result.ok && result.artifact && result.artifact.byteLength > 1000);
       const artifact = result.ok ? result.artifact : undefined;
-      const other = newRustRuntime({ store: new MemoryWasmModuleStore() });
+      const other = newRustRuntime({ store: new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes) });
       await other.start();
       try {
         const loaded = await other.prepare({ scriptHash: hash, source, ...(artifact ? { artifact } : {}) });
@@ -540,7 +540,7 @@ describe('rust runtime with small bounds', () => {
   });
 
   it('keeps at most maxModules in memory; an evicted script answers not_prepared and comes back from the store', { timeout: 120_000 }, async () => {
-    const store = new MemoryWasmModuleStore();
+    const store = new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes);
     const runtime = newRustRuntime({ store, maxModules: 2 });
     const h = runtimeHarness('rust', () => runtime);
     await runtime.start();

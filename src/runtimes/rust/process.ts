@@ -47,10 +47,8 @@ export function runProcess(command: string, args: readonly string[], options: Pr
   const onAbort = kill('aborted');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   return new Promise((resolve) => {
-    let settled = false;
+    // A failed spawn may report both `error` and `close`: the first settles, the second changes nothing.
     const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error): void => {
-      if (settled) return;
-      settled = true;
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       resolve({ code, signal, stdout: stdout(), stderr: stderr(), ...ended, durationMs: performance.now() - started, ...(spawnError ? { spawnError } : {}) });

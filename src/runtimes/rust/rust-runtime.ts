@@ -17,42 +17,37 @@ import { isPlainObject } from '../../common/plain-object.js';
 import type { Config } from '../../config/config.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
-import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
 import type { OutputLimits } from '../kit/output-limits.js';
 import { Lifecycle } from '../kit/lifecycle.js';
 import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { SingleFlight } from '../kit/single-flight.js';
-import { openRustToolchain, type OptimizationLevel, type RustToolchain, type RustToolchainPaths } from './rust-toolchain.js';
+import { openRustToolchain, type OptimizationLevel, type RustToolchain, type RustToolchainOptions } from './rust-toolchain.js';
 import { decodeBase64Module, detectSourceFormat, loadModule, watToWasm, type SourceFormat } from './wasm-module.js';
 import type { WasmModuleStore } from './wasm-module-store.js';
 import { WorkerPool } from './worker-pool.js';
 
 /**
  * The `rust` settings (src/config/schema.ts holds their defaults, bounds and meaning), the output
- * limits, the module store, the compile time limit, and where the toolchain's binaries are when
- * not in Debian's places (tests).
+ * limits, the toolchain's options, the module store and the compile time limit.
  */
 export type RustRuntimeOptions = Config['rust'] &
-  OutputLimits & {
-    readonly logger: Logger;
+  OutputLimits &
+  RustToolchainOptions & {
     /** Compiled modules shared across replicas and restarts (PostgreSQL in the service). */
     readonly store: WasmModuleStore;
     /** Wall-time limit of one compile (WASM_COMPILE_TIMEOUT_SECONDS × 1000). */
     readonly compileTimeoutMs: number;
-    readonly toolchainPaths?: Partial<RustToolchainPaths>;
   };
 
 /** Bound of the scriptHash → module map (hashes are small; modules are bounded separately). */
 const MAX_SCRIPT_HASHES = 20_000;
-const WORKER_PATH = projectPath('src', 'runtimes', 'rust', 'guest', 'wasi-worker.js');
 const ENTRY_PATH = projectPath('src', 'runtimes', 'rust', 'guest', 'entry.rs');
 /** Compiled at start: the smallest real compile proves the toolchain and the sandbox work here. */
 const SELF_TEST = 'pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String> {\n    Ok(serde_json::Value::from(event.len()))\n}\n';
 
 interface LoadedModule {
-  readonly key: string;
   readonly module: WebAssembly.Module;
   /** The module as built (before the memory cap): what the store and the artifact hold. */
   readonly artifact: Uint8Array;
@@ -63,14 +58,10 @@ interface LoadedModule {
 }
 
 /** What the runtime counts: `compiles` is how many times rustc ran; the hits, modules reused instead of compiling. */
-export interface RustRuntimeCounters {
-  compiles: number;
-  compileFailures: number;
-  storeHits: number;
-  memoryHits: number;
-  artifactLoads: number;
-  executions: number;
-}
+const NO_COUNTS = { compiles: 0, compileFailures: 0, storeHits: 0, memoryHits: 0, artifactLoads: 0 };
+export type RustRuntimeCounters = typeof NO_COUNTS;
+
+type Serving = { readonly toolchain: RustToolchain; readonly pool: WorkerPool };
 
 const sha256 = (...parts: string[]): string => createHash('sha256').update(parts.map((part) => `${part}\0`).join('')).digest('hex');
 
@@ -82,7 +73,7 @@ export class RustRuntime implements Runtime {
   readonly #entrySource: string;
   readonly #entryVersion: string;
   /** Set by the start (the pool before its workers are up, so that a stop ends them whatever happens). */
-  #ready: { readonly toolchain: RustToolchain; readonly pool: WorkerPool } | undefined;
+  #ready: Serving | undefined;
   /** Compiled modules by cache key; the workers drop one that leaves. */
   readonly #modules: ScriptCache<LoadedModule>;
   /** The caller's script hash → cache key. */
@@ -91,7 +82,7 @@ export class RustRuntime implements Runtime {
   #compilesRunning = 0;
   readonly #compileQueue: (() => void)[] = [];
   readonly #compileAbort = new AbortController();
-  readonly #counters: RustRuntimeCounters = { compiles: 0, compileFailures: 0, storeHits: 0, memoryHits: 0, artifactLoads: 0, executions: 0 };
+  readonly #counters: RustRuntimeCounters = { ...NO_COUNTS };
 
   constructor(options: RustRuntimeOptions) {
     this.#o = options;
@@ -117,7 +108,7 @@ export class RustRuntime implements Runtime {
         // Under the largest memory a wasm32 module may have: this proves the toolchain, not the limit.
         const module = await loadModule(test.wasm, 4 * 1024 ** 3);
         if ('kind' in module) throw new Error(`the test module does not fit the runner: ${module.message}`);
-        const pool = new WorkerPool({ ...o, workerPath: WORKER_PATH });
+        const pool = new WorkerPool(o);
         this.#ready = { toolchain, pool };
         await pool.start();
         o.logger.info({ ms: Math.round(performance.now() - started), toolchain: toolchain.id, workers: o.poolSize }, 'rust runtime started');
@@ -176,13 +167,8 @@ export class RustRuntime implements Runtime {
     const { pool } = this.#serving();
     const key = this.#scripts.peek(request.scriptHash);
     const loaded = key === undefined ? undefined : this.#modules.get(key);
-    if (!loaded) return NOT_PREPARED;
-    return this.#life.track(async () => {
-      const timeoutMs = Math.max(1, Math.floor(request.timeoutMs));
-      const result = await pool.run({ key: loaded.key, module: loaded.module, stdin: eventJson(request), timeoutMs, userLines: loaded.userLines }, timeoutMs);
-      this.#counters.executions++;
-      return result;
-    });
+    if (key === undefined || !loaded) return NOT_PREPARED;
+    return this.#life.track(() => pool.run({ key, module: loaded.module, stdin: eventJson(request), timeoutMs: Math.max(1, Math.floor(request.timeoutMs)), userLines: loaded.userLines }));
   }
 
   /** No warm state is kept per instance: every invocation is a fresh WebAssembly instance. */
@@ -207,11 +193,21 @@ export class RustRuntime implements Runtime {
 
     const crate = `${source}${source.endsWith('\n') ? '' : '\n'}${this.#entrySource}`;
     const job = { source: crate, optimizationLevel: level, userLines, timeoutMs: this.#o.compileTimeoutMs, signal: this.#compileAbort.signal };
-    const compiled = await this.#withCompileSlot(() => toolchain.compile(job)).catch((error: unknown) => {
-      if (!this.#life.running) throw this.#life.unavailable();
-      this.#o.logger.error({ err: error }, 'rust runtime: compile failed');
-      throw new ServiceError('INTERNAL_ERROR', 'the Rust runtime failed to run the compiler');
-    });
+    // At most maxConcurrentCompiles run; a stop refuses the compiles still waiting.
+    if (this.#compilesRunning >= this.#o.maxConcurrentCompiles) await new Promise<void>((resolve) => this.#compileQueue.push(resolve));
+    this.#life.assertRunning();
+    this.#compilesRunning++;
+    const compiled = await toolchain
+      .compile(job)
+      .catch((error: unknown) => {
+        if (!this.#life.running) throw this.#life.unavailable();
+        this.#o.logger.error({ err: error }, 'rust runtime: compile failed');
+        throw new ServiceError('INTERNAL_ERROR', 'the Rust runtime failed to run the compiler');
+      })
+      .finally(() => {
+        this.#compilesRunning--;
+        this.#compileQueue.shift()?.();
+      });
     this.#counters.compiles++;
     if (!compiled.ok) {
       this.#counters.compileFailures++;
@@ -242,26 +238,13 @@ export class RustRuntime implements Runtime {
   async #load(key: string, artifact: Uint8Array, userLines: number): Promise<LoadedModule | CompileFailure> {
     const module = await loadModule(artifact, this.#o.memoryLimitMb * 1024 * 1024);
     if ('kind' in module) return module;
-    const loaded: LoadedModule = { key, module, artifact: artifact.slice(), bytes: artifact.byteLength, userLines };
+    const loaded: LoadedModule = { module, artifact: artifact.slice(), bytes: artifact.byteLength, userLines };
     this.#modules.set(key, loaded);
     return loaded;
   }
 
-  /** Runs `work` when fewer than maxConcurrentCompiles run; a stop refuses the compiles still waiting. */
-  async #withCompileSlot<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#compilesRunning >= this.#o.maxConcurrentCompiles) await new Promise<void>((resolve) => this.#compileQueue.push(resolve));
-    this.#life.assertRunning();
-    this.#compilesRunning++;
-    try {
-      return await work();
-    } finally {
-      this.#compilesRunning--;
-      this.#compileQueue.shift()?.();
-    }
-  }
-
   /** The toolchain and the workers; RUNTIME_UNAVAILABLE unless running. */
-  #serving(): { readonly toolchain: RustToolchain; readonly pool: WorkerPool } {
+  #serving(): Serving {
     const ready = this.#life.running ? this.#ready : undefined;
     if (!ready) throw this.#life.unavailable();
     return ready;

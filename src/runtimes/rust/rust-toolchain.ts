@@ -17,26 +17,21 @@ import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import type { Config } from '../../config/config.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CompileFailure } from '../runtime.js';
-import { reachableByOthers, SANDBOX_UID } from '../../sandbox/host.js';
+import { isRoot, reachableByOthers, SANDBOX_UID } from '../../sandbox/host.js';
 import { dropRootPrefix, isolationArgs } from '../../sandbox/bubblewrap.js';
 import { runProcess } from './process.js';
-import type { RustRuntimeOptions } from './rust-runtime.js';
 import { cleanText, describeCompileErrors } from './rustc-diagnostics.js';
 import { DEPS_LAYOUT, ensureSerdeJson, newestSerdeJson, WASI_TARGET } from './serde-json.js';
 
-export interface RustToolchainPaths {
-  readonly rustc: string;
-  readonly cargo: string;
-  readonly bwrap: string;
-  readonly prlimit: string;
-  readonly setpriv: string;
-  /** Debian's crate sources, used as cargo's only registry. */
-  readonly registryDir: string;
-}
+/** Where Debian puts the toolchain; `registryDir` holds Debian's crate sources, cargo's only registry. */
+const DEFAULT_PATHS = { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo', bwrap: '/usr/bin/bwrap', prlimit: '/usr/bin/prlimit', setpriv: '/usr/bin/setpriv', registryDir: '/usr/share/cargo/registry' };
+export type RustToolchainPaths = Readonly<typeof DEFAULT_PATHS>;
 
-const DEFAULT_PATHS: RustToolchainPaths = { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo', bwrap: '/usr/bin/bwrap', prlimit: '/usr/bin/prlimit', setpriv: '/usr/bin/setpriv', registryDir: '/usr/share/cargo/registry' };
+/** What opening the toolchain needs: the `rust` settings it reads, and where its binaries are when not in Debian's places (tests). */
+export type RustToolchainOptions = Pick<Config['rust'], 'toolchainDir' | 'compileMemoryLimitMb'> & { readonly logger: Logger; readonly toolchainPaths?: Partial<RustToolchainPaths> };
 
 /** What a missing piece is called in Debian, for the operator. */
 const DEBIAN_PACKAGES = 'rustc cargo libstd-rust-dev-wasm32 librust-serde-json-dev lld-14 bubblewrap (`npm run setup` installs them)';
@@ -57,7 +52,7 @@ export interface RustCompileRequest {
 
 export type RustCompileOutcome =
   | { readonly ok: true; readonly wasm: Uint8Array; readonly durationMs: number }
-  | { readonly ok: false; readonly error: CompileFailure; readonly durationMs: number };
+  | { readonly ok: false; readonly error: CompileFailure };
 
 export interface RustToolchain {
   /** Names everything a compiled module depends on: part of every cache key, and kept with every stored module. */
@@ -70,16 +65,6 @@ export interface RustToolchain {
 const RUSTC_FLAGS = ['--edition', '2021', '--crate-type', 'bin', '--crate-name', 'script', '--target', WASI_TARGET, '--error-format', 'json', '-C', 'strip=symbols', '-C', 'debuginfo=0', '-L', 'dependency=/deps', '-o', 'out/script.wasm'];
 const DEBUG_FLAGS = ['-C', 'opt-level=0', '-C', 'debug-assertions=on', '-C', 'overflow-checks=on'];
 
-/** How every compile runs, worked out when the toolchain opens. */
-interface Sandbox {
-  readonly prlimit: string;
-  /** prlimit's arguments for a compile in `work`: the limits, then the sandbox, then rustc. */
-  readonly args: (work: string, request: RustCompileRequest) => string[];
-  /** As root: the work dir is handed to uid 65534, which the compile runs as on the host too. */
-  readonly dropRoot: boolean;
-  readonly logger: Logger;
-}
-
 async function output(command: string, args: readonly string[]): Promise<string> {
   const run = await runProcess(command, args, { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 30_000 });
   if (run.code !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${(run.spawnError?.message ?? run.stderr).trim()}`);
@@ -90,7 +75,7 @@ async function output(command: string, args: readonly string[]): Promise<string>
  * Finds the toolchain, builds serde_json unless this toolchain's build is in `toolchainDir`, and works
  * out the sandbox. Throws naming what is missing.
  */
-export async function openRustToolchain(options: Pick<RustRuntimeOptions, 'logger' | 'toolchainDir' | 'compileMemoryLimitMb' | 'toolchainPaths'>): Promise<RustToolchain> {
+export async function openRustToolchain(options: RustToolchainOptions): Promise<RustToolchain> {
   const paths = { ...DEFAULT_PATHS, ...options.toolchainPaths };
   for (const [name, path] of Object.entries({ rustc: paths.rustc, cargo: paths.cargo, bubblewrap: paths.bwrap, prlimit: paths.prlimit })) {
     if (!existsSync(path)) throw new Error(`${name} not found at ${path}; install the Debian packages ${DEBIAN_PACKAGES}`);
@@ -118,14 +103,14 @@ export async function openRustToolchain(options: Pick<RustRuntimeOptions, 'logge
   for (const binary of [rustcReal, lldReal]) {
     for (const match of (await output('/usr/bin/ldd', [binary])).matchAll(/(\/\S+)/g)) if (match[1] && existsSync(match[1])) libraries.add(match[1]);
   }
-  const asRoot = process.getuid?.() === 0;
+  const asRoot = isRoot();
   const unreachable = [deps.dir, tmpdir()].find((dir) => !reachableByOthers(dir, { readable: true }));
   if (asRoot && unreachable !== undefined) {
     const why = 'so the compile sandbox runs as a root-mapped uid (still without capabilities, network or host files); make its parents world-traversable to drop root on the host too';
     options.logger.warn({ dir: unreachable }, `rust runtime: uid 65534 cannot reach this directory, ${why}`);
   }
   const dropRoot = asRoot && existsSync(paths.setpriv) && unreachable === undefined;
-  const launch: string[] = [
+  const launch = [
     // As root, drop to uid 65534 on the host before the sandbox is built, so that the user
     // namespace maps the sandbox's uid to an unprivileged host uid rather than to root.
     ...dropRootPrefix(paths.setpriv, dropRoot),
@@ -135,10 +120,8 @@ export async function openRustToolchain(options: Pick<RustRuntimeOptions, 'logge
     '--ro-bind', rustcReal, join(sysroot, 'bin', 'rustc'),
     '--ro-bind', lldReal, lld,
     '--ro-bind', targetDir, targetDir,
-  ];
-  // The Debian loader and libraries as the sandbox sees them: merged-/usr paths.
-  for (const library of [...libraries].sort()) launch.push('--ro-bind', realpathSync(library), /^\/lib(64)?\//.test(library) ? `/usr${library}` : library);
-  launch.push(
+    // The Debian loader and libraries as the sandbox sees them: merged-/usr paths.
+    ...[...libraries].sort().flatMap((library) => ['--ro-bind', realpathSync(library), /^\/lib(64)?\//.test(library) ? `/usr${library}` : library]),
     '--symlink', 'usr/lib', '/lib',
     '--symlink', 'usr/lib64', '/lib64',
     '--ro-bind', deps.dir, '/deps',
@@ -154,45 +137,44 @@ export async function openRustToolchain(options: Pick<RustRuntimeOptions, 'logge
     '--remount-ro', '/proc',
     '--setenv', 'PATH', join(sysroot, 'bin'),
     '--setenv', 'TMPDIR', '/tmp',
-  );
-  const limits = [`--as=${options.compileMemoryLimitMb * 1024 * 1024}`, `--fsize=${MAX_FILE_BYTES}`, '--nofile=256', '--core=0'];
-  const args = (work: string, request: RustCompileRequest): string[] => [
-    ...limits, `--cpu=${Math.ceil(request.timeoutMs / 1000) + 1}`, '--',
-    ...launch, '--bind', work, '/work', '--chdir', '/work',
-    paths.rustc, ...RUSTC_FLAGS, ...(request.optimizationLevel === 'release' ? ['-C', 'opt-level=3'] : DEBUG_FLAGS), '--extern', `serde_json=/deps/${deps.rlib}`, 'script.rs',
   ];
-  const sandbox: Sandbox = { prlimit: paths.prlimit, args, dropRoot, logger: options.logger };
-  return { id: `rustc-${release}+serde_json-${serdeJson}+${hash}`, compile: (request) => compile(sandbox, request) };
-}
 
-async function compile(sandbox: Sandbox, request: RustCompileRequest): Promise<RustCompileOutcome> {
-  const work = await mkdtemp(join(tmpdir(), 'lambda-rustc-'));
-  try {
-    await mkdir(join(work, 'out'));
-    await writeFile(join(work, 'script.rs'), request.source);
-    if (sandbox.dropRoot) for (const dir of [work, join(work, 'out')]) await chown(dir, SANDBOX_UID, SANDBOX_UID);
-    // An empty environment: bubblewrap's own (visible as /proc/1/environ inside) holds nothing.
-    const run = await runProcess(sandbox.prlimit, sandbox.args(work, request), { env: {}, timeoutMs: request.timeoutMs, maxOutputBytes: MAX_DIAGNOSTICS_BYTES, signal: request.signal });
-    const durationMs = run.durationMs;
-    if (run.timedOut) {
-      return { ok: false, durationMs, error: { kind: 'CompileTimeout', message: `compilation did not finish within ${Math.round(request.timeoutMs / 1000)} s (WASM_COMPILE_TIMEOUT_SECONDS)` } };
+  const compile = async (request: RustCompileRequest): Promise<RustCompileOutcome> => {
+    const work = await mkdtemp(join(tmpdir(), 'lambda-rustc-'));
+    try {
+      await mkdir(join(work, 'out'));
+      await writeFile(join(work, 'script.rs'), request.source);
+      // As root, the compile runs as uid 65534 on the host too: the work dir is handed to it.
+      if (dropRoot) for (const dir of [work, join(work, 'out')]) await chown(dir, SANDBOX_UID, SANDBOX_UID);
+      // prlimit's arguments: the limits, then the sandbox, then rustc.
+      const args = [
+        `--as=${options.compileMemoryLimitMb * 1024 * 1024}`, `--fsize=${MAX_FILE_BYTES}`, '--nofile=256', '--core=0', `--cpu=${Math.ceil(request.timeoutMs / 1000) + 1}`, '--',
+        ...launch, '--bind', work, '/work', '--chdir', '/work',
+        paths.rustc, ...RUSTC_FLAGS, ...(request.optimizationLevel === 'release' ? ['-C', 'opt-level=3'] : DEBUG_FLAGS), '--extern', `serde_json=/deps/${deps.rlib}`, 'script.rs',
+      ];
+      // An empty environment: bubblewrap's own (visible as /proc/1/environ inside) holds nothing.
+      const run = await runProcess(paths.prlimit, args, { env: {}, timeoutMs: request.timeoutMs, maxOutputBytes: MAX_DIAGNOSTICS_BYTES, signal: request.signal });
+      if (run.timedOut) {
+        return { ok: false, error: { kind: 'CompileTimeout', message: `compilation did not finish within ${Math.round(request.timeoutMs / 1000)} s (WASM_COMPILE_TIMEOUT_SECONDS)` } };
+      }
+      if (run.aborted) throw new Error('compilation aborted');
+      if (run.spawnError) throw new Error(`could not start the compiler sandbox: ${run.spawnError.message}`);
+      if (run.code === 0) {
+        const wasm = await readFile(join(work, 'out', 'script.wasm'));
+        return { ok: true, wasm: new Uint8Array(wasm.buffer, wasm.byteOffset, wasm.byteLength), durationMs: run.durationMs };
+      }
+      const error = describeCompileErrors(run.stderr, request.userLines);
+      if (error) return { ok: false, error };
+      // rustc reported nothing: the sandbox or a limit stopped it.
+      const reason = run.signal ? `killed by ${run.signal}` : `exit code ${run.code}`;
+      if (run.signal === 'SIGKILL' || run.signal === 'SIGXCPU' || /memory allocation|out of memory|Cannot allocate/i.test(run.stderr)) {
+        return { ok: false, error: { kind: 'CompileLimit', message: `the compiler hit a resource limit (${reason})`, diagnostics: cleanText(run.stderr) } };
+      }
+      options.logger.error({ code: run.code, signal: run.signal, stderr: run.stderr.slice(0, 4000) }, 'rust runtime: rustc failed without diagnostics');
+      throw new Error(`rustc failed without diagnostics (${reason}): ${run.stderr.trim().slice(0, 500)}`);
+    } finally {
+      await rm(work, { recursive: true, force: true }).catch((error: unknown) => options.logger.warn({ err: error, work }, 'rust runtime: could not remove a compile dir'));
     }
-    if (run.aborted) throw new Error('compilation aborted');
-    if (run.spawnError) throw new Error(`could not start the compiler sandbox: ${run.spawnError.message}`);
-    if (run.code === 0) {
-      const wasm = await readFile(join(work, 'out', 'script.wasm'));
-      return { ok: true, wasm: new Uint8Array(wasm.buffer, wasm.byteOffset, wasm.byteLength), durationMs };
-    }
-    const error = describeCompileErrors(run.stderr, request.userLines);
-    if (error) return { ok: false, durationMs, error };
-    // rustc reported nothing: the sandbox or a limit stopped it.
-    const reason = run.signal ? `killed by ${run.signal}` : `exit code ${run.code}`;
-    if (run.signal === 'SIGKILL' || run.signal === 'SIGXCPU' || /memory allocation|out of memory|Cannot allocate/i.test(run.stderr)) {
-      return { ok: false, durationMs, error: { kind: 'CompileLimit', message: `the compiler hit a resource limit (${reason})`, diagnostics: cleanText(run.stderr) } };
-    }
-    sandbox.logger.error({ code: run.code, signal: run.signal, stderr: run.stderr.slice(0, 4000) }, 'rust runtime: rustc failed without diagnostics');
-    throw new Error(`rustc failed without diagnostics (${reason}): ${run.stderr.trim().slice(0, 500)}`);
-  } finally {
-    await rm(work, { recursive: true, force: true }).catch((error: unknown) => sandbox.logger.warn({ err: error, work }, 'rust runtime: could not remove a compile dir'));
-  }
+  };
+  return { id: `rustc-${release}+serde_json-${serdeJson}+${hash}`, compile };
 }

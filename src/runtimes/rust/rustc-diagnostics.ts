@@ -16,21 +16,17 @@ export function cleanText(text: string): string {
   return text.replaceAll('/work/', '').replace(/\/deps\/(lib[\w-]+?)-[0-9a-f]{16}\.(rlib|rmeta)/g, '$1.$2').trim();
 }
 
-function parseLine(line: string): Diagnostic | undefined {
-  if (!line.startsWith('{')) return undefined;
-  try {
-    return JSON.parse(line) as Diagnostic;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The first error of `stderr`, placed in the first `userLines` lines; undefined when rustc reported no error. */
 export function describeCompileErrors(stderr: string, userLines: number): CompileFailure | undefined {
   const errors: { message: string; code: string; spans: Span[] }[] = [];
   const rendered: string[] = [];
   for (const line of stderr.split('\n')) {
-    const diagnostic = parseLine(line);
+    let diagnostic: Diagnostic | undefined;
+    try {
+      diagnostic = line.startsWith('{') ? (JSON.parse(line) as Diagnostic) : undefined;
+    } catch {
+      // Not JSON: text rustc or the sandbox printed, kept as it is.
+    }
     if (!diagnostic) {
       if (line.trim() !== '') rendered.push(line);
       continue;

@@ -2,6 +2,8 @@
  * Where compiled modules outlive a process, so that another replica or a restart reuses a compile:
  * injected into the runtime; `src/storage/postgres/pg-wasm-module-store.ts` keeps them in PostgreSQL.
  */
+import { LRUCache } from 'lru-cache';
+
 export interface StoredWasmModule {
   /** The module as the compiler wrote it (before the runtime caps its memory). */
   readonly module: Uint8Array;
@@ -16,9 +18,17 @@ export interface WasmModuleStore {
   put(cacheKey: string, module: StoredWasmModule): Promise<void>;
 }
 
-/** A store in this process only (tests, and a runtime started without a database). */
+/**
+ * A store in this process only (tests, and a runtime server without DATABASE_URL), bounded so that
+ * many distinct scripts do not grow the process without end: past `maxBytes` of modules (the server
+ * passes RUST_MAX_MODULE_BYTES) the least recently used leave; one larger than that is not kept.
+ */
 export class MemoryWasmModuleStore implements WasmModuleStore {
-  readonly #modules = new Map<string, StoredWasmModule>();
+  readonly #modules: LRUCache<string, StoredWasmModule>;
+
+  constructor(maxBytes: number) {
+    this.#modules = new LRUCache({ maxSize: maxBytes, sizeCalculation: (stored) => Math.max(1, stored.module.byteLength) });
+  }
 
   get(cacheKey: string): Promise<StoredWasmModule | undefined> {
     return Promise.resolve(this.#modules.get(cacheKey));

@@ -88,8 +88,6 @@ export async function watToWasm(source: string): Promise<Uint8Array | CompileFai
   }
 }
 
-// ---- binary surgery --------------------------------------------------------------------------------
-
 function readLeb(bytes: Uint8Array, at: number): { value: number; next: number } {
   let value = 0;
   for (let shift = 0, next = at; shift <= 28; shift += 7) {
@@ -172,12 +170,8 @@ function boundModule(wasm: Uint8Array, maxPages: number): Uint8Array | CompileFa
 export async function loadModule(wasm: Uint8Array, memoryLimitBytes: number): Promise<WebAssembly.Module | CompileFailure> {
   const bounded = boundModule(wasm, Math.floor(memoryLimitBytes / WASM_PAGE_BYTES));
   if (!(bounded instanceof Uint8Array)) return bounded;
-  let module: WebAssembly.Module;
-  try {
-    module = await WebAssembly.compile(bounded);
-  } catch (error) {
-    return invalid(errorMessage(error));
-  }
+  const module = await WebAssembly.compile(bounded).catch((error: unknown) => invalid(errorMessage(error)));
+  if ('kind' in module) return module;
   for (const entry of WebAssembly.Module.imports(module)) {
     if (entry.module === 'wasi_snapshot_preview1' && entry.kind === 'function') continue;
     if (entry.module === 'lambda' && entry.kind === 'function' && LAMBDA_IMPORTS.has(entry.name)) continue;

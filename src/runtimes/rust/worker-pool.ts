@@ -8,18 +8,20 @@
 import { Worker } from 'node:worker_threads';
 import { LRUCache } from 'lru-cache';
 
+import type { Config } from '../../config/config.js';
+import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
+import type { Logger } from '../../observability/logger.js';
 import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { roundMs } from '../kit/invocation.js';
 import type { OutputLimits } from '../kit/output-limits.js';
 import type { InvocationResult, InvocationStats } from '../runtime.js';
-import type { RustRuntimeOptions } from './rust-runtime.js';
 import { collectLogs, newLogBuffer, parseResult, toScriptError } from './wasm-results.js';
 
-/** The runtime's settings the pool uses (documented on RustRuntimeOptions), and the worker's script. */
-export type WorkerPoolOptions = Pick<RustRuntimeOptions, 'logger' | 'poolSize' | 'memoryLimitMb' | 'workerHeapMb' | 'modulesPerWorker' | keyof OutputLimits> & {
-  readonly workerPath: string;
-};
+/** The `rust` settings the pool uses (src/config/schema.ts), and the output limits. */
+export type WorkerPoolOptions = Pick<Config['rust'], 'poolSize' | 'memoryLimitMb' | 'workerHeapMb' | 'modulesPerWorker'> & OutputLimits & { readonly logger: Logger };
+
+const WORKER_PATH = projectPath('src', 'runtimes', 'rust', 'guest', 'wasi-worker.js');
 
 export interface WasmJob {
   readonly key: string;
@@ -44,46 +46,50 @@ interface Call {
 }
 
 interface Slot {
-  readonly id: number;
   readonly worker: Worker;
   readonly logBuffer: SharedArrayBuffer;
   /** Modules this worker holds; one that leaves is put in `evict`, which the next call hands the worker. */
   readonly known: LRUCache<string, true>;
   readonly evict: string[];
   call: Call | undefined;
-  dead: boolean;
 }
 
 export class WorkerPool {
   readonly #o: WorkerPoolOptions;
+  /** The live workers: one that died, was replaced or was ended by a stop is no longer here. */
   #slots: Slot[] = [];
   readonly #queue = new DeadlineQueue<Call, Slot>();
   #nextCallId = 1;
-  #running = false;
   #restarts = 0;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
   }
 
+  /** Resolves when every worker has sent its first message (`ready`); rejects when one fails or exits first. */
   async start(): Promise<void> {
-    this.#running = true;
-    await Promise.all(Array.from({ length: this.#o.poolSize }, () => whenReady(this.#spawn().worker)));
+    const ready = ({ worker }: Slot): Promise<void> =>
+      new Promise((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.once('exit', (code: number) => reject(new Error(`worker exited with code ${code} while starting`)));
+      });
+    await Promise.all(Array.from({ length: this.#o.poolSize }, () => ready(this.#spawn())));
   }
 
   get stats(): { workers: number; busy: number; queued: number; restarts: number } {
     return { workers: this.#slots.length, busy: this.#slots.filter((s) => s.call).length, queued: this.#queue.length, restarts: this.#restarts };
   }
 
-  /** Runs one call; waits at most `maxWaitMs` for a free worker (else RUNTIME_UNAVAILABLE). */
-  run(job: WasmJob, maxWaitMs: number): Promise<InvocationResult> {
+  /** Runs one call; waits for a free worker at most the call's own time limit (else RUNTIME_UNAVAILABLE). */
+  run(job: WasmJob): Promise<InvocationResult> {
     return new Promise((resolve, reject) => {
       const call: Call = { id: this.#nextCallId++, job, resolve, reject, started: 0, resent: false };
       const free = this.#slots.find((s) => !s.call);
       if (free) return this.#begin(free, call);
-      const busy = (queued: number): ServiceError => new ServiceError('RUNTIME_UNAVAILABLE', `every WebAssembly worker stayed busy for ${maxWaitMs} ms`, { queued });
+      const busy = (queued: number): ServiceError => new ServiceError('RUNTIME_UNAVAILABLE', `every WebAssembly worker stayed busy for ${job.timeoutMs} ms`, { queued });
       // #handOut begins the call when a worker is free; the queue only says when it waited too long.
-      this.#queue.wait(call, maxWaitMs, busy).catch(reject);
+      this.#queue.wait(call, job.timeoutMs, busy).catch(reject);
     });
   }
 
@@ -94,12 +100,10 @@ export class WorkerPool {
 
   /** Terminates every worker; running and queued calls end with RUNTIME_UNAVAILABLE. */
   async stop(reason: string): Promise<void> {
-    this.#running = false;
     const stopped = new ServiceError('RUNTIME_UNAVAILABLE', reason);
     this.#queue.rejectAll(() => stopped);
     await Promise.all(
       this.#slots.splice(0).map((slot) => {
-        slot.dead = true;
         clearTimeout(slot.call?.timer);
         slot.call?.reject(stopped);
         return slot.worker.terminate().catch(() => undefined);
@@ -109,20 +113,20 @@ export class WorkerPool {
 
   #spawn(): Slot {
     const logBuffer = newLogBuffer(this.#o);
-    const worker = new Worker(this.#o.workerPath, {
+    const worker = new Worker(WORKER_PATH, {
       workerData: { logBuffer, maxResultBytes: this.#o.maxResultBytes },
       // No loaders or flags of the host process, no copy of its environment, no inherited stdio.
       execArgv: [],
       env: {},
       stdout: true,
       stderr: true,
-      resourceLimits: { maxOldGenerationSizeMb: this.#o.workerHeapMb, maxYoungGenerationSizeMb: Math.max(4, Math.floor(this.#o.workerHeapMb / 4)), stackSizeMb: 4 },
+      resourceLimits: { maxOldGenerationSizeMb: this.#o.workerHeapMb, maxYoungGenerationSizeMb: Math.floor(this.#o.workerHeapMb / 4), stackSizeMb: 4 },
     });
     worker.stdout.resume();
     worker.stderr.resume();
     const evict: string[] = [];
     const known = new LRUCache<string, true>({ max: this.#o.modulesPerWorker, dispose: (_, key) => evict.push(key) });
-    const slot: Slot = { id: worker.threadId, worker, logBuffer, known, evict, call: undefined, dead: false };
+    const slot: Slot = { worker, logBuffer, known, evict, call: undefined };
     worker.on('message', (reply: End) => this.#onReply(slot, reply));
     worker.on('error', (error: Error & { code?: string }) => this.#onDeath(slot, error));
     worker.on('exit', (code) => this.#onDeath(slot, new Error(`worker exited with code ${code}`)));
@@ -136,12 +140,13 @@ export class WorkerPool {
     call.timer = setTimeout(() => {
       if (slot.call === call) this.#lose(slot, { outcome: 'timeout' });
     }, call.job.timeoutMs);
-    this.#post(slot, call, false);
+    this.#post(slot, call);
   }
 
-  #post(slot: Slot, call: Call, resend: boolean): void {
+  /** Sends the call to its worker, with the module unless the worker holds it (and again when it said it lost it). */
+  #post(slot: Slot, call: Call): void {
     const { key, module, stdin } = call.job;
-    const send = resend || !slot.known.has(key);
+    const send = call.resent || !slot.known.has(key);
     slot.known.set(key, true);
     const evict = slot.evict.splice(0).filter((k) => k !== key);
     slot.worker.postMessage({ type: 'run', id: call.id, key, stdin, evict, ...(send ? { module } : {}) });
@@ -152,9 +157,9 @@ export class WorkerPool {
     if (!call || reply.id !== call.id) return;
     if (reply.outcome === 'missing' && !call.resent) {
       call.resent = true;
-      return this.#post(slot, call, true);
+      return this.#post(slot, call);
     }
-    this.#finish(slot, call);
+    this.#finish(slot);
     try {
       call.resolve(this.#result(call, reply, collectLogs(slot.logBuffer, this.#o)));
     } catch (error) {
@@ -164,38 +169,35 @@ export class WorkerPool {
   }
 
   #onDeath(slot: Slot, error: Error & { code?: string }): void {
-    if (slot.dead) return;
+    if (!this.#slots.includes(slot)) return;
     const heap = slot.call !== undefined && error.code === 'ERR_WORKER_OUT_OF_MEMORY';
-    if (!heap) this.#o.logger.warn({ err: error, worker: slot.id }, slot.call ? 'rust runtime: a worker died during a call; replaced' : 'rust runtime: idle worker died; replaced');
+    if (!heap) this.#o.logger.warn({ err: error, worker: slot.worker.threadId }, slot.call ? 'rust runtime: a worker died during a call; replaced' : 'rust runtime: idle worker died; replaced');
     this.#lose(slot, heap ? { outcome: 'memory', message: `the worker's heap limit (${this.#o.workerHeapMb} MiB) was reached` } : { outcome: 'crashed', message: error.message });
   }
 
-  /** Ends the worker's call with `end` (what it printed read first, before the worker goes), and replaces the worker. */
+  /** Ends the worker's call with `end` (what it printed read first, before the worker goes), and replaces the worker unless it is gone already (replaced, or ended by a stop). */
   #lose(slot: Slot, end: End): void {
     const call = slot.call;
     const logs = call ? collectLogs(slot.logBuffer, this.#o) : [];
-    if (call) this.#finish(slot, call);
-    if (!slot.dead) {
-      slot.dead = true;
+    this.#finish(slot);
+    if (this.#slots.includes(slot)) {
       slot.worker.terminate().catch(() => undefined);
       this.#slots = this.#slots.filter((s) => s !== slot);
-      if (this.#running) {
-        this.#restarts++;
-        this.#handOut(this.#spawn());
-      }
+      this.#restarts++;
+      this.#handOut(this.#spawn());
     }
     call?.resolve(this.#result(call, end, logs));
   }
 
-  #finish(slot: Slot, call: Call): void {
-    clearTimeout(call.timer);
-    if (slot.call === call) slot.call = undefined;
+  #finish(slot: Slot): void {
+    clearTimeout(slot.call?.timer);
+    slot.call = undefined;
   }
 
-  /** Gives a free worker to the oldest queued call. */
+  /** Gives a free worker (one just spawned, or one whose call just ended) to the oldest queued call. */
   #handOut(slot: Slot): void {
     const call = this.#queue.oldest();
-    if (call && !slot.dead && !slot.call && this.#queue.handOldest(slot)) this.#begin(slot, call);
+    if (call && this.#queue.handOldest(slot)) this.#begin(slot, call);
   }
 
   #result(call: Call, end: End, logs: readonly string[]): InvocationResult {
@@ -222,13 +224,4 @@ export class WorkerPool {
         throw new Error(`unexpected worker reply ${JSON.stringify(end).slice(0, 200)}`);
     }
   }
-}
-
-/** Resolves at the worker's first message (`ready`); rejects when it fails or exits first. */
-function whenReady(worker: Worker): Promise<void> {
-  return new Promise((resolve, reject) => {
-    worker.once('message', () => resolve());
-    worker.once('error', reject);
-    worker.once('exit', (code: number) => reject(new Error(`worker exited with code ${code} while starting`)));
-  });
 }
