@@ -705,7 +705,7 @@ describe('nodejs runtime pipelining', () => {
       }
     };
     const workers = [0, 1, 2, 3].map(worker);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitFor('the bystanders to be running', () => bystander.length > 0);
     const calls = Array.from({ length: 8 }, (_, i) => p.exec(bombHash, a, { i, bomb: i === 2 }, 10_000));
     assert.ok(p.perIsolate().some((isolate) => isolate.inFlight === 8 && isolate.pipelined), JSON.stringify(p.perIsolate()));
     const results = await Promise.all(calls);
@@ -765,7 +765,7 @@ describe('nodejs runtime pipelining with a saturated pool', () => {
         }
       };
       const hogs = Array.from({ length: 40 }, hog);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor('the hogs to be running', () => hogCalls >= 40);
       assert.equal(runtime.health().details?.isolates, 2);
       for (let i = 0; i < 10; i++) {
         const started = performance.now();

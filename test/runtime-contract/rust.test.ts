@@ -27,6 +27,7 @@ import { execute as executeHttp, initialize } from '../helpers/service.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { HEAD, rustFixtures } from './rust-fixtures.js';
 import { DEFAULTS, NODEJS_DEFAULTS } from '../helpers/defaults.js';
+import { waitFor } from '../helpers/wait.js';
 
 
 runRuntimeContract('rust', () => Promise.resolve(newRustRuntime()), rustFixtures);
@@ -245,13 +246,10 @@ describe('rust runtime', () => {
       const other = newRustRuntime({ store: new PgWasmModuleStore(pool) });
       await other.start();
       try {
-        const started = performance.now();
         const result = await other.prepare({ scriptHash: first.hash, source, compileOptions: undefined });
-        const ms = performance.now() - started;
         assert.equal(result.ok, true);
         assert.equal(other.counters.compiles, 0, 'no rustc run on the second runtime');
         assert.equal(other.counters.storeHits, 1);
-        assert.ok(ms < 1000, `prepare from the store took ${ms} ms`);
         const run = await other.execute({ scriptHash: first.hash, instanceKey: 'r2', event: { params: {}, context: {}, request_id: 'x' }, timeoutMs: 5000 });
         assert.equal(run.status, 'ok', JSON.stringify(run));
       } finally {
@@ -408,7 +406,7 @@ describe('rust runtime', () => {
 
     it('does not stall other calls while one runs long', async () => {
       const loop = h.run(rustFixtures.infiniteLoop, {}, { timeoutMs: 1500 }).then((result) => ({ result, at: performance.now() }));
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor('the loop to be running', () => Number(runtime.health().details?.busy) >= 1);
       const finished: number[] = [];
       for (let i = 0; i < 20; i++) {
         assert.equal(await h.ok(rustFixtures.echo, i), i);
@@ -607,7 +605,7 @@ describe('rust runtime lifecycle', () => {
     const hash = scriptHashOf('rust', source);
     assert.equal((await runtime.prepare({ scriptHash: hash, source })).ok, true);
     const running = runtime.execute({ scriptHash: hash, instanceKey: 'a', event: { params: {}, context: {}, request_id: 'r' }, timeoutMs: 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await waitFor('the call to be running', () => Number(runtime.health().details?.busy) === 1);
     await runtime.stop();
     const result = await running;
     assert.equal(result.status, 'ok', JSON.stringify(result));
@@ -623,7 +621,7 @@ describe('rust runtime lifecycle', () => {
       () => undefined,
       (error: unknown) => error,
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor('the call to be running', () => Number(runtime.health().details?.busy) === 1);
     const started = performance.now();
     await runtime.stop();
     assert.ok(performance.now() - started < 2000);
