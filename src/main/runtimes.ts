@@ -80,7 +80,6 @@ export function createProcessRuntimePool(language: Language, config: Config, log
     origin: `${count} local runtime process${count === 1 ? '' : 'es'}`,
     kind: 'process',
     calls: config.runtimeCalls,
-    affinitySlack: Number.POSITIVE_INFINITY,
     endpoints: Array.from({ length: count }, (_, i) => `process:${language}/${i + 1}`),
     connect: (address): EndpointRuntime =>
       createProcessRuntime({
@@ -119,6 +118,7 @@ function createRemotePool(language: Language, config: Config, logger: Logger, or
     strategy: config.runtimeSelectionStrategy,
     logger: poolLogger,
     origin,
+    kind: 'remote',
     endpoints,
     calls: config.runtimeCalls,
     connect: (address) =>

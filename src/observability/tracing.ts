@@ -60,8 +60,6 @@ export interface TracingOptions {
   readonly resourceAttributes?: Attributes;
   /** Export failures and SDK warnings go here. */
   readonly logger?: Logger;
-  /** How long shutdown() waits for the last export (default 5000 ms). */
-  readonly shutdownTimeoutMs?: number;
 }
 
 export interface Tracing {
@@ -77,7 +75,8 @@ export interface Tracing {
 const SCOPE = 'lambda-microservice';
 /** The W3C header (and gRPC metadata key) whose presence says a request carries trace context. */
 export const TRACEPARENT = 'traceparent';
-const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+/** How long shutdown() waits for the last export. */
+const SHUTDOWN_TIMEOUT_MS = 5000;
 
 interface State {
   refs: number;
@@ -85,7 +84,6 @@ interface State {
   /** Set only when recording: its absence is the hot path's one check. */
   readonly tracer: Tracer | undefined;
   readonly contextManager: AlsContextManager;
-  readonly shutdownTimeoutMs: number;
 }
 
 let state: State | undefined;
@@ -117,11 +115,10 @@ export function initTracing(options: TracingOptions): Tracing {
 function createState(options: TracingOptions): State {
   const contextManager = new AlsContextManager();
   const propagator = new W3CTraceContextPropagator();
-  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   if (!options.otlpEndpoint) {
     context.setGlobalContextManager(contextManager);
     propagation.setGlobalPropagator(propagator);
-    return { refs: 0, provider: undefined, tracer: undefined, contextManager, shutdownTimeoutMs };
+    return { refs: 0, provider: undefined, tracer: undefined, contextManager };
   }
   if (options.logger) diag.setLogger(diagLogger(options.logger), DiagLogLevel.WARN);
   const exporter = new OTLPTraceExporter({ url: tracesUrl(options.otlpEndpoint) });
@@ -138,12 +135,12 @@ function createState(options: TracingOptions): State {
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   provider.register({ contextManager, propagator });
-  return { refs: 0, provider, tracer: provider.getTracer(SCOPE, options.serviceVersion), contextManager, shutdownTimeoutMs };
+  return { refs: 0, provider, tracer: provider.getTracer(SCOPE, options.serviceVersion), contextManager };
 }
 
 async function shutdownState(held: State): Promise<void> {
   try {
-    if (held.provider) await waitAtMost(held.provider.shutdown(), held.shutdownTimeoutMs);
+    if (held.provider) await waitAtMost(held.provider.shutdown(), SHUTDOWN_TIMEOUT_MS);
   } finally {
     if (held.provider) trace.disable();
     context.disable();

@@ -39,9 +39,10 @@ export interface ProcessSupervisorOptions {
   readonly stopGraceMs: number;
   /** Largest frame either way (sources, artifacts and results travel whole). */
   readonly maxFrameBytes: number;
-  /** How often health is asked (default 1000 ms). */
-  readonly healthIntervalMs?: number;
 }
+
+/** How often a runtime process's health is asked. */
+const HEALTH_INTERVAL_MS = 1000;
 
 /** A process that does not answer its health check for this long is killed and replaced. */
 const UNRESPONSIVE_MS = 5000;
@@ -195,7 +196,7 @@ export class ProcessSupervisor {
       this.#o.logger.info({ address: this.#o.address, pid: child.pid, restarts: this.#restarts }, `${this.#o.language} runtime process ready`);
       this.#wakeWaiters();
       if (!this.#healthTimer) {
-        this.#healthTimer = setInterval(() => void this.#poll(), this.#o.healthIntervalMs ?? 1000);
+        this.#healthTimer = setInterval(() => void this.#poll(), HEALTH_INTERVAL_MS);
         this.#healthTimer.unref();
       }
     });

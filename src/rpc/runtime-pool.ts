@@ -45,15 +45,13 @@ export interface RuntimePoolOptions {
   readonly endpoints?: readonly string[];
   /** Where endpoints come from, for health reasons (e.g. `NODEJS_RUNTIME_URL`, `Service lambda-runtime-nodejs`). */
   readonly origin: string;
-  /** `process`: local runtime processes of this service; `remote`: runtime servers elsewhere (default). */
-  readonly kind?: 'process' | 'remote';
   /**
-   * How many more calls in flight a session's warm endpoint may have than the least busy one and
-   * still get its calls (default AFFINITY_SLACK). Local runtime processes share the machine's
-   * cores, so moving a hot session to another buys no CPU, only a second warm state: they keep a
-   * session where it is (Infinity); its calls run side by side on its process's isolate threads.
+   * `process`: local runtime processes of this service; `remote`: runtime servers elsewhere. Local
+   * processes share the machine's cores, so moving a hot session to another buys no CPU, only a
+   * second warm state: they keep a session where it is, however busy (its calls run side by side on
+   * its process's isolate threads); a remote pool moves it past AFFINITY_SLACK.
    */
-  readonly affinitySlack?: number;
+  readonly kind: 'process' | 'remote';
   /** Retries and the scripts kept for resending (config `runtimeCalls`). */
   readonly calls: Pick<Config['runtimeCalls'], 'maxAttempts' | 'scriptMemoryBytes'>;
 }
@@ -117,7 +115,7 @@ export class RuntimePool implements Runtime {
     this.language = options.language;
     this.#o = options;
     this.#maxAttempts = options.calls.maxAttempts;
-    this.#affinitySlack = options.affinitySlack ?? AFFINITY_SLACK;
+    this.#affinitySlack = options.kind === 'process' ? Number.POSITIVE_INFINITY : AFFINITY_SLACK;
     this.#scripts = new LRUCache<string, PrepareRequest>({
       maxSize: options.calls.scriptMemoryBytes,
       sizeCalculation: (r) => Math.max(1, Buffer.byteLength(r.source) + (r.artifact?.byteLength ?? 0)),
@@ -181,7 +179,7 @@ export class RuntimePool implements Runtime {
   health(): RuntimeHealth {
     const endpoints = this.endpointStates();
     const up = endpoints.filter((e) => e.status !== 'unavailable');
-    const kind = this.#o.kind ?? 'remote';
+    const { kind } = this.#o;
     const quarantined = [...this.#crashes.values()].filter((c) => c.until !== undefined && c.until > Date.now()).length;
     const details = { kind, remote: kind === 'remote', strategy: this.#o.strategy, origin: this.#o.origin, endpoints, retries: this.#retries, quarantined_scripts: quarantined };
     if (endpoints.length === 0) {

@@ -28,6 +28,7 @@ async function serve(port = 0): Promise<ServedRuntime> {
 
 async function poolOf(addresses: string[], strategy: 'least-outstanding' | 'round-robin' = 'least-outstanding'): Promise<RuntimePool> {
   const pool = createRuntimePool({
+    kind: 'remote',
     language: 'nodejs',
     strategy,
     logger,

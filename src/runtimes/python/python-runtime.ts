@@ -15,10 +15,10 @@ import type { Config } from '../../config/config.js';
 import { projectPath } from '../../config/paths.js';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Logger } from '../../observability/logger.js';
-import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
+import type { ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../runtime.js';
 import { errorMessage, eventJson, NOT_PREPARED, roundMs } from '../kit/invocation.js';
 import { boundOutput, type OutputLimits } from '../kit/output-limits.js';
-import { guestLogs, guestScriptError } from '../kit/guest-values.js';
+import { guestCompileFailure, guestLogs, guestScriptError } from '../kit/guest-values.js';
 import { Lifecycle } from '../kit/lifecycle.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
@@ -134,7 +134,7 @@ export class PythonRuntime implements Runtime {
     const timer = setTimeout(() => this.#pool.kill(worker, 'prepare-timeout'), this.#o.prepareTimeoutMs);
     try {
       const reply = await worker.request('compile', `"hash":${JSON.stringify(hash)},"source":${sourceJson}`);
-      if (reply.ok !== true) return { ok: false, error: toCompileFailure(reply.error) };
+      if (reply.ok !== true) return { ok: false, error: guestCompileFailure(reply.error) };
       this.#scripts.set(hash, { hash, source, sourceJson, bytes: source.length * 2 });
       return { ok: true, compileMs: typeof reply.ms === 'number' ? reply.ms : 0 };
     } catch (error) {
@@ -268,17 +268,6 @@ export class PythonRuntime implements Runtime {
       this.#pool.kill(worker, 'tmp-files');
     }
   }
-}
-
-function toCompileFailure(value: unknown): CompileFailure {
-  const error = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
-  return {
-    kind: typeof error.kind === 'string' ? error.kind : 'SyntaxError',
-    message: typeof error.message === 'string' ? error.message : 'the script does not compile',
-    ...(typeof error.line === 'number' ? { line: error.line } : {}),
-    ...(typeof error.column === 'number' ? { column: error.column } : {}),
-    ...(typeof error.diagnostics === 'string' ? { diagnostics: error.diagnostics } : {}),
-  };
 }
 
 export function createPythonRuntime(options: PythonRuntimeOptions): PythonRuntime {

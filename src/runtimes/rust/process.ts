@@ -10,8 +10,8 @@ export interface ProcessOptions {
   /** The child's complete environment (nothing is inherited). */
   readonly env: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
-  /** Bytes of stdout and of stderr kept, each (default 1 MiB); the rest is dropped. */
-  readonly maxOutputBytes?: number;
+  /** Bytes of stdout and of stderr kept, each; the rest is dropped. */
+  readonly maxOutputBytes: number;
   readonly signal?: AbortSignal;
 }
 
@@ -28,7 +28,7 @@ export interface ProcessResult {
 }
 
 export function runProcess(command: string, args: readonly string[], options: ProcessOptions): Promise<ProcessResult> {
-  const limit = options.maxOutputBytes ?? 1024 * 1024;
+  const limit = options.maxOutputBytes;
   const started = performance.now();
   const child = spawn(command, args, { cwd: options.cwd, env: { ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const stdout = capture(child.stdout, limit);

@@ -66,7 +66,7 @@ const RUSTC_FLAGS = ['--edition', '2021', '--crate-type', 'bin', '--crate-name',
 const DEBUG_FLAGS = ['-C', 'opt-level=0', '-C', 'debug-assertions=on', '-C', 'overflow-checks=on'];
 
 async function output(command: string, args: readonly string[]): Promise<string> {
-  const run = await runProcess(command, args, { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 30_000 });
+  const run = await runProcess(command, args, { env: { PATH: '/usr/bin:/bin' }, timeoutMs: 30_000, maxOutputBytes: MAX_DIAGNOSTICS_BYTES });
   if (run.code !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${(run.spawnError?.message ?? run.stderr).trim()}`);
   return run.stdout;
 }

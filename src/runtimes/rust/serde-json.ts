@@ -16,6 +16,8 @@ export const WASI_TARGET = 'wasm32-wasi';
 /** Bumped when the way serde_json is built changes, so that old builds are not reused. */
 export const DEPS_LAYOUT = 'deps-v1-preserve_order';
 const BUILD_TIMEOUT_MS = 300_000;
+/** Bytes of cargo's output kept (each stream): its errors are at the end of a build's few lines. */
+const BUILD_OUTPUT_BYTES = 1024 * 1024;
 
 export interface SerdeJsonBuild {
   /** Holds the rlibs of serde_json and its dependencies. */
@@ -69,6 +71,7 @@ export async function ensureSerdeJson(options: {
       cwd: build,
       env: { PATH: '/usr/bin:/bin', HOME: build, CARGO_HOME: join(build, 'cargo-home'), RUSTC: options.paths.rustc, CARGO_TARGET_DIR: join(build, 'target') },
       timeoutMs: BUILD_TIMEOUT_MS,
+      maxOutputBytes: BUILD_OUTPUT_BYTES,
     });
     if (run.code !== 0) {
       const output = (run.spawnError?.message ?? run.stderr).trim().split('\n').slice(-15).join('\n');
