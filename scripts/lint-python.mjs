@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Lints the guest Python (every .py under src/) with pyflakes, run by the interpreter the workers
-// run on (/usr/bin/python3, Debian's python3-pyflakes; `npm run setup` installs it as root).
+// Lints the guest Python (every .py under src/) with pyflakes and type-checks it with mypy (bodies
+// of unannotated functions included), run by the interpreter the workers run on (/usr/bin/python3,
+// Debian's python3-pyflakes and python3-mypy; `npm run setup` installs them as root).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -13,10 +14,15 @@ const files = readdirSync(join(root, 'src'), { recursive: true })
   .sort();
 
 if (files.length === 0) process.exit(0);
-const probe = spawnSync(python, ['-c', 'import pyflakes'], { stdio: 'ignore' });
-if (probe.status !== 0) {
-  console.error(`lint-python: ${python} has no pyflakes: install the Debian package python3-pyflakes (\`npm run setup\` does, as root)`);
-  process.exit(1);
+const tools = [
+  { module: 'pyflakes', debian: 'python3-pyflakes', args: [] },
+  { module: 'mypy', debian: 'python3-mypy', args: ['--check-untyped-defs', '--no-error-summary'] },
+];
+for (const tool of tools) {
+  if (spawnSync(python, ['-c', `import ${tool.module}`], { stdio: 'ignore' }).status !== 0) {
+    console.error(`lint-python: ${python} has no ${tool.module}: install the Debian package ${tool.debian} (\`npm run setup\` does, as root)`);
+    process.exit(1);
+  }
+  const run = spawnSync(python, ['-m', tool.module, ...tool.args, ...files], { cwd: root, stdio: 'inherit' });
+  if (run.status !== 0) process.exit(run.status ?? 1);
 }
-const run = spawnSync(python, ['-m', 'pyflakes', ...files], { cwd: root, stdio: 'inherit' });
-process.exit(run.status ?? 1);

@@ -83,5 +83,5 @@ ensureBubblewrap();
 // The Rust runtime's toolchain: Debian's rustc with the wasm32-wasi standard library, serde_json's
 // sources, and lld (rust-lld links wasm; Debian only recommends it, so it is named here).
 ensureDebianPackages(['rustc', 'cargo', 'libstd-rust-dev-wasm32', 'librust-serde-json-dev', 'lld-14', 'bubblewrap'], 'the Rust (WebAssembly) runtime', 'the Rust runtime will report itself unavailable');
-// pyflakes for the Python guest code, checked by `npm run lint` (scripts/lint-python.mjs).
-ensureDebianPackages(['python3-pyflakes'], 'linting the Python guest', '`npm run lint` will fail');
+// pyflakes and mypy for the Python guest code, checked by `npm run lint` (scripts/lint-python.mjs).
+ensureDebianPackages(['python3-pyflakes', 'python3-mypy'], 'linting and type-checking the Python guest', '`npm run lint` will fail');

@@ -167,7 +167,7 @@ class LogCapture:
         lines = text.split("\n")
         if self.ends_with_newline and self.kept < self.cap and lines and lines[-1] == "":
             lines.pop()
-        entries = []
+        entries: list[str] = []
         used = 0
         cut = False
         for line in lines:
@@ -306,7 +306,7 @@ def describe_exception(exc, script):
     """Name, message, line and a traceback of the script's own frames only."""
     name = exception_name(exc)
     message = safe_str(exc)
-    frames = []
+    frames: list[tuple[int, str]] = []
     tb = getattr(exc, "__traceback__", None)
     while tb is not None:
         code = tb.tb_frame.f_code
@@ -320,12 +320,14 @@ def describe_exception(exc, script):
     if isinstance(line, int):
         error["line"] = line
     out = ["Traceback (most recent call last):"]
+    # None stands for the frames left out.
+    shown: list[tuple[int, str] | None] = list(frames)
     if len(frames) > MAX_STACK_FRAMES:
         omitted = len(frames) - MAX_STACK_FRAMES
-        frames = frames[:10] + [None] + frames[-(MAX_STACK_FRAMES - 10):]
+        shown = [*frames[:10], None, *frames[-(MAX_STACK_FRAMES - 10):]]
     else:
         omitted = 0
-    for frame in frames:
+    for frame in shown:
         if frame is None:
             out.append("  ... %d more frames" % omitted)
             continue
@@ -348,7 +350,7 @@ class Worker:
         self.logs = LogCapture(config.max_log_entries, config.max_log_bytes)
         self.current_id = None
         # Freed when a MemoryError is caught, so that the reply can still be built.
-        self.reserve = bytearray(256 * 1024)
+        self.reserve: bytearray | None = bytearray(256 * 1024)
 
     # ---- transport -------------------------------------------------------------------------
 
@@ -425,8 +427,9 @@ class Worker:
         key = (message.get("key"), hash_)
         logs = self.logs
         logs.reset()
-        sys.stdout = logs
-        sys.stderr = logs
+        # LogCapture is file-like where print() and tracebacks need it (write, flush), not a TextIO.
+        sys.stdout = logs  # type: ignore[assignment]
+        sys.stderr = logs  # type: ignore[assignment]
         error = None
         out_of_memory = False
         try:
@@ -552,9 +555,9 @@ def main():
         install_seccomp(config.seccomp)
     set_limits(config)
     worker = Worker(config, reader, out_fd)
-    sys.stdout = worker.logs
-    sys.stderr = worker.logs
-    sys.stdin = None
+    sys.stdout = worker.logs  # type: ignore[assignment]
+    sys.stderr = worker.logs  # type: ignore[assignment]
+    sys.stdin = None  # type: ignore[assignment]
     signal.signal(signal.SIGUSR1, worker.on_deadline)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     gc.freeze()
