@@ -24,6 +24,16 @@ describe('initialize and execute (routes, real PostgreSQL)', () => {
     return Number(rows[0]?.n);
   }
 
+  it('runs timers in a runtime process: the callback form with setTimeout, and an awaited one', async () => {
+    const callback = await initialize(service, 'nodejs-timer-callback', { script_content: 'module.exports = (event, callback) => { setTimeout(() => callback(null, event.params.n * 2), 5); };' });
+    assert.equal(callback.status, 200, JSON.stringify(callback.body));
+    assert.equal((await execute(service, callback.body.request_id as string, { n: 21 })).body.result, 42);
+    const awaited = await initialize(service, 'nodejs-timer-await', { script_content: 'await new Promise((r) => setTimeout(r, 20));\nreturn "waited";', context: { cache: false } });
+    const run = await execute(service, awaited.body.request_id as string, {});
+    assert.equal(run.status, 200, JSON.stringify(run.body));
+    assert.equal(run.body.result, 'waited');
+  });
+
   it('runs the README flow: initialize, then execute with params', async () => {
     const init = await initialize(service, 'nodejs-calculator', {
       context: { env: 'production' },

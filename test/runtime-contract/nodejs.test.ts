@@ -35,6 +35,37 @@ describe('nodejs runtime', () => {
     await runtime.stop();
   });
 
+  describe('timers and the job queue', () => {
+    it('runs the callback form with setTimeout, as everyday Lambda code does', async () => {
+      assert.equal(await h.ok('module.exports = (event, callback) => { setTimeout(() => callback(null, event.params.n + 1), 5); };', { n: 1 }), 2);
+    });
+
+    it('awaits a timer, in order with others, and after at least its delay', async () => {
+      const source = 'const order = [];\nconst started = Date.now();\nsetTimeout(() => order.push("b"), 20);\nsetTimeout(() => order.push("a"), 5);\nawait new Promise((r) => setTimeout(r, 40));\nreturn { order, waited: Date.now() - started >= 40 };';
+      assert.deepEqual(await h.ok(source), { order: ['a', 'b'], waited: true });
+    });
+
+    it('repeats setInterval until cleared, runs setImmediate after the microtasks, and queueMicrotask before both', async () => {
+      const source = 'const seen = [];\nsetImmediate((tag) => seen.push(tag), "immediate");\nqueueMicrotask(() => seen.push("microtask"));\nawait new Promise((resolve) => { let n = 0; const t = setInterval(() => { seen.push("tick" + ++n); if (n === 3) { clearInterval(t); resolve(); } }, 2); });\nreturn seen;';
+      assert.deepEqual(await h.ok(source), ['microtask', 'immediate', 'tick1', 'tick2', 'tick3']);
+    });
+
+    it('gives Node.js-style handles (unref, ref, hasRef, a number)', async () => {
+      assert.deepEqual(await h.ok('const t = setTimeout(() => {}, 1000).unref();\nconst kept = t.hasRef();\nclearTimeout(Number(t));\nreturn [typeof t.ref, kept, typeof +t];'), ['function', true, 'number']);
+    });
+
+    it('fails the invocation with an exception nobody catches in a timer', async () => {
+      const error = await h.scriptError('await new Promise(() => setTimeout(() => { throw new TypeError("late failure"); }, 5));');
+      assert.equal(error.name, 'TypeError');
+      assert.equal(error.message, 'late failure');
+    });
+
+    it('ends with the deadline when the awaited timer is due after it', async () => {
+      const result = await h.run('await new Promise((r) => setTimeout(r, 5000));\nreturn 1;', {}, { timeoutMs: 150 });
+      assert.equal(result.status, 'timeout');
+    });
+  });
+
   describe('script forms', () => {
     it('runs a function body with event, params and context in scope', async () => {
       assert.equal(await h.ok('return event.params.a + params.b + context.user_id + event.request_id;', { a: 1, b: 2 }), '3u-1req-1');

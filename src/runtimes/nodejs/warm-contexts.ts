@@ -5,7 +5,7 @@
  * leaves; a context that leaves while calls run in it is freed by the last of them.
  */
 import { performance } from 'node:perf_hooks';
-import type ivm from 'isolated-vm';
+import ivm from 'isolated-vm';
 import { LRUCache } from 'lru-cache';
 
 import type { Logger } from '../../observability/logger.js';
@@ -16,7 +16,7 @@ import { USER_FILE, type ScriptForm } from './source-forms.js';
 const COMPILED_SCRIPTS_PER_ISOLATE = 200;
 
 /** The guest's entry: `load`, `invoke`, `abort`; it answers with envelopes, JSON strings only. */
-type EntryReference = ivm.Reference<(op: string, first?: unknown, second?: unknown) => string | Promise<string>>;
+type EntryReference = ivm.Reference<(op: string, first?: unknown, second?: unknown, third?: unknown) => string | Promise<string>>;
 
 export interface Envelope {
   s: 'ok' | 'error' | 'memory' | 'output_limit' | 'timeout' | 'busy';
@@ -62,6 +62,10 @@ export interface WarmContext {
   inFlight: number;
   /** Released while calls ran in it: dropped when the last one ends. */
   released: boolean;
+  /** Deadlines of its invocations in flight, by id: only these may have their timers fired. */
+  readonly deadlines: Map<number, number>;
+  /** The host timer that fires the pending invocation's earliest guest timer, and when. */
+  timer: { readonly handle: NodeJS.Timeout; readonly due: number } | undefined;
 }
 
 export function warmKey(instanceKey: string, scriptHash: string): string {
@@ -130,11 +134,17 @@ export class WarmContexts {
     for (const warm of [...this.#contexts.values()]) if (warm.scriptHash === scriptHash && warm.inFlight === 0) this.drop(warm);
   }
 
-  /** Runs invocation `id` in `warm`, counted in it until it settles. */
+  /** Runs invocation `id` in `warm`, counted in it until it settles, and drives its timers. */
   invoke(warm: WarmContext, eventJson: string, id: number, deadline: number): Promise<unknown> {
     const running = warm.entry.apply(undefined, ['invoke', eventJson, id], { result: { promise: true }, timeout: remaining(deadline) });
     warm.inFlight += 1;
+    warm.deadlines.set(id, deadline);
     return running.finally(() => {
+      warm.deadlines.delete(id);
+      if (warm.timer && warm.deadlines.size === 0) {
+        clearTimeout(warm.timer.handle);
+        warm.timer = undefined;
+      }
       warm.inFlight -= 1;
       if (warm.inFlight > 0) return;
       if (this.#contexts.peek(warm.key) !== warm) this.#free(warm);
@@ -162,12 +172,15 @@ export class WarmContexts {
       compiled = await this.#isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
       this.remember(script.hash, compiled);
     }
-    const { context, entry, envelope } = await this.#load(script, compiled, deadline);
+    const made: { warm?: WarmContext } = {};
+    const wake = new ivm.Callback((id: unknown, delayMs: unknown) => made.warm && this.#wake(made.warm, id, delayMs), { ignored: true });
+    const { context, entry, envelope } = await this.#load(script, compiled, deadline, wake);
     if (readEnvelope(envelope).s !== 'ok') {
       this.#free({ context, entry });
       return envelope;
     }
-    const warm = { key: warmKey(instanceKey, script.hash), instanceKey, scriptHash: script.hash, context, entry, inFlight: 0, released: false };
+    const warm: WarmContext = { key: warmKey(instanceKey, script.hash), instanceKey, scriptHash: script.hash, context, entry, inFlight: 0, released: false, deadlines: new Map(), timer: undefined };
+    made.warm = warm;
     this.#contexts.set(warm.key, warm);
     return warm;
   }
@@ -180,7 +193,7 @@ export class WarmContexts {
   }
 
   /** A new context with the bootstrap and the script's module body run in it. */
-  async #load(script: PreparedScript, compiled: ivm.Script, deadline: number): Promise<{ context: ivm.Context; entry: EntryReference; envelope: string }> {
+  async #load(script: PreparedScript, compiled: ivm.Script, deadline: number, wake?: ivm.Callback): Promise<{ context: ivm.Context; entry: EntryReference; envelope: string }> {
     const context = await this.#isolate.createContext();
     let entry: EntryReference | undefined;
     try {
@@ -188,13 +201,31 @@ export class WarmContexts {
       const factory = (await compiled.run(context, { reference: true, timeout: remaining(deadline) })) as ivm.Reference<unknown>;
       const { maxLogEntries, maxLogBytes, maxResultBytes } = this.#o;
       const config = JSON.stringify({ form: script.form, maxLogEntries, maxLogBytes, maxResultBytes });
-      const envelope: unknown = await entry.apply(undefined, ['load', factory.derefInto({ release: true }), config], { timeout: remaining(deadline) });
+      const envelope: unknown = await entry.apply(undefined, ['load', factory.derefInto({ release: true }), config, wake], { timeout: remaining(deadline) });
       if (typeof envelope !== 'string') throw new Error('guest returned a non-string envelope');
       return { context, entry, envelope };
     } catch (error) {
       this.#free({ context, entry });
       throw error;
     }
+  }
+
+  /**
+   * The guest asks to be woken when invocation `id`'s earliest timer is due (guest/bootstrap.js).
+   * Its numbers are the only thing taken from it: one host timer per context, moved only earlier,
+   * never past the invocation's deadline (the call then ends as a timeout by itself).
+   */
+  #wake(warm: WarmContext, id: unknown, delayMs: unknown): void {
+    if (typeof id !== 'number' || typeof delayMs !== 'number' || !(delayMs >= 0)) return;
+    const deadline = warm.deadlines.get(id);
+    const due = performance.now() + delayMs;
+    if (deadline === undefined || due >= deadline || (warm.timer && warm.timer.due <= due)) return;
+    if (warm.timer) clearTimeout(warm.timer.handle);
+    const handle = setTimeout(() => {
+      warm.timer = undefined;
+      if (warm.deadlines.has(id)) warm.entry.apply(undefined, ['fire', id], { timeout: remaining(deadline) }).catch(() => undefined);
+    }, delayMs);
+    warm.timer = { handle, due };
   }
 
   #free({ context, entry }: { context: ivm.Context; entry: EntryReference | undefined }): void {

@@ -1,16 +1,24 @@
 // Runs INSIDE a V8 context of an isolated-vm isolate, once per context (one context per warm
 // instance), before any user code. The host never imports this file: it reads it as text and
 // compiles it in each isolate. Its completion value is the single `entry(op, ...)` function the
-// host holds a Reference to; nothing of the host (no callbacks, no references, no `ivm`) is ever
-// put into the context, so everything here, and the user's code, can reach only this context's
-// own built-ins.
+// host holds a Reference to. The one thing of the host put into the context is `wake`, a
+// fire-and-forget isolated-vm Callback that takes two numbers (see Timers), held in this closure
+// and never on a global; no reference, no `ivm`, nothing that answers. So everything here, and the
+// user's code, can reach only this context's own built-ins.
 //
 // Protocol (all values crossing the boundary are strings, so no object of one realm is ever handed
 // to the other):
-//   entry('load', factory, configJson) -> envelope   runs the user's module body once
+//   entry('load', factory, config, wake) -> envelope runs the user's module body once
 //   entry('invoke', eventJson, id)     -> Promise<envelope>   `id` is the host's number for the call
 //   entry('abort', id)                 -> envelope   ends invocation `id` as a timeout if it is still
 //                                                    pending and returns the logs it wrote so far
+//   entry('fire', id)                  -> undefined  runs invocation `id`'s timers that are due
+// Timers (setTimeout, setInterval, setImmediate) belong to the invocation that set them and are
+// driven by the host: when the earliest due time of a pending invocation's timers moves earlier,
+// the guest calls wake(id, ms); the host waits on its own clock (never past the invocation's
+// deadline) and calls `fire`. So a timer runs only inside its own invocation, in its own context,
+// and a call that sets none costs nothing more; when the invocation ends, its pending timers are
+// cancelled (and counted in its logs).
 // An envelope is a JSON string: {"s":"ok","r":<result JSON>,"l":[logs],"t":ms},
 // {"s":"error","e":{name,message,stack,line,column},"l":[...],"t":ms}, {"s":"output_limit","n":bytes,"l":[...],"t":ms},
 // {"s":"memory","e":{...},"l":[...],"t":ms}, {"s":"timeout","l":[...]} or {"s":"busy"}.
@@ -50,6 +58,8 @@
   const objectCreate = Object.create;
   const defineProperty = Object.defineProperty;
   const dateNow = Date.now;
+  const arraySort = Array.prototype.sort;
+  const mathMax = Math.max;
 
   const USER_FILE = 'script.js';
   const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
@@ -464,8 +474,9 @@
     throw new ErrorCtor(`require(${jsonStringify(safeString(name))}) is not available: scripts run in a sandbox without Node.js modules`);
   }
 
-  function load(factory, configJson) {
+  function load(factory, configJson, wakeCallback) {
     const config = jsonParse(configJson);
+    wake = typeof wakeCallback === 'function' ? wakeCallback : null;
     maxLogEntries = config.maxLogEntries;
     maxLogBytes = config.maxLogBytes;
     maxResultBytes = config.maxResultBytes;
@@ -501,6 +512,135 @@
     }
   }
 
+  // ---- timers ----------------------------------------------------------------------------------
+  // At most this many timers may be pending in one invocation: each is memory of the context, and
+  // each due one a call from the host.
+  const MAX_TIMERS = 1000;
+  // And at most this many set in all: each may wake the host, which must not be flooded by a loop
+  // of setTimeout/clearTimeout.
+  const MAX_TIMERS_SET = 100000;
+  let timersSet = 0;
+  // id -> { due, fn, args, interval } (interval -1: a timeout); a null-prototype object, so that no
+  // method a script can replace (Map.prototype.get...) is on the path.
+  let timers = objectCreate(null);
+  let timerCount = 0;
+  let nextTimerId = 1;
+  // The host's wake-up (set by `load`), and the earliest due time it was asked to wake for.
+  let wake = null;
+  let armedDue = Infinity;
+
+  function arm(due) {
+    if (wake === null || pending === null || due >= armedDue) return;
+    armedDue = due;
+    reflectApply(wake, undefined, [pending.id, mathMax(0, due - dateNow())]);
+  }
+
+  function earliestDue() {
+    let due = Infinity;
+    for (const key in timers) if (timers[key].due < due) due = timers[key].due;
+    return due;
+  }
+  const timeoutPrototype = objectCreate(null);
+
+  function addTimer(fn, delay, args, repeat) {
+    if (pending === null) throw new ErrorCtor('timers run only while the function runs: set them in the handler, not at the top level of the module');
+    if (typeof fn !== 'function') throw new TypeErrorCtor('the timer callback must be a function');
+    if (timerCount >= MAX_TIMERS) throw new RangeErrorCtor(`more than ${MAX_TIMERS} timers pending in one invocation`);
+    if (timersSet >= MAX_TIMERS_SET) throw new RangeErrorCtor(`more than ${MAX_TIMERS_SET} timers set in one invocation`);
+    timersSet += 1;
+    // As Node.js: a delay that is not a number is 0, one beyond 32 bits is 1.
+    const asked = mathMax(0, NumberCtor(delay) || 0);
+    const ms = asked > 2147483647 ? 1 : asked;
+    const id = nextTimerId++;
+    const due = dateNow() + ms;
+    timers[id] = { due, fn, args, interval: repeat ? mathMax(1, ms) : -1 };
+    timerCount += 1;
+    arm(due);
+    // Node.js hands out a Timeout object (ref/unref/hasRef/refresh); a number where it is used as one.
+    const handle = objectCreate(timeoutPrototype);
+    defineProperty(handle, 'id', { value: id, enumerable: false });
+    return handle;
+  }
+
+  function timerId(handle) {
+    return handle !== null && typeof handle === 'object' && typeof handle.id === 'number' ? handle.id : NumberCtor(handle);
+  }
+
+  function clearTimer(handle) {
+    const id = timerId(handle);
+    if (timers[id] === undefined) return;
+    delete timers[id];
+    timerCount -= 1;
+  }
+
+  /** Cancels every pending timer; answers how many there were. */
+  function cancelTimers() {
+    const cancelled = timerCount;
+    timers = objectCreate(null);
+    timerCount = 0;
+    timersSet = 0;
+    armedDue = Infinity;
+    return cancelled;
+  }
+
+  function fire(id) {
+    if (pending === null || pending.id !== id) return;
+    // The host's wake-up for the earliest timer has come: a later one needs a new one.
+    armedDue = Infinity;
+    const now = dateNow();
+    const ready = [];
+    for (const key in timers) if (timers[key].due <= now) ready[ready.length] = NumberCtor(key);
+    reflectApply(arraySort, ready, [(a, b) => timers[a].due - timers[b].due || a - b]);
+    for (let i = 0; i < ready.length; i++) {
+      const timer = timers[ready[i]];
+      // Cleared by a callback before it, or the invocation ended.
+      if (timer === undefined || pending === null || pending.id !== id) continue;
+      if (timer.interval >= 0) timer.due = now + timer.interval;
+      else clearTimer(ready[i]);
+      try {
+        reflectApply(timer.fn, undefined, timer.args);
+      } catch (error) {
+        // An exception nobody catches in a timer ends the invocation with it, as it would end a Node.js process.
+        settle(id, () => errorEnvelope(error));
+      }
+    }
+    if (timerCount > 0) arm(earliestDue());
+  }
+
+  defineProperty(timeoutPrototype, 'ref', { value() { return this; } });
+  defineProperty(timeoutPrototype, 'unref', { value() { return this; } });
+  defineProperty(timeoutPrototype, 'hasRef', { value() { return true; } });
+  defineProperty(timeoutPrototype, 'refresh', {
+    value() {
+      const timer = timers[this.id];
+      if (timer !== undefined) timer.due = dateNow() + mathMax(0, timer.interval);
+      return this;
+    },
+  });
+  defineProperty(timeoutPrototype, Symbol.toPrimitive, { value() { return this.id; } });
+  const timerGlobals = {
+    setTimeout: (fn, delay, ...args) => addTimer(fn, delay, args, false),
+    setInterval: (fn, delay, ...args) => addTimer(fn, delay, args, true),
+    setImmediate: (fn, ...args) => addTimer(fn, 0, args, false),
+    clearTimeout: clearTimer,
+    clearInterval: clearTimer,
+    clearImmediate: clearTimer,
+    queueMicrotask(fn) {
+      if (typeof fn !== 'function') throw new TypeErrorCtor('the microtask must be a function');
+      const owner = pending === null ? 0 : pending.id;
+      reflectApply(promiseThen, promiseResolve(undefined), [
+        () => {
+          try {
+            fn();
+          } catch (error) {
+            settle(owner, () => errorEnvelope(error));
+          }
+        },
+      ]);
+    },
+  };
+  for (const name in timerGlobals) defineProperty(global, name, { value: timerGlobals[name], writable: true, configurable: true, enumerable: false });
+
   // ---- invocations -----------------------------------------------------------------------------
   let sequence = 0;
   // At most one invocation is pending at a time (see `invoke`).
@@ -513,6 +653,8 @@
     if (pending === null || pending.id !== id) return;
     const { resolve, started } = pending;
     pending = null;
+    const cancelled = cancelTimers();
+    if (cancelled > 0) writeLog([`[${cancelled} timer${cancelled === 1 ? '' : 's'} still pending when the invocation ended: cancelled]`]);
     let envelope;
     try {
       envelope = makeEnvelope();
@@ -602,19 +744,22 @@
     if (pending !== null && (anyPending || pending.id === id)) {
       const { resolve } = pending;
       pending = null;
+      cancelTimers();
       resolve(envelope);
     }
     return envelope;
   }
 
-  function entry(op, first, second) {
+  function entry(op, first, second, third) {
     switch (op) {
       case 'invoke':
         return invoke(first, second);
       case 'load':
-        return load(first, second);
+        return load(first, second, third);
       case 'abort':
         return abort(first);
+      case 'fire':
+        return fire(first);
       default:
         throw new ErrorCtor(`unknown operation ${safeString(op)}`);
     }
