@@ -40,12 +40,13 @@ export default tseslint.config(
   },
   {
     // Guest code: plain JavaScript run inside the sandboxes (type-checked by tsconfig.guest.json).
-    // bootstrap.js runs in a bare V8 context: only ECMAScript built-ins; wasi-worker.js in a worker thread.
+    // bootstrap.js runs in a bare V8 context: only ECMAScript built-ins; wasi-worker.js (and its
+    // wasi-preview1.js) in a worker thread.
     files: ['src/runtimes/*/guest/*.js'],
     languageOptions: { sourceType: 'script', globals: { globalThis: 'readonly' } },
   },
   {
-    files: ['src/runtimes/rust/guest/wasi-worker.js'],
+    files: ['src/runtimes/rust/guest/wasi-worker.js', 'src/runtimes/rust/guest/wasi-preview1.js'],
     languageOptions: { sourceType: 'module', globals: { WebAssembly: 'readonly', performance: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', SharedArrayBuffer: 'readonly', Atomics: 'readonly', process: 'readonly', URL: 'readonly', crypto: 'readonly' } },
   },
 );
