@@ -22,7 +22,7 @@ import { guestCompileFailure, guestLogs, guestScriptError } from '../kit/guest-v
 import { Lifecycle } from '../kit/lifecycle.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
-import { planLaunch, type LaunchPlan } from './sandbox.js';
+import { GUEST_FILES, planLaunch, type LaunchPlan } from './sandbox.js';
 import { WorkerGone, type WorkerExit, type WorkerMessage, type WorkerProcess } from './worker-process.js';
 import { WorkerPool, type WorkerInfo } from './worker-pool.js';
 
@@ -74,8 +74,9 @@ export class PythonRuntime implements Runtime {
   /** Finds how to launch workers here and proves it by starting one; without a sandbox only if allowed and bubblewrap fails. */
   async #start(): Promise<void> {
     const started = performance.now();
-    const workerHostPath = projectPath('src/runtimes/python/guest/worker.py');
-    const workerSource = await readFile(workerHostPath, 'utf8');
+    const guestPaths = GUEST_FILES.map((name) => projectPath('src/runtimes/python/guest', name));
+    const [workerHostPath = ''] = guestPaths;
+    const guestSources = await Promise.all(guestPaths.map((path) => readFile(path, 'utf8')));
     const { logger, poolSize, maxWorkers, cpuLimitSeconds, maxFileBytes, maxOpenFiles, maxLogEntries, maxLogBytes, maxResultBytes, startTimeoutMs } = this.#o;
     // A reply carries the result and the logs, JSON-escaped (at worst 6 bytes per byte of logs).
     const maxLineBytes = maxResultBytes + 6 * maxLogBytes + 1024 * 1024;
@@ -86,7 +87,7 @@ export class PythonRuntime implements Runtime {
       try {
         const plan = await planLaunch({ ...this.#o, workerHostPath }, mode);
         const config = JSON.stringify({ ...limits, ...plan.workerConfig });
-        this.#coldStartMs = await this.#pool.open({ plan, workerSource, config, maxLineBytes, startTimeoutMs });
+        this.#coldStartMs = await this.#pool.open({ plan, guestSources, config, maxLineBytes, startTimeoutMs });
         this.#plan = plan;
         break;
       } catch (error) {

@@ -21,13 +21,15 @@ import { sandboxSeccompFilter, workerSeccompFilter } from '../../sandbox/seccomp
 import { errorMessage } from '../kit/invocation.js';
 import type { PythonRuntimeOptions } from './python-runtime.js';
 
-/** Where the worker program sits inside the sandbox. */
-const SANDBOX_WORKER_PATH = '/sandbox/worker.py';
+/** The guest program's files (guest/), the first the one python runs; inside the sandbox under /sandbox. */
+export const GUEST_FILES = ['worker.py', 'reporting.py'] as const;
+const SANDBOX_WORKER_PATH = `/sandbox/${GUEST_FILES[0]}`;
 
 /** File descriptors of a worker child: the protocol on 0/1, diagnostics on 2, then the sandbox's own. */
 export const FD_SECCOMP = 3;
 export const FD_INFO = 4;
-export const FD_WORKER_SOURCE = 5;
+/** GUEST_FILES[i] is read by bubblewrap from descriptor FD_GUEST_FILES + i. */
+export const FD_GUEST_FILES = 5;
 
 /** The runtime's options (no bwrapPath or setprivPath: the usual places), and where the guest program is on the host. */
 export type SandboxSettings = Pick<PythonRuntimeOptions, 'pythonPath' | 'bwrapPath' | 'setprivPath' | 'tmpSizeBytes' | 'allowUnsandboxed'> & { readonly workerHostPath: string };
@@ -94,7 +96,7 @@ async function planBubblewrap(settings: SandboxSettings, root: boolean, setpriv:
     // Host-specific installs (and whatever an operator keeps there) stay out of sight.
     '--tmpfs', '/usr/local',
     '--remount-ro', '/usr/local',
-    '--ro-bind-data', String(FD_WORKER_SOURCE), SANDBOX_WORKER_PATH,
+    ...GUEST_FILES.flatMap((name, i) => ['--ro-bind-data', String(FD_GUEST_FILES + i), `/sandbox/${name}`]),
     '--remount-ro', '/dev',
     '--remount-ro', '/',
     '--chdir', '/tmp',

@@ -11,7 +11,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 
 import type { Logger } from '../../observability/logger.js';
-import { FD_INFO, FD_SECCOMP, FD_WORKER_SOURCE, type LaunchPlan } from './sandbox.js';
+import { FD_GUEST_FILES, FD_INFO, FD_SECCOMP, type LaunchPlan } from './sandbox.js';
 
 export type WorkerMessage = Readonly<Record<string, unknown>>;
 
@@ -39,7 +39,8 @@ export class WorkerGone extends Error {
 /** How every worker is launched, once the runtime has found what works here. */
 export interface WorkerLaunch {
   readonly plan: LaunchPlan;
-  readonly workerSource: string;
+  /** The sources of the guest's files (sandbox.ts GUEST_FILES), in that order. */
+  readonly guestSources: readonly string[];
   /** The worker's config, JSON, passed as its one argument. */
   readonly config: string;
   /** A reply line longer than this is a protocol violation. */
@@ -104,7 +105,7 @@ export class WorkerProcess {
 
     const { plan } = options;
     const sandboxed = plan.kind === 'bubblewrap';
-    const stdio: StdioOptions = sandboxed ? ['pipe', 'pipe', 'pipe', plan.seccomp ? 'pipe' : 'ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
+    const stdio: StdioOptions = sandboxed ? ['pipe', 'pipe', 'pipe', plan.seccomp ? 'pipe' : 'ignore', 'pipe', ...options.guestSources.map(() => 'pipe' as const)] : ['pipe', 'pipe', 'pipe'];
     // Its own process group (detached): a kill while bubblewrap is still setting up reaches the
     // sandbox's first process too (it joins its own session only when it starts python).
     const child = spawn(plan.command, [...plan.args, options.config], { cwd: '/', env: {}, detached: true, stdio, windowsHide: true });
@@ -137,7 +138,8 @@ export class WorkerProcess {
     if (sandboxed) {
       // bubblewrap reads its seccomp filter and the worker program from pipes, and says the python's pid on another.
       const pipes = child.stdio as unknown as Array<Readable & Writable>;
-      for (const [fd, data] of [[FD_SECCOMP, plan.seccomp], [FD_WORKER_SOURCE, options.workerSource]] as const) pipes[fd]?.on('error', () => undefined).end(data);
+      const inputs: Array<[number, Buffer | string | undefined]> = [[FD_SECCOMP, plan.seccomp], ...options.guestSources.map((source, i): [number, string] => [FD_GUEST_FILES + i, source])];
+      for (const [fd, data] of inputs) pipes[fd]?.on('error', () => undefined).end(data);
       let info = '';
       pipes[FD_INFO]?.on('error', () => undefined).on('data', (chunk: Buffer) => {
         info += chunk.toString('utf8');
