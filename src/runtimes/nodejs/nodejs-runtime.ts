@@ -42,6 +42,18 @@ const NEVER_RAN = 'Isolate is disposed';
 
 type Call = Waiter & Readonly<{ key: string; conduct: Conduct; instanceKey: string; json: string }>;
 
+/** The guest prelude's parts (guest/), in the order they run; bootstrap.js last, its value `guestEntry`. */
+const GUEST_PARTS = ['intrinsics.js', 'format.js', 'errors.js', 'timers.js', 'bootstrap.js'];
+
+/**
+ * The prelude compiled into every context: its parts inside one closure, so that nothing they
+ * declare is a global a script could see or replace; its completion value is the bootstrap's entry.
+ */
+async function guestPrelude(): Promise<string> {
+  const parts = await Promise.all(GUEST_PARTS.map((name) => readFile(projectPath('src', 'runtimes', 'nodejs', 'guest', name), 'utf8')));
+  return `(function lambdaGuest() {\n'use strict';\n${parts.join('\n')}\nreturn guestEntry;\n})();\n`;
+}
+
 export class NodejsRuntime implements Runtime {
   readonly language: Language = 'nodejs';
 
@@ -69,7 +81,7 @@ export class NodejsRuntime implements Runtime {
 
   start(): Promise<void> {
     return this.#life.start(async () => {
-      this.#bootstrapSource = await readFile(projectPath('src', 'runtimes', 'nodejs', 'guest', 'bootstrap.js'), 'utf8');
+      this.#bootstrapSource = await guestPrelude();
       await this.#pool.start();
       this.#o.logger.info({ isolates: this.#o.poolSize, memoryLimitMb: this.#o.memoryLimitMb }, 'nodejs runtime started');
     });
