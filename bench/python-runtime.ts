@@ -5,11 +5,11 @@
  * session and spread over two.
  */
 import { createSilentLogger } from '../src/observability/logger.js';
-import { createPythonRuntime } from '../src/runtimes/python/python-runtime.js';
+import { PythonRuntime } from '../src/runtimes/python/python-runtime.js';
 import { PYTHON_DEFAULTS } from '../test/helpers/defaults.js';
 
 const SECONDS = Number(process.env.BENCH_DURATION_SECONDS ?? 3);
-const runtime = createPythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2 });
+const runtime = new PythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2 });
 await runtime.start();
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 await sleep(300);

@@ -6,11 +6,11 @@
  */
 import type { Config } from '../config/config.js';
 import type { Logger } from '../observability/logger.js';
-import { createNodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
+import { NodejsRuntime } from '../runtimes/nodejs/nodejs-runtime.js';
 import type { OutputLimits } from '../runtimes/kit/output-limits.js';
-import { createPythonRuntime } from '../runtimes/python/python-runtime.js';
+import { PythonRuntime } from '../runtimes/python/python-runtime.js';
 import type { Language, Runtime } from '../runtimes/runtime.js';
-import { createRustRuntime } from '../runtimes/rust/rust-runtime.js';
+import { RustRuntime } from '../runtimes/rust/rust-runtime.js';
 import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
 
 /** What a language's in-process runtime is configured from: the service's settings, no secret among them. */
@@ -39,11 +39,11 @@ export function createLocalRuntime(language: Language, settings: LocalRuntimeSet
   const outputLimits = outputLimitsOf(settings);
   switch (language) {
     case 'nodejs':
-      return createNodejsRuntime({ logger: logger.child({ runtime: 'nodejs' }), ...settings.nodejs, ...outputLimits });
+      return new NodejsRuntime({ logger: logger.child({ runtime: 'nodejs' }), ...settings.nodejs, ...outputLimits });
     case 'python':
-      return createPythonRuntime({ logger: logger.child({ runtime: 'python' }), ...settings.python, ...outputLimits });
+      return new PythonRuntime({ logger: logger.child({ runtime: 'python' }), ...settings.python, ...outputLimits });
     case 'rust':
-      return createRustRuntime({
+      return new RustRuntime({
         logger: logger.child({ runtime: 'rust' }),
         ...settings.rust,
         ...outputLimits,

@@ -7,7 +7,6 @@
  * did.
  */
 import { isPlainObject } from '../common/plain-object.js';
-import { OUTPUT_LIMIT_DEFAULTS } from '../runtimes/kit/invocation.js';
 import { boundOutput, type OutputLimits } from '../runtimes/kit/output-limits.js';
 import type { CompileFailure, InvocationResult, PrepareResult, RuntimeHealth, ScriptError } from '../runtimes/runtime.js';
 
@@ -149,7 +148,7 @@ function jsonBytes(text: string, limit: number): number {
  * not one this version understands (the caller treats it as a fault). Throws when the result is
  * not JSON.
  */
-export function invocationResultFromWire(response: WireExecuteResponse, limits: OutputLimits = OUTPUT_LIMIT_DEFAULTS): InvocationResult | undefined {
+export function invocationResultFromWire(response: WireExecuteResponse, limits: OutputLimits): InvocationResult | undefined {
   const memory = response.memory_usage_bytes;
   const common = {
     logs: Array.isArray(response.logs) ? response.logs : [],

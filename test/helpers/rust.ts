@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createRustRuntime, type RustRuntime, type RustRuntimeOptions } from '../../src/runtimes/rust/rust-runtime.js';
+import { RustRuntime, type RustRuntimeOptions } from '../../src/runtimes/rust/rust-runtime.js';
 import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
 import { DEFAULTS, OUTPUT_LIMITS } from './defaults.js';
 
 export const RUST_TEST_CACHE_DIR = join(tmpdir(), 'lambda-rust-test-cache');
 
 export function newRustRuntime(options: Partial<RustRuntimeOptions> = {}): RustRuntime {
-  return createRustRuntime({
+  return new RustRuntime({
     ...DEFAULTS.rust,
     ...OUTPUT_LIMITS,
     compileTimeoutMs: DEFAULTS.wasmCompileTimeoutSeconds * 1000,

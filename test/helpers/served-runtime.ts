@@ -5,7 +5,7 @@
 import { createSilentLogger } from '../../src/observability/logger.js';
 import type { RuntimeTlsConfig } from '../../src/config/config.js';
 import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
-import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
+import { NodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { ExecuteRequest, InvocationResult, Runtime } from '../../src/runtimes/runtime.js';
 import { MAX_MESSAGE_BYTES, NODEJS_DEFAULTS } from './defaults.js';
 
@@ -35,7 +35,7 @@ export interface ServeOptions {
 
 export async function serveNodejs(port = 0, options: ServeOptions = {}): Promise<ServedRuntime> {
   const logger = createSilentLogger();
-  const local = createNodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 1, maxPoolSize: 4, memoryLimitMb: 64 });
+  const local = new NodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 1, maxPoolSize: 4, memoryLimitMb: 64 });
   await local.start();
   const executes: NotedExecute[] = [];
   const noting: Runtime = {

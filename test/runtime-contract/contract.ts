@@ -4,7 +4,7 @@
  * source of a handful of scripts and what the language can tell about them.
  *
  * Usage, from a `*.test.ts` file:
- *   runRuntimeContract('nodejs', async () => createNodejsRuntime({...}), nodejsFixtures);
+ *   runRuntimeContract('nodejs', async () => new NodejsRuntime({...}), nodejsFixtures);
  * The suite calls `start()` on the runtime it is given and `stop()` at the end.
  */
 import assert from 'node:assert/strict';

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createNodejsRuntime, type NodejsRuntime, type NodejsRuntimeOptions } from '../../src/runtimes/nodejs/nodejs-runtime.js';
+import { NodejsRuntime, type NodejsRuntimeOptions } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
@@ -17,7 +17,7 @@ function detail(runtime: NodejsRuntime, key: string): number {
 
 
 function newRuntime(options: Partial<NodejsRuntimeOptions> = {}): NodejsRuntime {
-  return createNodejsRuntime({ ...NODEJS_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64, ...options });
+  return new NodejsRuntime({ ...NODEJS_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64, ...options });
 }
 
 runRuntimeContract('nodejs', () => Promise.resolve(newRuntime()), nodejsFixtures);

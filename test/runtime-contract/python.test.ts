@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createPythonRuntime, type PythonRuntime, type PythonRuntimeOptions } from '../../src/runtimes/python/python-runtime.js';
+import { PythonRuntime, type PythonRuntimeOptions } from '../../src/runtimes/python/python-runtime.js';
 import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { pythonFixtures } from './python-fixtures.js';
@@ -13,7 +13,7 @@ import { PYTHON_DEFAULTS } from '../helpers/defaults.js';
 
 
 function newRuntime(options: Partial<PythonRuntimeOptions> = {}): PythonRuntime {
-  return createPythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128, ...options });
+  return new PythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128, ...options });
 }
 
 runRuntimeContract('python', () => Promise.resolve(newRuntime()), pythonFixtures);

@@ -13,7 +13,7 @@ import { createSilentLogger } from '../../src/observability/logger.js';
 import type { RemoteRuntime } from '../../src/rpc/remote-runtime.js';
 import { loadProtos, type WireHealthCheckResponseStd } from '../../src/rpc/runtime-proto.js';
 import { createRuntimeServer, type RuntimeServer } from '../../src/rpc/runtime-server.js';
-import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
+import { NodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, scriptHashOf } from './contract.js';
 import { nodejsFixtures } from './nodejs-fixtures.js';
@@ -25,14 +25,14 @@ const logger = createSilentLogger();
 
 /** A NodejsRuntime served on a free loopback port; stopping the remote also stops both. */
 async function serve(): Promise<{ local: Runtime; server: RuntimeServer; port: number }> {
-  const local = createNodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 });
+  const local = new NodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 });
   await local.start();
   const server = createRuntimeServer(local, { logger, maxMessageBytes: MAX_MESSAGE_BYTES });
   const port = await server.start('127.0.0.1', 0);
   return { local, server, port };
 }
 
-runRuntimeContract('nodejs over gRPC', servedRemote(() => createNodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 })), nodejsFixtures);
+runRuntimeContract('nodejs over gRPC', servedRemote(() => new NodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 })), nodejsFixtures);
 
 describe('remote runtime over gRPC', () => {
   let served: Awaited<ReturnType<typeof serve>>;

@@ -3,7 +3,7 @@
  * served by createRuntimeServer on a loopback port, reached through RemoteRuntime.
  */
 import { createSilentLogger } from '../../src/observability/logger.js';
-import { createPythonRuntime } from '../../src/runtimes/python/python-runtime.js';
+import { PythonRuntime } from '../../src/runtimes/python/python-runtime.js';
 import { runRuntimeContract } from './contract.js';
 import { pythonFixtures } from './python-fixtures.js';
 import { servedRemote } from './remote-fixtures.js';
@@ -11,6 +11,6 @@ import { PYTHON_DEFAULTS } from '../helpers/defaults.js';
 
 runRuntimeContract(
   'python over gRPC',
-  servedRemote(() => createPythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128 })),
+  servedRemote(() => new PythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128 })),
   pythonFixtures,
 );

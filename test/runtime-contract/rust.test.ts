@@ -15,7 +15,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { ServiceError } from '../../src/errors/service-error.js';
 import { startService, type RunningService } from '../../src/main/service.js';
-import { createNodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
+import { NodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import type { RustRuntime } from '../../src/runtimes/rust/rust-runtime.js';
 import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
@@ -457,7 +457,7 @@ describe('rust runtime through the HTTP API', () => {
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const config = loadConfig({ DATABASE_URL: db.url, LOG_FLUSH_INTERVAL_MS: '20' }, 'test');
     const rust = newRustRuntime({ store: new PgWasmModuleStore(pool) });
-    service = await startService(config, createSilentLogger(), { runtimes: [createNodejsRuntime({ ...NODEJS_DEFAULTS, logger: createSilentLogger(), poolSize: 1, maxPoolSize: 2 }), rust] });
+    service = await startService(config, createSilentLogger(), { runtimes: [new NodejsRuntime({ ...NODEJS_DEFAULTS, logger: createSilentLogger(), poolSize: 1, maxPoolSize: 2 }), rust] });
   });
   after(async () => {
     await service?.stop();

@@ -1,13 +1,9 @@
 /**
- * What every runtime's execute path needs alike: default output limits, the answer for a script
- * it does not hold, the event in the JSON form the guest receives, durations rounded to the
- * microsecond.
+ * What every runtime's execute path needs alike: the answer for a script it does not hold, the
+ * event in the JSON form the guest receives, durations rounded to the microsecond.
  */
 import { ServiceError } from '../../errors/service-error.js';
 import type { ExecuteRequest, InvocationResult } from '../runtime.js';
-
-/** What one invocation may return, unless configured otherwise: log lines, their bytes, the result's bytes. */
-export const OUTPUT_LIMIT_DEFAULTS = { maxLogEntries: 100, maxLogBytes: 65536, maxResultBytes: 1024 * 1024 } as const;
 
 /** The runtime does not hold the script (restart, eviction, another replica): the caller prepares it again. */
 export const NOT_PREPARED: InvocationResult = Object.freeze({ status: 'not_prepared', logs: Object.freeze([]), stats: Object.freeze({ durationMs: 0 }) });

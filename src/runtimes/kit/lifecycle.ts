@@ -43,11 +43,6 @@ export class Lifecycle {
     return this.#state === 'running';
   }
 
-  /** Calls being served now (those `track`ed). */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
   /**
    * Runs `body` once; it resolves into `running`, a throw into `unavailable` with `describe`'s
    * reason (logged). Later calls do nothing.

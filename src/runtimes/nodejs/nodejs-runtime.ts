@@ -275,7 +275,3 @@ export class NodejsRuntime implements Runtime {
     return `script exceeded the memory limit of ${this.#o.memoryLimitMb} MiB (${this.#o.memoryLimitMb * 1024 * 1024} bytes)${detail ? `: ${detail}` : ''}`;
   }
 }
-
-export function createNodejsRuntime(options: NodejsRuntimeOptions): NodejsRuntime {
-  return new NodejsRuntime(options);
-}

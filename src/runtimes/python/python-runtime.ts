@@ -270,7 +270,3 @@ export class PythonRuntime implements Runtime {
     }
   }
 }
-
-export function createPythonRuntime(options: PythonRuntimeOptions): PythonRuntime {
-  return new PythonRuntime(options);
-}

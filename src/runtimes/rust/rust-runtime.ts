@@ -264,7 +264,3 @@ function optimizationLevel(options: Readonly<Record<string, unknown>> | undefine
   if (level !== 'debug' && level !== 'release') return refuse(`compile_options.optimization_level must be "debug" or "release", got ${JSON.stringify(level)}`);
   return level;
 }
-
-export function createRustRuntime(options: RustRuntimeOptions): RustRuntime {
-  return new RustRuntime(options);
-}
