@@ -651,6 +651,18 @@ describe('nodejs runtime pipelining', () => {
     assert.equal(runtime.health().details?.inFlight, 0);
   });
 
+  it('runs the timers of a call pipelined right behind one that left a timer pending', async () => {
+    const hash = await p.prepared('module.exports = async (event) => {\n  if (event.params.leave) {\n    setTimeout(() => {}, 20);\n    return "left";\n  }\n  await new Promise((resolve) => setTimeout(resolve, 100));\n  return "waited";\n};');
+    const instanceKey = session('timers');
+    await p.warmUp(hash, instanceKey, { leave: true });
+    const calls = [p.exec(hash, instanceKey, { leave: true }, 2000), p.exec(hash, instanceKey, {}, 2000)];
+    assert.ok(p.deepest() >= 2, JSON.stringify(p.perIsolate()));
+    assert.deepEqual(
+      (await Promise.all(calls)).map((result) => (result.status === 'ok' ? result.result : result.status)),
+      ['left', 'waited'],
+    );
+  });
+
   it('keeps an isolate that runs one session pipelined busy for every other session', async () => {
     const hash = await p.prepared('return params.i + 1;');
     const hot = session('hot');

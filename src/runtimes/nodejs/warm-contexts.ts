@@ -64,8 +64,8 @@ export interface WarmContext {
   released: boolean;
   /** Deadlines of its invocations in flight, by id: only these may have their timers fired. */
   readonly deadlines: Map<number, number>;
-  /** The host timer that fires the pending invocation's earliest guest timer, and when. */
-  timer: { readonly handle: NodeJS.Timeout; readonly due: number } | undefined;
+  /** The host timer that fires an invocation's earliest guest timer: whose, and when. */
+  timer: { readonly handle: NodeJS.Timeout; readonly id: number; readonly due: number } | undefined;
 }
 
 export function warmKey(instanceKey: string, scriptHash: string): string {
@@ -141,7 +141,8 @@ export class WarmContexts {
     warm.deadlines.set(id, deadline);
     return running.finally(() => {
       warm.deadlines.delete(id);
-      if (warm.timer && warm.deadlines.size === 0) {
+      // Its timer goes with it, even while a call pipelined behind it is in flight.
+      if (warm.timer?.id === id) {
         clearTimeout(warm.timer.handle);
         warm.timer = undefined;
       }
@@ -212,20 +213,21 @@ export class WarmContexts {
 
   /**
    * The guest asks to be woken when invocation `id`'s earliest timer is due (guest/bootstrap.js).
-   * Its numbers are the only thing taken from it: one host timer per context, moved only earlier,
-   * never past the invocation's deadline (the call then ends as a timeout by itself).
+   * Its numbers are the only thing taken from it: one host timer per context, moved only earlier
+   * for the same invocation (another's is replaced: one invocation is pending at a time), never
+   * past the invocation's deadline (the call then ends as a timeout by itself).
    */
   #wake(warm: WarmContext, id: unknown, delayMs: unknown): void {
     if (typeof id !== 'number' || typeof delayMs !== 'number' || !(delayMs >= 0)) return;
     const deadline = warm.deadlines.get(id);
     const due = performance.now() + delayMs;
-    if (deadline === undefined || due >= deadline || (warm.timer && warm.timer.due <= due)) return;
+    if (deadline === undefined || due >= deadline || (warm.timer?.id === id && warm.timer.due <= due)) return;
     if (warm.timer) clearTimeout(warm.timer.handle);
     const handle = setTimeout(() => {
       warm.timer = undefined;
       if (warm.deadlines.has(id)) warm.entry.apply(undefined, ['fire', id], { timeout: remaining(deadline) }).catch(() => undefined);
     }, delayMs);
-    warm.timer = { handle, due };
+    warm.timer = { handle, id, due };
   }
 
   #free({ context, entry }: { context: ivm.Context; entry: EntryReference | undefined }): void {
