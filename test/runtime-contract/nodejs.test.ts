@@ -54,6 +54,11 @@ describe('nodejs runtime', () => {
       assert.deepEqual(await h.ok('const t = setTimeout(() => {}, 1000).unref();\nconst kept = t.hasRef();\nclearTimeout(Number(t));\nreturn [typeof t.ref, kept, typeof +t];'), ['function', true, 'number']);
     });
 
+    it('restarts a refreshed timer with its own delay', async () => {
+      const source = 'const started = Date.now();\nsetTimeout(() => {}, 5);\nawait new Promise((resolve) => setTimeout(resolve, 60).refresh());\nreturn Date.now() - started >= 60;';
+      assert.equal(await h.ok(source), true);
+    });
+
     it('fails the invocation with an exception nobody catches in a timer', async () => {
       const error = await h.scriptError('await new Promise(() => setTimeout(() => { throw new TypeError("late failure"); }, 5));');
       assert.equal(error.name, 'TypeError');

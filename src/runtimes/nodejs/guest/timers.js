@@ -13,7 +13,7 @@ function installTimers(hooks) {
   // of setTimeout/clearTimeout.
   const MAX_TIMERS_SET = 100000;
   let timersSet = 0;
-  // id -> { due, fn, args, interval } (interval -1: a timeout); a null-prototype object, so that no
+  // id -> { due, fn, args, delay, repeat }; a null-prototype object, so that no
   // method a script can replace (Map.prototype.get...) is on the path.
   let timers = objectCreate(null);
   let timerCount = 0;
@@ -47,7 +47,8 @@ function installTimers(hooks) {
     const ms = asked > 2147483647 ? 1 : asked;
     const id = nextTimerId++;
     const due = dateNow() + ms;
-    timers[id] = { due, fn, args, interval: repeat ? mathMax(1, ms) : -1 };
+    // An interval of 0 would fire on every wake-up: it repeats at 1 ms at the least.
+    timers[id] = { due, fn, args, delay: repeat ? mathMax(1, ms) : ms, repeat };
     timerCount += 1;
     arm(due);
     // Node.js hands out a Timeout object (ref/unref/hasRef/refresh); a number where it is used as one.
@@ -89,7 +90,7 @@ function installTimers(hooks) {
       const timer = timers[ready[i]];
       // Cleared by a callback before it, or the invocation ended.
       if (timer === undefined || hooks.current() !== id) continue;
-      if (timer.interval >= 0) timer.due = now + timer.interval;
+      if (timer.repeat) timer.due = now + timer.delay;
       else clearTimer(ready[i]);
       try {
         reflectApply(timer.fn, undefined, timer.args);
@@ -106,8 +107,12 @@ function installTimers(hooks) {
   defineProperty(timeoutPrototype, 'hasRef', { value() { return true; } });
   defineProperty(timeoutPrototype, 'refresh', {
     value() {
+      // As Node.js: the timer starts over with its own delay.
       const timer = timers[this.id];
-      if (timer !== undefined) timer.due = dateNow() + mathMax(0, timer.interval);
+      if (timer !== undefined) {
+        timer.due = dateNow() + timer.delay;
+        arm(timer.due);
+      }
       return this;
     },
   });
