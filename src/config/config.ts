@@ -100,11 +100,12 @@ function readSchema(schema: Schema, env: Env): unknown {
 
 /** Defaults that follow from other settings (the schema's `derived` leaves). */
 function derive(values: ConfigValues): void {
-  const { nodejs, python, rust, runtimeProcesses, auth } = values;
+  const { nodejs, nodejsBundles, python, rust, runtimeProcesses, auth } = values;
   // The body carries the script JSON-escaped plus a context: leave room for both.
   values.maxBodyBytes ??= values.maxScriptSize * 2 + 65_536;
   values.defaultTimeoutMs = Math.min(values.runtimeTimeoutSeconds * 1000, values.defaultTimeoutMs);
   rust.toolchainDir ??= join(values.dataDir, 'wasm-toolchain');
+  nodejsBundles.packagesDir ??= join(values.dataDir, 'nodejs-packages');
   // What the runtime's own limits allow at most, plus room for the process itself.
   runtimeProcesses.memoryMb.nodejs ??= nodejs.maxPoolSize * nodejs.memoryLimitMb + 512;
   runtimeProcesses.memoryMb.python ??= python.maxWorkers * python.memoryLimitMb + 512;

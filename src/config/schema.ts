@@ -128,6 +128,12 @@ export const ConfigSchema = Type.Object({
     idleIsolateMs: int('NODEJS_IDLE_ISOLATE_MS', 300_000, 1000, 86_400_000, 'isolates above the pool size idle this long are disposed'),
     maxPipelinedPerIsolate: int('NODEJS_MAX_PIPELINED_PER_ISOLATE', 8, 1, 1024, 'calls of one well-behaved warm context queued on its isolate at once'),
   }),
+  nodejsBundles: Type.Object({
+    packagesDir: path('NODEJS_PACKAGES_DIR', 'derived', 'the npm package store scripts\' `dependencies` resolve against (filled by `npm run packages -- add NAME@VERSION`); default DATA_DIR/nodejs-packages'),
+    maxBundleBytes: int('NODEJS_MAX_BUNDLE_BYTES', 16 * MiB, 1024, 1024 * MiB, 'largest esbuild bundle of a script and its dependencies'),
+    timeoutMs: int('NODEJS_BUNDLE_TIMEOUT_MS', 30_000, 100, 600_000, 'time one bundle may take to build'),
+    cacheBytes: int('NODEJS_BUNDLE_CACHE_BYTES', 128 * MiB, MiB, 16 * 1024 * MiB, 'bundles kept in memory (PostgreSQL keeps them all)'),
+  }),
   python: Type.Object({
     poolSize: int('PYTHON_POOL_SIZE', 2, 0, 64, 'blank sandboxed workers started ahead of demand'),
     maxWorkers: int('PYTHON_MAX_WORKERS', 16, 1, 1024, 'each serves one session; the least recently used is replaced when full'),

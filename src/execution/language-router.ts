@@ -1,6 +1,7 @@
 /**
  * Picks the language of a Language-Title with the runtime mapping of the contract: prefix and
- * regex rules, checked in order. The defaults are `nodejs-`, `python-`, `rust-` and `^js-`;
+ * regex rules, checked in order. The defaults are `nodejs-`, `python-`, `rust-`, `typescript-`
+ * (the Node.js runtime, dialect TypeScript: transpiled at initialize) and `^js-`;
  * RUNTIME_MAPPINGS_FILE replaces them with a JSON file in the earlier implementation's
  * `runtime_mappings.json` form: `{ "mappings": [{ "pattern": "nodejs-", "language": "nodejs",
  * "type": "prefix" }, { "pattern": "^js-", "language": "nodejs", "type": "regex" }] }`.
@@ -9,16 +10,21 @@ import { readFileSync } from 'node:fs';
 import { ServiceError } from '../errors/service-error.js';
 import { LANGUAGES, type Language } from '../runtimes/runtime.js';
 
+/** A language's variant its runtime is told of: TypeScript is transpiled for the Node.js runtime. */
+export type Dialect = 'typescript';
+
 export interface MappingRule {
   readonly type: 'prefix' | 'regex';
   readonly pattern: string;
   readonly language: Language;
+  readonly dialect?: Dialect;
 }
 
 export const DEFAULT_MAPPINGS: readonly MappingRule[] = [
   { type: 'prefix', pattern: 'nodejs-', language: 'nodejs' },
   { type: 'prefix', pattern: 'python-', language: 'python' },
   { type: 'prefix', pattern: 'rust-', language: 'rust' },
+  { type: 'prefix', pattern: 'typescript-', language: 'nodejs', dialect: 'typescript' },
   { type: 'regex', pattern: '^js-', language: 'nodejs' },
 ];
 
@@ -28,6 +34,7 @@ export const MAX_LANGUAGE_TITLE_LENGTH = 128;
 
 export interface ResolvedTitle {
   readonly language: Language;
+  readonly dialect?: Dialect;
   readonly title: string;
   readonly languageTitle: string;
 }
@@ -49,12 +56,13 @@ export class LanguageRouter {
     const list = (parsed as { mappings?: unknown }).mappings;
     if (!Array.isArray(list)) throw new Error(`RUNTIME_MAPPINGS_FILE ${path}: "mappings" must be an array`);
     const rules = list.map((entry: unknown, i): MappingRule => {
-      const { pattern, language, type = 'prefix' } = (entry ?? {}) as Record<string, unknown>;
+      const { pattern, language, type = 'prefix', dialect } = (entry ?? {}) as Record<string, unknown>;
       if (typeof pattern !== 'string' || pattern === '') throw new Error(`mapping ${i}: "pattern" must be a non-empty string`);
       if (!LANGUAGES.includes(language as Language)) throw new Error(`mapping ${i}: "language" must be one of ${LANGUAGES.join(', ')}`);
       if (type !== 'prefix' && type !== 'regex') throw new Error(`mapping ${i}: "type" must be prefix or regex`);
       if (type === 'regex') new RegExp(pattern); // throws on a bad pattern, at start-up
-      return { type, pattern, language: language as Language };
+      if (dialect !== undefined && !(dialect === 'typescript' && language === 'nodejs')) throw new Error(`mapping ${i}: "dialect" may only be "typescript", for nodejs`);
+      return { type, pattern, language: language as Language, ...(dialect === 'typescript' ? { dialect } : {}) };
     });
     return new LanguageRouter(rules);
   }
@@ -74,7 +82,7 @@ export class LanguageRouter {
       if (!matches) continue;
       const title = regex ? languageTitle.slice(languageTitle.indexOf('-') + 1) : languageTitle.slice(rule.pattern.length);
       if (title === '') break;
-      return { language: rule.language, title, languageTitle };
+      return { language: rule.language, title, languageTitle, ...(rule.dialect ? { dialect: rule.dialect } : {}) };
     }
     throw new ServiceError('INVALID_REQUEST', `Unknown language in Language-Title "${languageTitle}"`, {
       header: 'Language-Title',

@@ -11,7 +11,7 @@ import type { OutputLimits } from '../runtimes/kit/output-limits.js';
 import { PythonRuntime } from '../runtimes/python/python-runtime.js';
 import type { Language, Runtime } from '../runtimes/runtime.js';
 import { RustRuntime } from '../runtimes/rust/rust-runtime.js';
-import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
+import type { ModuleStore } from '../runtimes/kit/module-store.js';
 
 /** What a language's in-process runtime is configured from: the service's settings, no secret among them. */
 export type LocalRuntimeSettings = Pick<Config, 'maxLogEntries' | 'maxLogBytes' | 'maxResultBytes' | 'wasmCompileTimeoutSeconds' | 'nodejs' | 'python' | 'rust'>;
@@ -35,7 +35,7 @@ export function localRuntimeSettings(config: Config): LocalRuntimeSettings {
 }
 
 /** One language's runtime in the calling process (inside a runtime process or a runtime server). */
-export function createLocalRuntime(language: Language, settings: LocalRuntimeSettings, logger: Logger, wasmStore: () => WasmModuleStore): Runtime {
+export function createLocalRuntime(language: Language, settings: LocalRuntimeSettings, logger: Logger, moduleStore: () => ModuleStore): Runtime {
   const outputLimits = outputLimitsOf(settings);
   switch (language) {
     case 'nodejs':
@@ -47,7 +47,7 @@ export function createLocalRuntime(language: Language, settings: LocalRuntimeSet
         logger: logger.child({ runtime: 'rust' }),
         ...settings.rust,
         ...outputLimits,
-        store: wasmStore(),
+        store: moduleStore(),
         compileTimeoutMs: settings.wasmCompileTimeoutSeconds * 1000,
       });
   }

@@ -15,7 +15,7 @@ import { Socket } from 'node:net';
 
 import { createLogger } from '../observability/logger.js';
 import { FramePeer } from '../rpc/frame-peer.js';
-import { FrameWasmModuleStore, serveRuntimeOverFrames } from '../rpc/frame-server.js';
+import { FrameModuleStore, serveRuntimeOverFrames } from '../rpc/frame-server.js';
 import { healthToWire } from '../rpc/runtime-wire.js';
 import { FD_CHANNEL } from '../sandbox/runtime-sandbox.js';
 import { createLocalRuntime, type RuntimeProcessSettings } from './local-runtimes.js';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     // The service is gone: nothing will ever call again.
     onClose: () => stop(0),
   });
-  const runtime = createLocalRuntime(settings.language, settings.runtime, logger, () => new FrameWasmModuleStore(peer));
+  const runtime = createLocalRuntime(settings.language, settings.runtime, logger, () => new FrameModuleStore(peer));
   try {
     await runtime.start();
   } catch (error) {

@@ -20,9 +20,9 @@ import { initTracing } from '../observability/tracing.js';
 import { LogRing } from '../rpc/log-ring.js';
 import { createRuntimeServer } from '../rpc/runtime-server.js';
 import { LANGUAGES, type Language } from '../runtimes/runtime.js';
-import { MemoryWasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
+import { MemoryModuleStore } from '../runtimes/kit/module-store.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
-import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
+import { PgModuleStore } from '../storage/postgres/pg-module-store.js';
 import { createLocalRuntime } from './local-runtimes.js';
 import { stopOnSignals } from './shutdown.js';
 
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   // PostgreSQL only where it pays: Rust modules shared across replicas and restarts.
   let database: Database | undefined;
   if (language === 'rust' && config.databaseUrl) database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, logger });
-  const runtime = createLocalRuntime(language, config, logger, () => (database ? new PgWasmModuleStore(database.pool) : new MemoryWasmModuleStore(config.rust.maxModuleBytes)));
+  const runtime = createLocalRuntime(language, config, logger, () => (database ? new PgModuleStore(database.pool) : new MemoryModuleStore(config.rust.maxModuleBytes)));
   await runtime.start();
   const server = createRuntimeServer(runtime, { logger, logs, tls: config.runtimeTls, maxMessageBytes: config.runtimeCalls.maxMessageBytes });
   const bound = await server.start(host, port);

@@ -19,7 +19,9 @@ import { createProcessRuntime } from '../rpc/process-runtime.js';
 import { createRemoteRuntime } from '../rpc/remote-runtime.js';
 import { createRuntimePool, RuntimePool, type EndpointRuntime } from '../rpc/runtime-pool.js';
 import { LANGUAGES, type Language, type Runtime } from '../runtimes/runtime.js';
-import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
+import { BundlingRuntime } from '../runtimes/nodejs/bundle/bundling-runtime.js';
+import { PackageStore } from '../runtimes/nodejs/bundle/package-store.js';
+import type { ModuleStore } from '../runtimes/kit/module-store.js';
 import { detectCgroups, type CgroupSupport } from '../sandbox/cgroup.js';
 import { SANDBOX_UID } from '../sandbox/host.js';
 import { planRuntimeProcess, sandboxWritableDir } from '../sandbox/runtime-sandbox.js';
@@ -67,11 +69,11 @@ function processEntry(): ProcessEntry {
 }
 
 /** One language's pool of local runtime processes (`<LANGUAGE>_PROCESSES` of them). */
-export function createProcessRuntimePool(language: Language, config: Config, logger: Logger, cgroups: CgroupSupport, wasmStore: () => WasmModuleStore): RuntimePool {
+export function createProcessRuntimePool(language: Language, config: Config, logger: Logger, cgroups: CgroupSupport, moduleStore: () => ModuleStore): RuntimePool {
   const poolLogger = logger.child({ runtime: language });
   const entry = processEntry();
   const settings: RuntimeProcessSettings = { language, logLevel: config.logLevel, maxFrameBytes: MAX_FRAME_BYTES, runtime: localRuntimeSettings(config) };
-  const store = language === 'rust' ? wasmStore() : undefined;
+  const store = language === 'rust' ? moduleStore() : undefined;
   const count = config.runtimeProcesses.count[language];
   return createRuntimePool({
     language,
@@ -131,13 +133,22 @@ function createRemotePool(language: Language, config: Config, logger: Logger, or
  * `<LANGUAGE>_RUNTIME_URL` lists some; with RUNTIME_DISCOVERY=kubernetes, a pool per language fed
  * from the EndpointSlices of its Service.
  */
-export function createRuntimes(config: Config, logger: Logger, wasmStore: () => WasmModuleStore): RuntimeWiring {
+/** The Node.js pool behind the bundler (ES modules, TypeScript, npm packages), which runs in this process. */
+function withBundler(pools: readonly RuntimePool[], config: Config, logger: Logger, moduleStore: () => ModuleStore): Runtime[] {
+  return pools.map((pool) =>
+    pool.language !== 'nodejs'
+      ? pool
+      : new BundlingRuntime(pool, { ...config.nodejsBundles, store: new PackageStore(config.nodejsBundles.packagesDir), modules: moduleStore(), logger: logger.child({ component: 'nodejs-bundler' }) }),
+  );
+}
+
+export function createRuntimes(config: Config, logger: Logger, moduleStore: () => ModuleStore): RuntimeWiring {
   if (config.runtimeDiscovery === 'kubernetes') {
     const { namespace, services } = config.kubernetes;
     const pools = new Map(LANGUAGES.map((language) => [language, createRemotePool(language, config, logger, `Service ${namespace}/${services[language]}`, [])]));
     const discovery = createKubernetesEndpointSource({ ...config.kubernetes, logger: logger.child({ component: 'kubernetes-discovery' }) });
     return {
-      runtimes: [...pools.values()],
+      runtimes: withBundler([...pools.values()], config, logger, moduleStore),
       pools: [...pools.values()],
       discovery,
       startDiscovery: () => discovery.start((language, addresses) => pools.get(language)?.setEndpoints(addresses)),
@@ -151,7 +162,7 @@ export function createRuntimes(config: Config, logger: Logger, wasmStore: () => 
     const endpoints = config.runtimeUrls[language];
     return endpoints.length > 0
       ? createRemotePool(language, config, logger, `${language.toUpperCase()}_RUNTIME_URL`, endpoints)
-      : createProcessRuntimePool(language, config, logger, cgroups as CgroupSupport, wasmStore);
+      : createProcessRuntimePool(language, config, logger, cgroups as CgroupSupport, moduleStore);
   });
-  return { runtimes: pools, pools, discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => cgroups?.close() };
+  return { runtimes: withBundler(pools, config, logger, moduleStore), pools, discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => cgroups?.close() };
 }

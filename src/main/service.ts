@@ -28,7 +28,7 @@ import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgFunctionStore } from '../storage/postgres/pg-function-store.js';
-import { PgWasmModuleStore } from '../storage/postgres/pg-wasm-module-store.js';
+import { PgModuleStore } from '../storage/postgres/pg-module-store.js';
 import { ThreadedRequestLogStore } from '../storage/postgres/threaded-request-log-store.js';
 import { PgSessionStore } from '../storage/postgres/pg-session-store.js';
 import { RedisCache } from '../storage/redis/redis-cache.js';
@@ -93,7 +93,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
   const runtimes = new RuntimeRegistry();
   const wiring = overrides.runtimes
     ? { runtimes: overrides.runtimes, pools: [], discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => undefined }
-    : createRuntimes(config, logger, () => new PgWasmModuleStore(database.pool));
+    : createRuntimes(config, logger, () => new PgModuleStore(database.pool));
   for (const runtime of wiring.runtimes) runtimes.register(runtime);
   const { discovery } = wiring;
   // Registered before starting: a runtime that started before another one failed is stopped too.

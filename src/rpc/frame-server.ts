@@ -17,7 +17,7 @@
  */
 import { ServiceError } from '../errors/service-error.js';
 import type { Runtime } from '../runtimes/runtime.js';
-import type { StoredWasmModule, WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
+import type { StoredModule, ModuleStore } from '../runtimes/kit/module-store.js';
 import type { FramePeer, FrameReply } from './frame-peer.js';
 import { createRuntimeCalls, DeadlinePassed, InvalidWireRequest } from './runtime-calls.js';
 import { healthToWire, type WireExecuteRequest, type WirePrepareRequest } from './runtime-wire.js';
@@ -77,20 +77,20 @@ export function serveRuntimeOverFrames(runtime: Runtime, peer: FramePeer, option
 }
 
 /** The service's module store, reached over the frames (the runtime process side). */
-export class FrameWasmModuleStore implements WasmModuleStore {
+export class FrameModuleStore implements ModuleStore {
   readonly #peer: FramePeer;
 
   constructor(peer: FramePeer) {
     this.#peer = peer;
   }
 
-  async get(cacheKey: string): Promise<StoredWasmModule | undefined> {
+  async get(cacheKey: string): Promise<StoredModule | undefined> {
     const answer = await this.#peer.call('store.get', { key: cacheKey }, { timeoutMs: 10_000 });
     if (answer.body.found !== true || typeof answer.body.toolchain !== 'string') return undefined;
     return { module: new Uint8Array(answer.payload), toolchain: answer.body.toolchain };
   }
 
-  async put(cacheKey: string, module: StoredWasmModule): Promise<void> {
+  async put(cacheKey: string, module: StoredModule): Promise<void> {
     await this.#peer.call('store.put', { key: cacheKey, toolchain: module.toolchain }, { payload: module.module, timeoutMs: 10_000 });
   }
 }

@@ -10,7 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ServiceError, type ErrorCode } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { Language } from '../runtimes/runtime.js';
-import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
+import type { ModuleStore } from '../runtimes/kit/module-store.js';
 import type { CgroupLimits, CgroupSupport, ProcessCgroup } from '../sandbox/cgroup.js';
 import { FD_CHANNEL, FD_INFO, FD_SECCOMP, joiningCgroup, type RuntimeProcessLaunch } from '../sandbox/runtime-sandbox.js';
 import { FramePeer } from './frame-peer.js';
@@ -49,7 +49,7 @@ export interface ChildSpawnOptions {
   readonly settings: Readonly<Record<string, unknown>>;
   readonly cgroups: CgroupSupport;
   readonly cgroupLimits: CgroupLimits;
-  readonly store?: WasmModuleStore;
+  readonly store?: ModuleStore;
   readonly maxFrameBytes: number;
   readonly logs: ProcessLogForwarder;
   /** Called once it has exited, its channel closed and its cgroup removed. */
@@ -146,7 +146,7 @@ export function killChild(child: Child, why: string, cause: CrashCause): void {
 }
 
 /** The Rust process's module store, answered from the service's (PostgreSQL). Keys are hashes; modules are bounded by the frame size. */
-function serveStore(peer: FramePeer, store: WasmModuleStore): void {
+function serveStore(peer: FramePeer, store: ModuleStore): void {
   const keyOf = (body: Record<string, unknown>): string => {
     const key = body.key;
     if (typeof key !== 'string' || !/^[0-9a-f]{16,128}$/.test(key)) throw new ServiceError('INVALID_REQUEST', 'a module key is a hex hash');

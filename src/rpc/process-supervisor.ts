@@ -11,7 +11,7 @@ import { waitAtMost } from '../common/idle.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { Language, RuntimeHealth } from '../runtimes/runtime.js';
-import type { WasmModuleStore } from '../runtimes/rust/wasm-module-store.js';
+import type { ModuleStore } from '../runtimes/kit/module-store.js';
 import type { CgroupLimits, CgroupSupport } from '../sandbox/cgroup.js';
 import type { RuntimeProcessLaunch } from '../sandbox/runtime-sandbox.js';
 import { CallTimedOut } from './frame-peer.js';
@@ -32,7 +32,7 @@ export interface ProcessSupervisorOptions {
   readonly cgroups: CgroupSupport;
   readonly cgroupLimits: CgroupLimits;
   /** The service's module store, which the Rust process reaches through here. */
-  readonly store?: WasmModuleStore;
+  readonly store?: ModuleStore;
   /** How long a start may take (the Rust process builds its toolchain's crates on a first start). */
   readonly startTimeoutMs: number;
   /** Time the runtime has to end its calls at stop before the process is killed. */

@@ -21,6 +21,8 @@ export function assertSessionId(requestId: string): string {
 export interface InitializeBody {
   readonly context: Record<string, unknown>;
   readonly compileOptions: Record<string, unknown> | undefined;
+  /** npm packages of a Node.js script (`{"lodash": "4.17.21"}`), checked by the bundler; undefined if none. */
+  readonly dependencies: unknown;
   /** Undefined: the registered function's own script runs. */
   readonly scriptContent: string | undefined;
 }
@@ -33,6 +35,7 @@ export function parseInitializeBody(body: unknown, limits: JsonLimits): Initiali
   const context = body.context ?? {};
   assertContextObject(context);
   const compileOptions = body.compile_options ?? context.compile_options;
+  const dependencies = body.dependencies ?? context.dependencies;
   if (compileOptions !== undefined && !isPlainObject(compileOptions)) {
     throw new ServiceError('INVALID_REQUEST', '"compile_options" must be a JSON object', { field: 'compile_options' });
   }
@@ -43,7 +46,22 @@ export function parseInitializeBody(body: unknown, limits: JsonLimits): Initiali
   if (script !== undefined && script !== null && typeof script !== 'string') {
     throw new ServiceError('INVALID_REQUEST', '"script_content" must be a string', { field: 'script_content' });
   }
-  return { context, compileOptions, scriptContent: script ?? undefined };
+  if (dependencies !== undefined) assertJsonLimits(dependencies, 'dependencies', limits);
+  return { context, compileOptions, dependencies, scriptContent: script ?? undefined };
+}
+
+/**
+ * The compile options a runtime is given: the client's, and for Node.js what the bundler needs
+ * (bundle/bundling-runtime.ts): `dependencies`, and `typescript` for a TypeScript Language-Title.
+ */
+export function scriptOptions(language: string, typescript: boolean, body: InitializeBody): Record<string, unknown> | undefined {
+  const { compileOptions, dependencies } = body;
+  if (language !== 'nodejs') {
+    if (dependencies !== undefined) throw new ServiceError('INVALID_REQUEST', '"dependencies" (npm packages) are for Node.js scripts only', { field: 'dependencies' });
+    return compileOptions;
+  }
+  if (dependencies === undefined && !typescript) return compileOptions;
+  return { ...compileOptions, ...(dependencies !== undefined ? { dependencies } : {}), ...(typescript ? { typescript: true } : {}) };
 }
 
 /** A script a runtime is given: within MAX_SCRIPT_SIZE, not blank, no NUL. */

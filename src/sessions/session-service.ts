@@ -19,7 +19,7 @@ import { ActivityRecorder } from './activity-recorder.js';
 import { canonicalJson } from './canonical-json.js';
 import { HotSessions, type HotSession } from './hot-sessions.js';
 import type { SessionCache } from './session-cache.js';
-import { assertScript, assertSessionId, parseInitializeBody, parseUpdateBody } from './session-input.js';
+import { assertScript, assertSessionId, parseInitializeBody, parseUpdateBody, scriptOptions } from './session-input.js';
 import { sessionView, type SessionView } from './session-view.js';
 import type { SessionRecord, SessionStore } from './session.js';
 
@@ -86,9 +86,11 @@ export class SessionService {
   }
 
   async initialize(input: InitializeInput): Promise<{ session: SessionRecord; compileMs: number }> {
-    const { language, languageTitle } = this.#o.router.resolve(input.languageTitle);
+    const { language, languageTitle, dialect } = this.#o.router.resolve(input.languageTitle);
     requireExecuteScope(input.principal, language);
-    const { context, compileOptions, scriptContent } = parseInitializeBody(input.body, this.#o.contextLimits);
+    const body = parseInitializeBody(input.body, this.#o.contextLimits);
+    const { context, scriptContent } = body;
+    const compileOptions = scriptOptions(language, dialect === 'typescript', body);
     let source = scriptContent;
     let functionId: string | null = null;
     if (source === undefined) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { RustRuntime, type RustRuntimeOptions } from '../../src/runtimes/rust/rust-runtime.js';
-import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
+import { MemoryModuleStore } from '../../src/runtimes/kit/module-store.js';
 import { DEFAULTS, OUTPUT_LIMITS } from './defaults.js';
 
 export const RUST_TEST_CACHE_DIR = join(tmpdir(), 'lambda-rust-test-cache');
@@ -18,7 +18,7 @@ export function newRustRuntime(options: Partial<RustRuntimeOptions> = {}): RustR
     ...OUTPUT_LIMITS,
     compileTimeoutMs: DEFAULTS.wasmCompileTimeoutSeconds * 1000,
     logger: createSilentLogger(),
-    store: new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes),
+    store: new MemoryModuleStore(DEFAULTS.rust.maxModuleBytes),
     toolchainDir: RUST_TEST_CACHE_DIR,
     poolSize: 2,
     ...options,

@@ -21,7 +21,7 @@ import { createRuntimes } from '../../src/main/runtimes.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import type { RemoteRuntime } from '../../src/rpc/remote-runtime.js';
 import { loadProtos } from '../../src/rpc/runtime-proto.js';
-import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
+import { MemoryModuleStore } from '../../src/runtimes/kit/module-store.js';
 import { scriptHashOf } from '../runtime-contract/contract.js';
 import { startRuntimeProcess, type RuntimeProcess } from '../helpers/process.js';
 import { freePort } from '../helpers/scratch-services.js';
@@ -198,7 +198,7 @@ describe('mutual TLS between the controller and runtime servers', () => {
 
     const wiringFor = (tlsEnv: Record<string, string>) => {
       const urls = { NODEJS_RUNTIME_URL: runtime.address, PYTHON_RUNTIME_URL: runtime.address, RUST_RUNTIME_URL: runtime.address };
-      const wiring = createRuntimes(loadConfig({ ...urls, ...tlsEnv }, 'test'), logger, () => new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes));
+      const wiring = createRuntimes(loadConfig({ ...urls, ...tlsEnv }, 'test'), logger, () => new MemoryModuleStore(DEFAULTS.rust.maxModuleBytes));
       const pool = wiring.pools.find((p) => p.language === 'nodejs');
       assert.ok(pool);
       extra.push({ close: () => pool.stop() });

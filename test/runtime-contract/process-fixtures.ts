@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createProcessRuntimePool } from '../../src/main/runtimes.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import type { Language, Runtime } from '../../src/runtimes/runtime.js';
-import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
+import { MemoryModuleStore } from '../../src/runtimes/kit/module-store.js';
 import { detectCgroups } from '../../src/sandbox/cgroup.js';
 import { RUST_TEST_CACHE_DIR } from '../helpers/rust.js';
 
@@ -23,7 +23,7 @@ export function localProcesses(language: Language, env: Record<string, string> =
       'test',
     );
     const cgroups = detectCgroups(config.runtimeProcesses.cgroups);
-    const pool = createProcessRuntimePool(language, config, createSilentLogger(), cgroups, () => new MemoryWasmModuleStore(config.rust.maxModuleBytes));
+    const pool = createProcessRuntimePool(language, config, createSilentLogger(), cgroups, () => new MemoryModuleStore(config.rust.maxModuleBytes));
     const stop = pool.stop.bind(pool);
     return Promise.resolve(
       Object.assign(pool, {

@@ -18,9 +18,9 @@ import { startService, type RunningService } from '../../src/main/service.js';
 import { NodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import type { RustRuntime } from '../../src/runtimes/rust/rust-runtime.js';
-import { MemoryWasmModuleStore } from '../../src/runtimes/rust/wasm-module-store.js';
+import { MemoryModuleStore } from '../../src/runtimes/kit/module-store.js';
 import { runMigrations } from '../../src/storage/postgres/database.js';
-import { PgWasmModuleStore } from '../../src/storage/postgres/pg-wasm-module-store.js';
+import { PgModuleStore } from '../../src/storage/postgres/pg-module-store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { newRustRuntime } from '../helpers/rust.js';
 import { execute as executeHttp, initialize } from '../helpers/service.js';
@@ -93,7 +93,7 @@ describe('rust runtime', () => {
     db = await createTestDatabase();
     pool = new pg.Pool({ connectionString: db.url, max: 4 });
     await runMigrations(pool, createSilentLogger());
-    runtime = newRustRuntime({ store: new PgWasmModuleStore(pool), maxLogEntries: 5, maxLogBytes: 200, maxResultBytes: 1000, memoryLimitMb: 32 });
+    runtime = newRustRuntime({ store: new PgModuleStore(pool), maxLogEntries: 5, maxLogBytes: 200, maxResultBytes: 1000, memoryLimitMb: 32 });
     await runtime.start();
   });
   after(async () => {
@@ -238,12 +238,12 @@ describe('rust runtime', () => {
       assert.equal(again.result.ok, true);
       assert.equal(runtime.counters.compiles, before + 1, 'a second prepare does not compile again');
 
-      const rows = await db.query<{ size_bytes: number; toolchain: string; n: string }>('SELECT size_bytes, toolchain, length(module) AS n FROM meta.wasm_modules');
+      const rows = await db.query<{ size_bytes: number; toolchain: string; n: string }>('SELECT size_bytes, toolchain, length(module) AS n FROM meta.compiled_modules');
       assert.ok(rows.length >= 1);
       assert.ok(rows.every((row) => row.size_bytes === Number(row.n) && row.toolchain.startsWith('rustc-')));
 
       // Another replica, or this one after a restart: same store, fresh memory.
-      const other = newRustRuntime({ store: new PgWasmModuleStore(pool) });
+      const other = newRustRuntime({ store: new PgModuleStore(pool) });
       await other.start();
       try {
         const result = await other.prepare({ scriptHash: first.hash, source, compileOptions: undefined });
@@ -270,7 +270,7 @@ describe('rust runtime', () => {
       const { hash, result } = await h.prepare(source);
       assert.ok(result.ok && result.artifact && result.artifact.byteLength > 1000);
       const artifact = result.ok ? result.artifact : undefined;
-      const other = newRustRuntime({ store: new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes) });
+      const other = newRustRuntime({ store: new MemoryModuleStore(DEFAULTS.rust.maxModuleBytes) });
       await other.start();
       try {
         const loaded = await other.prepare({ scriptHash: hash, source, ...(artifact ? { artifact } : {}) });
@@ -456,7 +456,7 @@ describe('rust runtime through the HTTP API', () => {
     db = await createTestDatabase();
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const config = loadConfig({ DATABASE_URL: db.url, LOG_FLUSH_INTERVAL_MS: '20' }, 'test');
-    const rust = newRustRuntime({ store: new PgWasmModuleStore(pool) });
+    const rust = newRustRuntime({ store: new PgModuleStore(pool) });
     service = await startService(config, createSilentLogger(), { runtimes: [new NodejsRuntime({ ...NODEJS_DEFAULTS, logger: createSilentLogger(), poolSize: 1, maxPoolSize: 2 }), rust] });
   });
   after(async () => {
@@ -538,7 +538,7 @@ describe('rust runtime with small bounds', () => {
   });
 
   it('keeps at most maxModules in memory; an evicted script answers not_prepared and comes back from the store', { timeout: 120_000 }, async () => {
-    const store = new MemoryWasmModuleStore(DEFAULTS.rust.maxModuleBytes);
+    const store = new MemoryModuleStore(DEFAULTS.rust.maxModuleBytes);
     const runtime = newRustRuntime({ store, maxModules: 2 });
     const h = runtimeHarness('rust', () => runtime);
     await runtime.start();

@@ -25,8 +25,9 @@ import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { DISPOSE_GRACE_MS, IsolatePool, type Failure, type IsolateSlot, type Waiter } from './isolate-pool.js';
 import { PipeliningPolicy, type Conduct } from './pipelining.js';
+import { PLATFORM_NAME, platformBundle } from './platform-bundle.js';
 import { detectForm, explainCompileError, USER_FILE, wrapSource } from './source-forms.js';
-import { readEnvelope, WarmContexts, warmKey, type Envelope, type PreparedScript, type WarmContext } from './warm-contexts.js';
+import { readEnvelope, WarmContexts, warmKey, type Envelope, type GuestPrelude, type PreparedScript, type WarmContext } from './warm-contexts.js';
 
 /** The `nodejs` settings (src/config/schema.ts holds their defaults, bounds and meaning) and the output limits. */
 export type NodejsRuntimeOptions = Config['nodejs'] & OutputLimits & { readonly logger: Logger };
@@ -46,12 +47,15 @@ type Call = Waiter & Readonly<{ key: string; conduct: Conduct; instanceKey: stri
 const GUEST_PARTS = ['intrinsics.js', 'format.js', 'errors.js', 'timers.js', 'bootstrap.js'];
 
 /**
- * The prelude compiled into every context: its parts inside one closure, so that nothing they
- * declare is a global a script could see or replace; its completion value is the bootstrap's entry.
+ * The prelude compiled into every context: the platform (platform-bundle.ts) and its parts inside
+ * one closure, so that nothing they declare is a global a script could see or replace; its
+ * completion value is the bootstrap's entry.
  */
 async function guestPrelude(): Promise<string> {
-  const parts = await Promise.all(GUEST_PARTS.map((name) => readFile(projectPath('src', 'runtimes', 'nodejs', 'guest', name), 'utf8')));
-  return `(function lambdaGuest() {\n'use strict';\n${parts.join('\n')}\nreturn guestEntry;\n})();\n`;
+  const [platform, ...parts] = await Promise.all([platformBundle(), ...GUEST_PARTS.map((name) => readFile(projectPath('src', 'runtimes', 'nodejs', 'guest', name), 'utf8'))]);
+  // The polyfills keep the (sloppy) mode they were written for; the prelude's own parts are strict.
+  const platformValue = `(function () {\n${platform}\nreturn ${PLATFORM_NAME};\n})()`;
+  return `(function lambdaGuest(${PLATFORM_NAME}) {\n'use strict';\n${parts.join('\n')}\nreturn guestEntry;\n})(${platformValue});\n`;
 }
 
 export class NodejsRuntime implements Runtime {
@@ -63,7 +67,7 @@ export class NodejsRuntime implements Runtime {
   readonly #pool: IsolatePool;
   readonly #scripts: ScriptCache<PreparedScript>;
   readonly #preparing = new SingleFlight<string, PrepareResult>();
-  #bootstrapSource = '';
+  readonly #prelude: GuestPrelude = { source: '', cachedData: undefined };
   #nextCallId = 1;
 
   constructor(options: NodejsRuntimeOptions) {
@@ -75,13 +79,15 @@ export class NodejsRuntime implements Runtime {
       script.cachedData?.release();
       for (const slot of this.#pool.slots) slot.contexts.forget(script.hash);
     });
-    const contexts = (isolate: ivm.Isolate): WarmContexts => new WarmContexts(isolate, { ...o, bootstrapSource: this.#bootstrapSource });
+    const contexts = (isolate: ivm.Isolate): WarmContexts => new WarmContexts(isolate, { ...o, bootstrap: this.#prelude });
     this.#pool = new IsolatePool({ ...o, lifecycle, policy, contexts });
   }
 
   start(): Promise<void> {
     return this.#life.start(async () => {
-      this.#bootstrapSource = await guestPrelude();
+      this.#prelude.cachedData?.release();
+      this.#prelude.cachedData = undefined;
+      this.#prelude.source = await guestPrelude();
       await this.#pool.start();
       this.#o.logger.info({ isolates: this.#o.poolSize, memoryLimitMb: this.#o.memoryLimitMb }, 'nodejs runtime started');
     });

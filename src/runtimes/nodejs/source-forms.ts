@@ -28,7 +28,7 @@ export function detectForm(source: string): ScriptForm {
  * and the guest refuses a completion value not the wrapper function.
  */
 function unclosedFunction(form: ScriptForm, name: string, source: string): string {
-  const parameters = form === 'body' ? '(event, params, context)' : '(exports, require, module, __filename, __dirname)';
+  const parameters = form === 'body' ? '(event, params, context, require)' : '(exports, require, module, __filename, __dirname)';
   // A shebang is legal at the top of a Node.js file, not inside a function body; as a comment it keeps every column.
   const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;
   return `${form === 'body' ? 'async ' : ''}function ${name}${parameters} {\n${body}\n`;
@@ -50,7 +50,7 @@ export function parseCompileError(error: unknown): V8CompileError {
 }
 
 /** The failure with the user's line and column, the line itself and a caret. */
-export function describeCompileFailure(error: V8CompileError, sourceLines: readonly string[]): CompileFailure {
+export function describeCompileFailure(error: V8CompileError, sourceLines: readonly string[], file = USER_FILE): CompileFailure {
   if (error.line === undefined || error.column === undefined) {
     return { kind: error.name, message: error.message, diagnostics: `${error.name}: ${error.message}` };
   }
@@ -58,7 +58,7 @@ export function describeCompileFailure(error: V8CompileError, sourceLines: reado
   const column = Math.max(1, error.column);
   const text = sourceLines[line - 1] ?? '';
   const caret = `${text.slice(0, column - 1).replace(/[^\t]/g, ' ')}^`;
-  return { kind: error.name, message: error.message, line, column, diagnostics: `${USER_FILE}:${line}:${column}\n${text}\n${caret}\n\n${error.name}: ${error.message}` };
+  return { kind: error.name, message: error.message, line, column, diagnostics: `${file}:${line}:${column}\n${text}\n${caret}\n\n${error.name}: ${error.message}` };
 }
 
 /**

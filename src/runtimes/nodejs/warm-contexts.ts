@@ -4,6 +4,7 @@
  * compiled bootstrap. Both caches are lru-cache, whose `dispose` frees V8 handles whenever an entry
  * leaves; a context that leaves while calls run in it is freed by the last of them.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import ivm from 'isolated-vm';
 import { LRUCache } from 'lru-cache';
@@ -16,7 +17,7 @@ import { USER_FILE, type ScriptForm } from './source-forms.js';
 const COMPILED_SCRIPTS_PER_ISOLATE = 200;
 
 /** The guest's entry: `load`, `invoke`, `abort`; it answers with envelopes, JSON strings only. */
-type EntryReference = ivm.Reference<(op: string, first?: unknown, second?: unknown, third?: unknown) => string | Promise<string>>;
+type EntryReference = ivm.Reference<(op: string, ...args: unknown[]) => string | Promise<string>>;
 
 export interface Envelope {
   s: 'ok' | 'error' | 'memory' | 'output_limit' | 'timeout' | 'busy';
@@ -72,13 +73,35 @@ export function warmKey(instanceKey: string, scriptHash: string): string {
   return `${instanceKey}\u0000${scriptHash}`;
 }
 
+/** Most random bytes one call of the guest's `random` answers (platform/host.js asks for at most this). */
+const MAX_RANDOM_BYTES = 65536;
+
+/** The guest's `random(n)`: n bytes of the host's CSPRNG, as a latin1 string (one character a byte). */
+const RANDOM = new ivm.Callback((size: unknown) => {
+  const n = typeof size === 'number' && Number.isInteger(size) ? Math.min(Math.max(size, 0), MAX_RANDOM_BYTES) : 0;
+  return randomBytes(n).toString('latin1');
+});
+
+/** The guest's `clock()`: ms since the context's time origin, in steps of 10 µs (as coarse as a browser's, against timing attacks). */
+function clockFrom(origin: number): ivm.Callback {
+  return new ivm.Callback(() => Math.floor((performance.now() - origin) * 100) / 100);
+}
+
 function remaining(deadline: number): number {
   return Math.max(1, Math.ceil(deadline - performance.now()));
 }
 
+/** The guest prelude's source (nodejs-runtime.ts, guestPrelude) and its V8 code cache, shared by the isolates. */
+export interface GuestPrelude {
+  source: string;
+  cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined;
+}
+
+const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
+
 export interface WarmContextsOptions extends OutputLimits {
   readonly contextsPerIsolate: number;
-  readonly bootstrapSource: string;
+  readonly bootstrap: GuestPrelude;
   readonly logger: Logger;
 }
 
@@ -158,8 +181,15 @@ export class WarmContexts {
     return warm.entry.apply(undefined, ['abort', id], { timeout: timeoutMs });
   }
 
+  /** The prelude compiled in this isolate: from the V8 code cache of the first isolate that compiled it. */
   async bootstrap(): Promise<ivm.Script> {
-    return (this.#bootstrap ??= await this.#isolate.compileScript(this.#o.bootstrapSource, { filename: 'lambda-bootstrap.js' }));
+    if (this.#bootstrap) return this.#bootstrap;
+    const prelude = this.#o.bootstrap;
+    const cachedData = prelude.cachedData;
+    const compiled = await this.#isolate.compileScript(prelude.source, { filename: BOOTSTRAP_FILE, ...(cachedData ? { cachedData } : { produceCachedData: true }) });
+    const result = compiled as ivm.Script & ivm.CachedDataResult;
+    if (!cachedData && result.cachedData) prelude.cachedData = result.cachedData;
+    return (this.#bootstrap ??= compiled);
   }
 
   remember(scriptHash: string, compiled: ivm.Script): void {
@@ -202,7 +232,7 @@ export class WarmContexts {
       const factory = (await compiled.run(context, { reference: true, timeout: remaining(deadline) })) as ivm.Reference<unknown>;
       const { maxLogEntries, maxLogBytes, maxResultBytes } = this.#o;
       const config = JSON.stringify({ form: script.form, maxLogEntries, maxLogBytes, maxResultBytes });
-      const envelope: unknown = await entry.apply(undefined, ['load', factory.derefInto({ release: true }), config, wake], { timeout: remaining(deadline) });
+      const envelope: unknown = await entry.apply(undefined, ['load', factory.derefInto({ release: true }), config, wake, RANDOM, clockFrom(performance.now())], { timeout: remaining(deadline) });
       if (typeof envelope !== 'string') throw new Error('guest returned a non-string envelope');
       return { context, entry, envelope };
     } catch (error) {

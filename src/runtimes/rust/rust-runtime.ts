@@ -6,7 +6,7 @@
  * event as JSON on stdin and writes its result as JSON on stdout.
  *
  * A script is compiled once for every replica and restart: the module is kept in the injected
- * WasmModuleStore (PostgreSQL, keyed by a hash of script, options, entry point and toolchain), in
+ * ModuleStore (PostgreSQL, keyed by a hash of script, options, entry point and toolchain), in
  * memory, and as the session's artifact; concurrent prepares of one new script share one compile.
  */
 import { createHash } from 'node:crypto';
@@ -25,7 +25,7 @@ import { createScriptCache, type ScriptCache } from '../kit/script-cache.js';
 import { SingleFlight } from '../kit/single-flight.js';
 import { openRustToolchain, type OptimizationLevel, type RustToolchain, type RustToolchainOptions } from './rust-toolchain.js';
 import { decodeBase64Module, detectSourceFormat, loadModule, watToWasm, type SourceFormat } from './wasm-module.js';
-import type { WasmModuleStore } from './wasm-module-store.js';
+import type { ModuleStore } from '../kit/module-store.js';
 import { WorkerPool } from './worker-pool.js';
 
 /**
@@ -36,7 +36,7 @@ export type RustRuntimeOptions = Config['rust'] &
   OutputLimits &
   RustToolchainOptions & {
     /** Compiled modules shared across replicas and restarts (PostgreSQL in the service). */
-    readonly store: WasmModuleStore;
+    readonly store: ModuleStore;
     /** Wall-time limit of one compile (WASM_COMPILE_TIMEOUT_SECONDS × 1000). */
     readonly compileTimeoutMs: number;
   };

@@ -2,14 +2,17 @@
 // instance), before any user code. The host never imports this file: it reads it as text, after
 // the prelude's other parts (intrinsics.js, format.js, errors.js, timers.js), all inside one
 // closure (nodejs-runtime.ts, guestPrelude), and compiles that in each isolate. Its value,
-// `guestEntry`, is the single `entry(op, ...)` function the host holds a Reference to. The one thing of the host put into the context is `wake`, a
-// fire-and-forget isolated-vm Callback that takes two numbers (see Timers), held in this closure
-// and never on a global; no reference, no `ivm`, nothing that answers. So everything here, and the
-// user's code, can reach only this context's own built-ins.
+// `guestEntry`, is the single `entry(op, ...)` function the host holds a Reference to. The prelude
+// also holds the platform (lambdaPlatform: web globals and built-in modules, platform/index.js),
+// a parameter of that closure. The things of the host put into the context are three isolated-vm
+// Callbacks, held in this closure and never on a global: `wake`, fire-and-forget, takes two
+// numbers (see Timers); `random(n)` answers n bytes of the host's CSPRNG as a latin1 string;
+// `clock()` answers a number (performance.now). No reference, no `ivm`, no object of the host. So
+// everything here, and the user's code, can reach only this context's own built-ins.
 //
 // Protocol (all values crossing the boundary are strings, so no object of one realm is ever handed
 // to the other):
-//   entry('load', factory, config, wake) -> envelope runs the user's module body once
+//   entry('load', factory, config, wake, random, clock) -> envelope   runs the user's module body once
 //   entry('invoke', eventJson, id)     -> Promise<envelope>   `id` is the host's number for the call
 //   entry('abort', id)                 -> envelope   ends invocation `id` as a timeout if it is still
 //                                                    pending and returns the logs it wrote so far
@@ -83,6 +86,12 @@ const guestEntry = (function bootstrap() {
 
   // `global` is what CommonJS code expects; it is the same sandboxed object as globalThis.
   defineProperty(global, 'global', { value: global, writable: true, configurable: true, enumerable: false });
+
+  // The web platform globals (URL, TextEncoder, crypto...) and the built-in modules `require`
+  // answers (buffer, util, crypto...): the platform bundle, lambdaPlatform (platform/index.js),
+  // built in this context on first use. Its host side is two callbacks given by `load`.
+  const platform = lambdaPlatform.installPlatform(global);
+  const sandboxRequire = platform.require;
 
   // ---- limits, set by `load` -------------------------------------------------------------------
   let maxLogEntries = 100;
@@ -199,13 +208,10 @@ const guestEntry = (function bootstrap() {
   let handler;
   let form = 'body';
 
-  function sandboxRequire(name) {
-    throw new ErrorCtor(`require(${jsonStringify(safeString(name))}) is not available: scripts run in a sandbox without Node.js modules`);
-  }
-
-  function load(factory, configJson, wakeCallback) {
+  function load(factory, configJson, wakeCallback, randomCallback, clockCallback) {
     const config = jsonParse(configJson);
     timers.setWake(typeof wakeCallback === 'function' ? wakeCallback : null);
+    platform.connect(randomCallback, clockCallback);
     maxLogEntries = config.maxLogEntries;
     maxLogBytes = config.maxLogBytes;
     maxResultBytes = config.maxResultBytes;
@@ -225,10 +231,15 @@ const guestEntry = (function bootstrap() {
       const exported = module.exports;
       let found;
       if (typeof exported === 'function') found = exported;
-      else if (exported !== null && typeof exported === 'object' && typeof /** @type {{ handler?: unknown }} */ (exported).handler === 'function') found = /** @type {{ handler: Function }} */ (exported).handler;
+      else if (exported !== null && typeof exported === 'object') {
+        // CommonJS `exports.handler`, ES modules' `export const handler` and `export default`.
+        const named = /** @type {{ handler?: unknown, default?: unknown }} */ (exported);
+        if (typeof named.handler === 'function') found = named.handler;
+        else if (typeof named.default === 'function') found = named.default;
+      }
       if (found === undefined) {
         const error = new TypeErrorCtor(
-          'the script exports no function: assign one to module.exports (module.exports = async (event) => ...) or to exports.handler',
+          'the script exports no function: assign one to module.exports (module.exports = async (event) => ...) or to exports.handler, or export it (export default, export const handler)',
         );
         error.stack = undefined;
         return errorEnvelope(error);
@@ -284,7 +295,7 @@ const guestEntry = (function bootstrap() {
 
   function run(id, event) {
     if (form === 'body') {
-      settleWithPromise(id, reflectApply(handler, undefined, [event, event.params, event.context]));
+      settleWithPromise(id, reflectApply(handler, undefined, [event, event.params, event.context, sandboxRequire]));
       return;
     }
     const arity = handler.length;
@@ -351,12 +362,12 @@ const guestEntry = (function bootstrap() {
     return envelope;
   }
 
-  function entry(op, first, second, third) {
+  function entry(op, first, second, third, fourth, fifth) {
     switch (op) {
       case 'invoke':
         return invoke(first, second);
       case 'load':
-        return load(first, second, third);
+        return load(first, second, third, fourth, fifth);
       case 'abort':
         return abort(first);
       case 'fire':

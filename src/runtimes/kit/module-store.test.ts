@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { MemoryWasmModuleStore } from './wasm-module-store.js';
+import { MemoryModuleStore } from '../kit/module-store.js';
 
 const module = (bytes: number, fill: number) => ({ module: new Uint8Array(bytes).fill(fill), toolchain: 't' });
 
-describe('MemoryWasmModuleStore', () => {
+describe('MemoryModuleStore', () => {
   it('keeps the modules within its byte bound, least recently used out first, the newest kept', async () => {
-    const store = new MemoryWasmModuleStore(100);
+    const store = new MemoryModuleStore(100);
     for (let n = 0; n < 10; n++) await store.put(`k${n}`, module(30, n));
     const kept = await Promise.all(Array.from({ length: 10 }, (_, n) => store.get(`k${n}`)));
     assert.deepEqual(
@@ -25,7 +25,7 @@ describe('MemoryWasmModuleStore', () => {
   });
 
   it('keeps its own copy, and the first module put under a key', async () => {
-    const store = new MemoryWasmModuleStore(100);
+    const store = new MemoryModuleStore(100);
     const first = module(10, 1);
     await store.put('k', first);
     first.module.fill(7);
@@ -34,7 +34,7 @@ describe('MemoryWasmModuleStore', () => {
   });
 
   it('does not keep a module larger than the whole bound', async () => {
-    const store = new MemoryWasmModuleStore(100);
+    const store = new MemoryModuleStore(100);
     await store.put('small', module(10, 1));
     await store.put('huge', module(101, 2));
     assert.equal(await store.get('huge'), undefined);

@@ -1,11 +1,11 @@
 import type pg from 'pg';
-import type { StoredWasmModule, WasmModuleStore } from '../../runtimes/rust/wasm-module-store.js';
+import type { StoredModule, ModuleStore } from '../../runtimes/kit/module-store.js';
 
 /** How often one module's `last_used_at` is written at most (reads mark it used). */
 const TOUCH_INTERVAL_MS = 60_000;
 
-/** meta.wasm_modules in PostgreSQL: compiled modules shared by every replica. Every query is parameterised. */
-export class PgWasmModuleStore implements WasmModuleStore {
+/** meta.compiled_modules in PostgreSQL: compiled modules shared by every replica. Every query is parameterised. */
+export class PgModuleStore implements ModuleStore {
   readonly #pool: pg.Pool;
   readonly #touched = new Map<string, number>();
 
@@ -13,13 +13,13 @@ export class PgWasmModuleStore implements WasmModuleStore {
     this.#pool = pool;
   }
 
-  async get(cacheKey: string): Promise<StoredWasmModule | undefined> {
+  async get(cacheKey: string): Promise<StoredModule | undefined> {
     const now = Date.now();
     const recentlyTouched = now - (this.#touched.get(cacheKey) ?? 0) < TOUCH_INTERVAL_MS;
     const { rows } = recentlyTouched
-      ? await this.#pool.query<{ module: Buffer; toolchain: string }>('SELECT module, toolchain FROM meta.wasm_modules WHERE cache_key = $1', [cacheKey])
+      ? await this.#pool.query<{ module: Buffer; toolchain: string }>('SELECT module, toolchain FROM meta.compiled_modules WHERE cache_key = $1', [cacheKey])
       : await this.#pool.query<{ module: Buffer; toolchain: string }>(
-          'UPDATE meta.wasm_modules SET last_used_at = now() WHERE cache_key = $1 RETURNING module, toolchain',
+          'UPDATE meta.compiled_modules SET last_used_at = now() WHERE cache_key = $1 RETURNING module, toolchain',
           [cacheKey],
         );
     const row = rows[0];
@@ -28,9 +28,9 @@ export class PgWasmModuleStore implements WasmModuleStore {
     return { module: new Uint8Array(row.module.buffer, row.module.byteOffset, row.module.byteLength), toolchain: row.toolchain };
   }
 
-  async put(cacheKey: string, module: StoredWasmModule): Promise<void> {
+  async put(cacheKey: string, module: StoredModule): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO meta.wasm_modules (cache_key, module, toolchain, size_bytes)
+      `INSERT INTO meta.compiled_modules (cache_key, module, toolchain, size_bytes)
        VALUES ($1, $2, $3, $4)
        ON CONFLICT (cache_key) DO NOTHING`,
       [cacheKey, Buffer.from(module.module.buffer, module.module.byteOffset, module.module.byteLength), module.toolchain, module.module.byteLength],
@@ -40,7 +40,7 @@ export class PgWasmModuleStore implements WasmModuleStore {
 
   /** Deletes the modules not used since `olderThan`; returns how many. */
   async prune(olderThan: Date): Promise<number> {
-    const result = await this.#pool.query('DELETE FROM meta.wasm_modules WHERE last_used_at < $1', [olderThan]);
+    const result = await this.#pool.query('DELETE FROM meta.compiled_modules WHERE last_used_at < $1', [olderThan]);
     return result.rowCount ?? 0;
   }
 
