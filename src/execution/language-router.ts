@@ -67,6 +67,11 @@ export class LanguageRouter {
     return new LanguageRouter(rules);
   }
 
+  /** The rules in the order they are checked (GET /api/v1/runtimes lists them). */
+  rules(): readonly MappingRule[] {
+    return this.#rules.map(({ rule }) => rule);
+  }
+
   /** Validates the header and resolves its language; ServiceError INVALID_REQUEST otherwise. */
   resolve(languageTitle: string | undefined): ResolvedTitle {
     if (languageTitle === undefined || languageTitle === '') {

@@ -8,6 +8,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ServiceError, isServiceError } from '../errors/service-error.js';
 import type { ExecutionService } from '../execution/execution-service.js';
+import type { RuntimeCatalog } from '../execution/runtime-catalog.js';
 import type { FunctionService } from '../functions/function-service.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -17,6 +18,7 @@ import { registerAudit } from './audit.js';
 import { executionRoutes } from './routes/execution-routes.js';
 import { functionRoutes } from './routes/function-routes.js';
 import { operationsRoutes, type HealthReport } from './routes/operations-routes.js';
+import { runtimeRoutes } from './routes/runtime-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 import { registerHttpTracing } from './tracing-hooks.js';
@@ -27,6 +29,8 @@ export interface HttpAppDependencies {
   readonly sessions: SessionService;
   readonly execution: ExecutionService;
   readonly functions: FunctionService;
+  /** What GET /api/v1/runtimes answers. */
+  readonly runtimeCatalog: RuntimeCatalog;
   readonly health: () => Promise<HealthReport>;
   readonly writeRequestLog: (entry: RequestLogEntry) => void;
   readonly bodyLimit: number;
@@ -161,6 +165,7 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   await app.register(executionRoutes, { sessions: deps.sessions, execution: deps.execution });
   await app.register(sessionRoutes, { sessions: deps.sessions });
   await app.register(functionRoutes, { functions: deps.functions });
+  await app.register(runtimeRoutes, { runtimes: deps.runtimeCatalog });
   await app.register(operationsRoutes, { health: deps.health, metrics: deps.metrics, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });
   await app.ready();
   return app;

@@ -12,6 +12,7 @@ import { Admission } from '../execution/admission.js';
 import { LanguageRouter } from '../execution/language-router.js';
 import { ExecutionService } from '../execution/execution-service.js';
 import { ResultCache } from '../execution/result-cache.js';
+import { RuntimeCatalog } from '../execution/runtime-catalog.js';
 import { FunctionService } from '../functions/function-service.js';
 import { ParamsValidator } from '../functions/params-validator.js';
 import { buildHttpApp } from '../http/app.js';
@@ -206,6 +207,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
     defaultTimeoutMs: config.defaultTimeoutMs,
   });
   const functions = new FunctionService({ store: functionStore, router, runtimes, maxScriptSize: config.maxScriptSize });
+  const runtimeCatalog = new RuntimeCatalog({ config, router });
 
   async function pingDatabase(): Promise<ComponentHealth> {
     try {
@@ -245,6 +247,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
     sessions,
     execution,
     functions,
+    runtimeCatalog,
     health,
     writeRequestLog: (entry) => requestLogs.add(entry),
     bodyLimit: config.maxBodyBytes,

@@ -48,6 +48,20 @@ export interface ContractFixtures {
   readonly timeoutMs?: number;
   /** Per-test time limit of node:test (default 60000 ms; compiled languages need more). */
   readonly testTimeoutMs?: number;
+  /** What the language offers scripts (its platform: timers, libraries...), run in every form of its runtime. */
+  readonly cases?: readonly LanguageCase[];
+}
+
+/** A script of one language, the params it is run with, and the result it must give (or a check of it). */
+export interface LanguageCase {
+  readonly name: string;
+  readonly source: string;
+  readonly params?: unknown;
+  /** Sent with its prepare instead of the fixtures' compile options. */
+  readonly compileOptions?: Readonly<Record<string, unknown>>;
+  readonly result: unknown;
+  /** The result only has to satisfy this (random values, times); `result` is then ignored. */
+  readonly check?: (result: unknown) => void;
 }
 
 /** The hash a caller would compute: the script and its compile options. */
@@ -265,6 +279,20 @@ export function runRuntimeContract(name: string, createRuntime: () => Promise<Ru
       if (run.status === 'ok') assert.equal(run.result, 1);
       else assert.fail(JSON.stringify(run));
     });
+
+    for (const c of fixtures.cases ?? []) {
+      it(`offers scripts: ${c.name}`, testOptions, async () => {
+        const options = c.compileOptions ?? fixtures.compileOptions;
+        const hash = scriptHashOf(runtime.language, c.source, options);
+        const prepared = await runtime.prepare({ scriptHash: hash, source: c.source, ...(options ? { compileOptions: options } : {}) });
+        assert.equal(prepared.ok, true, `prepare failed: ${JSON.stringify(prepared)}`);
+        const run = await execute(hash, uniqueKey('case'), c.params ?? {});
+        assert.equal(run.status, 'ok', JSON.stringify(run));
+        if (run.status !== 'ok') return;
+        if (c.check) c.check(run.result);
+        else assert.deepEqual(run.result, c.result);
+      });
+    }
 
     it('still reports up after all of the above', () => {
       assert.equal(runtime.health().status, 'up');

@@ -39,6 +39,7 @@ export const NODE_BUILTINS = [
   'assert',
   'assert/strict',
   'buffer',
+  'console',
   'crypto',
   'events',
   'path',

@@ -17,7 +17,7 @@ describe('Node.js source forms (pure)', () => {
   it('the wrapper keeps the user line numbers (its opening on a line of its own) and a shebang its columns', () => {
     const wrapped = wrapSource('return 1;', 'body');
     assert.equal(wrapped.split('\n')[1], 'return 1;');
-    assert.ok(wrapped.startsWith('(async function (event, params, context) {\n'));
+    assert.ok(wrapped.startsWith('(async function (event, params, context, require) {\n'));
     assert.ok(wrapSource('module.exports = 1;', 'module').startsWith('(function (exports, require, module, __filename, __dirname) {\n'));
     assert.equal(wrapSource('#!/usr/bin/env node\nreturn 1;', 'body').split('\n')[1], '///usr/bin/env node');
   });

@@ -27,7 +27,7 @@ import { cleanText, describeCompileErrors } from './rustc-diagnostics.js';
 import { DEPS_LAYOUT, ensureSerdeJson, newestSerdeJson, WASI_TARGET } from './serde-json.js';
 
 /** Where Debian puts the toolchain; `registryDir` holds Debian's crate sources, cargo's only registry. */
-const DEFAULT_PATHS = { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo', bwrap: '/usr/bin/bwrap', prlimit: '/usr/bin/prlimit', setpriv: '/usr/bin/setpriv', registryDir: '/usr/share/cargo/registry' };
+export const DEFAULT_PATHS = { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo', bwrap: '/usr/bin/bwrap', prlimit: '/usr/bin/prlimit', setpriv: '/usr/bin/setpriv', registryDir: '/usr/share/cargo/registry' };
 export type RustToolchainPaths = Readonly<typeof DEFAULT_PATHS>;
 
 /** What opening the toolchain needs: the `rust` settings it reads, and where its binaries are when not in Debian's places (tests). */

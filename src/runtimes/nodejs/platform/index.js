@@ -14,11 +14,20 @@ function define(target, name, value) {
 }
 
 function lazyGlobal(global, name, load) {
+  // A polyfill that looks for the global it is loaded for finds none yet.
+  let loading = false;
   Object.defineProperty(global, name, {
     configurable: true,
     enumerable: false,
     get() {
-      const value = load();
+      if (loading) return undefined;
+      loading = true;
+      let value;
+      try {
+        value = load();
+      } finally {
+        loading = false;
+      }
       define(global, name, value);
       return value;
     },
@@ -71,6 +80,7 @@ function builtinLoaders(global) {
     assert: () => require('assert'),
     'assert/strict': () => require('assert').strict,
     buffer: () => require('buffer'),
+    console: () => global.console,
     crypto: () => plain(require('./node-crypto.js')),
     events: () => require('events'),
     path: () => require('path-browserify'),
@@ -101,8 +111,11 @@ export function installPlatform(global) {
   lazyGlobal(global, 'URLSearchParams', () => require('whatwg-url').URLSearchParams);
   lazyGlobal(global, 'Buffer', () => require('buffer').Buffer);
   lazyGlobal(global, 'Headers', () => require('headers-polyfill').Headers);
-  lazyGlobal(global, 'Event', () => require('event-target-shim').Event);
-  lazyGlobal(global, 'EventTarget', () => require('event-target-shim').EventTarget);
+  // Built now, before the globals are there: event-target-shim derives its classes from a global
+  // Event it finds (which would be its own, half-built, if it were lazy).
+  const { Event, EventTarget } = require('event-target-shim');
+  define(global, 'Event', Event);
+  define(global, 'EventTarget', EventTarget);
   for (const name of ['TextEncoder', 'TextDecoder', 'DOMException', 'AbortController', 'AbortSignal', 'performance', 'crypto', 'structuredClone', 'atob', 'btoa']) {
     lazyGlobal(global, name, () => web()[name]);
   }
