@@ -29,8 +29,13 @@
  * Latency percentiles are computed from every 2xx response time (sub-millisecond, unlike
  * autocannon's whole-millisecond histogram).
  *
+ * `bundles`: Node.js scripts with an npm dependency (lodash, from a package store under .bench/
+ * filled by `npm run packages`): the first initialize of a new one (esbuild bundles it), then cold
+ * initialize + first execute of new sessions of it (its bundle cached), beside the same for a
+ * plain script.
+ *
  * Scenarios can be picked by name: `npm run bench -- nodejs remote` (names: bare nodejs cached
- * python rust remote crash overload; none means all; remote brings nodejs along, its baseline).
+ * bundles python rust remote crash overload; none means all; remote brings nodejs along, its baseline).
  * Prints a Markdown table (pasted into the README) and writes .bench/results.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -52,7 +57,7 @@ const HOP_MAX_SECONDS = 30;
 const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 3000);
 const WARMUP_MAX_SECONDS = 20;
 
-const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'python', 'rust', 'remote', 'crash', 'overload'] as const;
+const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'bundles', 'python', 'rust', 'remote', 'crash', 'overload'] as const;
 /** The overload scenario's connection counts (a service of its own, fresh, so its peak RSS is its own). */
 const OVERLOAD_CONNECTIONS = [50, 1000] as const;
 /** The build measured as `baseline`: scripts in the service process (issue 11 moved them out). */
@@ -307,6 +312,15 @@ async function timeUntil(check: () => Promise<boolean>, maxMs: number, everyMs =
 
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
+/** The bench's npm package store (lodash), filled once by the operator command and kept under .bench/. */
+function benchPackageStore(): string {
+  const dir = join(root, '.bench', 'nodejs-packages');
+  if (!existsSync(join(dir, 'node_modules', 'lodash', 'package.json'))) {
+    execFileSync(process.execPath, ['--import', 'tsx', 'scripts/packages.ts', 'add', 'lodash@4.17.21'], { cwd: root, env: { ...process.env, NODEJS_PACKAGES_DIR: dir }, stdio: 'inherit', timeout: 180_000 });
+  }
+  return dir;
+}
+
 async function main(): Promise<void> {
   const selected = selectedScenarios(process.argv.slice(2));
   const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
@@ -316,6 +330,7 @@ async function main(): Promise<void> {
   const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: join(root, '.bench', 'wasm-toolchain') };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   if (process.env.BENCH_REDIS_URL) env.REDIS_URL = process.env.BENCH_REDIS_URL;
+  if (selected.has('bundles')) env.NODEJS_PACKAGES_DIR = benchPackageStore();
   // The service's node flags exactly as `npm start` has them.
   const startScript = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   const serviceArgs = startScript.split(/\s+/).slice(1);
@@ -356,6 +371,36 @@ async function main(): Promise<void> {
       }
       coldMs.sort((a, b) => a - b);
       pythonUrl = await session(service.url, 'python-calculator', pythonScript);
+    }
+
+    // Node.js with npm packages: the first bundle, then new sessions of the bundled script.
+    let bundles: Record<string, unknown> | undefined;
+    if (selected.has('bundles')) {
+      const lodashScript = (n: number): string => `import _ from "lodash";\n// ${n}\nexport default (event) => _.sum(_.chunk([event.params.a, event.params.b], 1).flat());`;
+      const initialize = async (script: string, dependencies?: Record<string, string>): Promise<string> => {
+        const init = await postJson(`${service.url}/api/v1/initialize`, { script_content: script, ...(dependencies ? { dependencies } : {}) }, { 'Language-Title': 'nodejs-bundled' });
+        if (typeof init.request_id !== 'string' || init.status !== 'initialized') throw new Error(`initialize failed: ${JSON.stringify(init)}`);
+        return `${service.url}/api/v1/execute/${init.request_id}`;
+      };
+      const coldRounds = async (script: string, dependencies?: Record<string, string>): Promise<{ min: number; median: number; max: number; runs: number }> => {
+        const times: number[] = [];
+        for (let i = 0; i < 21; i++) {
+          const started = performance.now();
+          const url = await initialize(script, dependencies);
+          const first = await postJson(url, { params: { a: 10, b: i } }, { 'X-Cache-Control': 'no-cache' });
+          times.push(performance.now() - started);
+          if (first.result !== 10 + i) throw new Error(`unexpected result ${JSON.stringify(first)}`);
+        }
+        times.sort((a, b) => a - b);
+        const r = (x: number | undefined): number => Math.round((x ?? 0) * 10) / 10;
+        return { min: r(times[0]), median: r(times[Math.floor(times.length / 2)]), max: r(times.at(-1)), runs: times.length };
+      };
+      const lodash = { lodash: '4.17.21' };
+      const script = lodashScript(Date.now());
+      const firstStarted = performance.now();
+      await initialize(script, lodash);
+      const firstBundleMs = Math.round((performance.now() - firstStarted) * 10) / 10;
+      bundles = { firstLodashInitializeMs: firstBundleMs, lodashCachedBundleColdInitializeAndFirstExecuteMs: await coldRounds(script, lodash), plainColdInitializeAndFirstExecuteMs: await coldRounds('return event.params.a + event.params.b;') };
     }
 
     // Rust: a cold compile (a new script) timed, then the warm session measured below.
@@ -629,6 +674,7 @@ async function main(): Promise<void> {
             pythonOverNodejs: ratioOf('python', 'nodejs', 'requestsPerSec'),
           }
         : {}),
+      ...(bundles ? { nodejsBundles: bundles } : {}),
       ...(rustCompileMs !== undefined ? { rustColdCompileMs: Math.round(rustCompileMs), rustOverNodejs: ratioOf('rust', 'nodejs', 'requestsPerSec') } : {}),
       ...(hop ? { remoteHop: hop } : {}),
       ...(overload.length > 0 ? { overload } : {}),
@@ -661,6 +707,12 @@ async function main(): Promise<void> {
     if (results.pythonColdInitializeAndFirstExecuteMs) {
       const cold = results.pythonColdInitializeAndFirstExecuteMs;
       console.log(`Python cold initialize + first execute (new session, over HTTP): median ${cold.median} ms (min ${cold.min}, max ${cold.max}, ${coldMs.length} runs)`);
+    }
+    if (bundles) {
+      const b = bundles as { firstLodashInitializeMs: number; lodashCachedBundleColdInitializeAndFirstExecuteMs: { median: number; min: number; max: number; runs: number }; plainColdInitializeAndFirstExecuteMs: { median: number; min: number; max: number } };
+      const c = b.lodashCachedBundleColdInitializeAndFirstExecuteMs;
+      const p = b.plainColdInitializeAndFirstExecuteMs;
+      console.log(`Node.js with lodash: first initialize (esbuild bundle + prepare, over HTTP) ${b.firstLodashInitializeMs} ms; cold initialize + first execute of a new session, bundle cached: median ${c.median} ms (min ${c.min}, max ${c.max}, ${c.runs} runs); the same for a plain script: median ${p.median} ms (min ${p.min}, max ${p.max})`);
     }
     if (results.rustColdCompileMs !== undefined) {
       console.log(`Rust cold initialize (compile of a new script to WebAssembly, over HTTP): ${results.rustColdCompileMs} ms; Rust / Node.js warm execute: ${results.rustOverNodejs}`);

@@ -11,6 +11,7 @@ import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { scriptHash } from '../sessions/session-service.js';
+import { scriptOptions } from '../sessions/session-input.js';
 import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType } from './function.js';
 import { assertLinearSchema } from './params-schema.js';
 
@@ -83,8 +84,8 @@ export class FunctionService {
     const userId = principal.anonymous ? null : (principal.userId ?? null);
     if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object');
     const languageTitle = typeof body.language_title === 'string' ? body.language_title : undefined;
-    const { language, title, languageTitle: resolvedTitle } = this.#o.router.resolve(languageTitle);
-    const { script_content: source, description = null, schema = null, examples = [], tags = [], cache = true } = body;
+    const { language, title, languageTitle: resolvedTitle, dialect } = this.#o.router.resolve(languageTitle);
+    const { script_content: source, description = null, schema = null, examples = [], tags = [], cache = true, dependencies } = body;
     if (typeof source !== 'string' || source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
     if (Buffer.byteLength(source) > this.#o.maxScriptSize) {
       throw new ServiceError('INVALID_REQUEST', `script_content is over the limit (MAX_SCRIPT_SIZE ${this.#o.maxScriptSize} bytes)`, { limit: this.#o.maxScriptSize }, 413);
@@ -102,8 +103,11 @@ export class FunctionService {
       throw new ServiceError('INVALID_REQUEST', '"tags" must be an array of at most 32 strings', { field: 'tags' });
     }
 
+    if (dependencies !== undefined) assertJsonLimits(dependencies, 'dependencies', FUNCTION_JSON_LIMITS);
+    // Checked as its sessions will be prepared: the same compile options (TypeScript, packages).
+    const compileOptions = scriptOptions(language, dialect === 'typescript', { compileOptions: undefined, dependencies });
     const runtime = this.#o.runtimes.get(language);
-    const prepared = await runtime.prepare({ scriptHash: scriptHash(language, source, null), source });
+    const prepared = await runtime.prepare({ scriptHash: scriptHash(language, source, compileOptions), source, ...(compileOptions ? { compileOptions } : {}) });
     if (!prepared.ok) {
       const { kind, message, line, column, diagnostics } = prepared.error;
       throw new ServiceError('COMPILATION_ERROR', `${kind}: ${message}`, { kind, line, column, ...(diagnostics ? { diagnostics } : {}) });
@@ -119,6 +123,7 @@ export class FunctionService {
       tags: tags as string[],
       scriptContent: source,
       cacheable: cache,
+      dependencies: isPlainObject(dependencies) ? (dependencies as Record<string, string>) : null,
     });
     if (!created) throw new ServiceError('CONFLICT', `A function "${languageTitle}" already exists`, { language_title: languageTitle });
     return detail(created);
@@ -147,6 +152,7 @@ function detail(fn: FunctionRecord): FunctionDetail {
     schema: fn.schema,
     examples: fn.examples,
     ...(fn.type === 'dynamic' && fn.scriptContent !== null ? { script_content: fn.scriptContent } : {}),
+    ...(fn.dependencies ? { dependencies: fn.dependencies } : {}),
   };
 }
 

@@ -25,6 +25,8 @@ export interface FunctionRecord {
   readonly scriptContent: string | null;
   /** false: results are never cached (the function is not deterministic). */
   readonly cacheable: boolean;
+  /** A Node.js function's npm packages (name → version or range); null: none. */
+  readonly dependencies: Readonly<Record<string, string>> | null;
 }
 
 export interface FunctionFilter {
@@ -44,6 +46,7 @@ export interface NewFunction {
   readonly tags: readonly string[];
   readonly scriptContent: string;
   readonly cacheable: boolean;
+  readonly dependencies?: Readonly<Record<string, string>> | null;
 }
 
 export interface FunctionStore {

@@ -54,7 +54,7 @@ export function parseInitializeBody(body: unknown, limits: JsonLimits): Initiali
  * The compile options a runtime is given: the client's, and for Node.js what the bundler needs
  * (bundle/bundling-runtime.ts): `dependencies`, and `typescript` for a TypeScript Language-Title.
  */
-export function scriptOptions(language: string, typescript: boolean, body: InitializeBody): Record<string, unknown> | undefined {
+export function scriptOptions(language: string, typescript: boolean, body: Pick<InitializeBody, 'compileOptions' | 'dependencies'>): Record<string, unknown> | undefined {
   const { compileOptions, dependencies } = body;
   if (language !== 'nodejs') {
     if (dependencies !== undefined) throw new ServiceError('INVALID_REQUEST', '"dependencies" (npm packages) are for Node.js scripts only', { field: 'dependencies' });

@@ -90,9 +90,9 @@ export class SessionService {
     requireExecuteScope(input.principal, language);
     const body = parseInitializeBody(input.body, this.#o.contextLimits);
     const { context, scriptContent } = body;
-    const compileOptions = scriptOptions(language, dialect === 'typescript', body);
     let source = scriptContent;
     let functionId: string | null = null;
+    let dependencies = body.dependencies;
     if (source === undefined) {
       const fn = await this.#o.functions.get(languageTitle);
       if (!fn || fn.scriptContent === null) {
@@ -102,8 +102,11 @@ export class SessionService {
       }
       source = fn.scriptContent;
       functionId = fn.id;
+      // A registered function's packages, unless the client names its own.
+      dependencies ??= fn.dependencies ?? undefined;
     }
     assertScript(source, this.#o.maxScriptSize);
+    const compileOptions = scriptOptions(language, dialect === 'typescript', { compileOptions: body.compileOptions, dependencies });
 
     const runtime = this.#o.runtimes.get(language);
     const hash = scriptHash(language, source, compileOptions);

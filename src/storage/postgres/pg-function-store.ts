@@ -19,10 +19,11 @@ interface FunctionRow {
   tags: string[] | null;
   script_content: string | null;
   cacheable: boolean;
+  dependencies: Record<string, string> | null;
 }
 
 const SELECT = `SELECT f.id, f.language, f.title, f.language_title, f.description, f.schema_definition, f.examples,
-    f.function_type, f.created_by, f.created_at, f.updated_at, f.version, f.tags, f.cacheable,
+    f.function_type, f.created_by, f.created_at, f.updated_at, f.version, f.tags, f.cacheable, f.dependencies,
     (SELECT s.content FROM meta.scripts s WHERE s.function_id = f.id ORDER BY s.updated_at DESC LIMIT 1) AS script_content
   FROM meta.functions f`;
 
@@ -43,6 +44,7 @@ function toRecord(row: FunctionRow): FunctionRecord {
     tags: row.tags ?? [],
     scriptContent: row.script_content,
     cacheable: row.cacheable,
+    dependencies: row.dependencies,
   };
 }
 
@@ -82,11 +84,11 @@ export class PgFunctionStore implements FunctionStore {
     try {
       await client.query('BEGIN');
       const inserted = await client.query<{ id: string }>(
-        `INSERT INTO meta.functions (language, title, language_title, description, schema_definition, examples, created_by, tags, cacheable, function_type)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'dynamic')
+        `INSERT INTO meta.functions (language, title, language_title, description, schema_definition, examples, created_by, tags, cacheable, dependencies, function_type)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'dynamic')
          ON CONFLICT (language_title) DO NOTHING
          RETURNING id`,
-        [fn.language, fn.title, fn.languageTitle, toText(fn.description), toJsonb(fn.schema), toJsonb(fn.examples), toText(fn.createdBy), fn.tags.map((t) => toText(t)), fn.cacheable],
+        [fn.language, fn.title, fn.languageTitle, toText(fn.description), toJsonb(fn.schema), toJsonb(fn.examples), toText(fn.createdBy), fn.tags.map((t) => toText(t)), fn.cacheable, toJsonb(fn.dependencies ?? null)],
       );
       const id = inserted.rows[0]?.id;
       if (!id) {

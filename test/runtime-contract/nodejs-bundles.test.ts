@@ -1,0 +1,68 @@
+/**
+ * The shared runtime contract for Node.js scripts the bundler builds (issue 14, points 4 and 5):
+ * ES modules, TypeScript and npm packages from a scratch package store, through BundlingRuntime
+ * over a NodejsRuntime in this process and over one reached through gRPC.
+ */
+import { createSilentLogger } from '../../src/observability/logger.js';
+import { MemoryModuleStore } from '../../src/runtimes/kit/module-store.js';
+import { BundlingRuntime } from '../../src/runtimes/nodejs/bundle/bundling-runtime.js';
+import type { PackageStore } from '../../src/runtimes/nodejs/bundle/package-store.js';
+import { NodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
+import type { Runtime } from '../../src/runtimes/runtime.js';
+import { DEFAULTS, NODEJS_DEFAULTS } from '../helpers/defaults.js';
+import { scratchPackageStore } from '../helpers/package-store.js';
+import { runRuntimeContract, type ContractFixtures } from './contract.js';
+import { servedRemote } from './remote-fixtures.js';
+
+export const BUNDLE_PACKAGES = ['lodash@4.17.21', 'dayjs@1.11.13'];
+const logger = createSilentLogger();
+const dependencies = { lodash: '4.17.21', dayjs: '^1.11.0' };
+
+/** The contract's scripts as ES modules in TypeScript, with the packages declared. */
+const bundledFixtures: ContractFixtures = {
+  compileOptions: { typescript: true, dependencies },
+  sum: 'import _ from "lodash";\ninterface Params { a: number; b: number }\nexport default (event: { params: Params }): number => _.add(event.params.a, event.params.b);',
+  echo: 'export const handler = async (event: { params: unknown }) => event.params;',
+  throws: { source: 'export default (): never => {\n  throw new Error("boom");\n};', name: 'Error' },
+  logsTwoLines: { source: 'export default () => {\n  console.log("first line");\n  console.log("second line");\n  return true;\n};', lines: ['first line', 'second line'] },
+  infiniteLoop: 'export default () => {\n  for (;;) {}\n};',
+  memoryBomb: 'export default () => {\n  const hoard: number[][] = [];\n  for (;;) hoard.push(new Array(100000).fill(1.5));\n};',
+  syntaxError: { source: 'const a: number = 1;\nconst b = ;\nexport default () => a;', line: 2 },
+  nonJsonResult: { source: 'export default () => 10n;', message: /not JSON-serialisable/ },
+  counter: 'let calls = 0;\nexport default async (): Promise<number> => {\n  calls += 1;\n  return calls;\n};',
+  cases: [
+    {
+      name: 'lodash and dayjs from the package store, default and named imports',
+      source: 'import _, { chunk } from "lodash";\nimport dayjs from "dayjs";\nexport const handler = (event: { params: { xs: number[] } }) => [chunk(event.params.xs, 2), _.sum(event.params.xs), dayjs("2020-02-29T12:00:00Z").add(1, "year").format("YYYY-MM-DD")];',
+      params: { xs: [1, 2, 3] },
+      result: [[[1, 2], [3]], 6, '2021-02-28'],
+    },
+    {
+      name: 'Node.js built-ins through import, with and without node:',
+      source: 'import { createHash } from "node:crypto";\nimport path from "path";\nimport { EventEmitter } from "events";\nexport default () => [createHash("sha1").update("abc").digest("hex").slice(0, 8), path.basename("/a/b.txt"), typeof new EventEmitter().on];',
+      result: ['a9993e36', 'b.txt', 'function'],
+    },
+    {
+      name: 'TypeScript: enums, generics, classes with fields',
+      source: 'enum Color { Red = "red", Blue = "blue" }\nclass Box<T> { constructor(readonly value: T) {} map<U>(f: (v: T) => U): Box<U> { return new Box(f(this.value)); } }\nexport default () => [Color.Blue, new Box(20).map((n) => n + 1).value];',
+      result: ['blue', 21],
+    },
+    {
+      name: 'CommonJS with require of a package, and a function body',
+      compileOptions: { dependencies },
+      source: 'const _ = require("lodash");\nreturn _.kebabCase(event.params.s) + ":" + params.s.length;',
+      params: { s: 'Hello World' },
+      result: 'hello-world:11',
+    },
+  ],
+};
+
+function bundling(inner: Runtime, store: PackageStore): BundlingRuntime {
+  return new BundlingRuntime(inner, { ...DEFAULTS.nodejsBundles, store, modules: new MemoryModuleStore(64 * 1024 * 1024), logger });
+}
+
+const store = await scratchPackageStore('bundles', BUNDLE_PACKAGES);
+const local = (): NodejsRuntime => new NodejsRuntime({ ...NODEJS_DEFAULTS, logger, poolSize: 2, maxPoolSize: 4, memoryLimitMb: 64 });
+
+runRuntimeContract('nodejs bundled', async () => bundling(local(), store), bundledFixtures);
+runRuntimeContract('nodejs bundled, over gRPC', async () => bundling(await servedRemote(local)(), store), bundledFixtures);
