@@ -156,19 +156,38 @@ export class NodejsRuntime implements Runtime {
         const probe = async (text: string): Promise<void> => (await slot.isolate.compileScript(text, { filename: USER_FILE, lineOffset: -1 })).release();
         return { ok: false, error: await explainCompileError(error, source, form, probe) };
       }
-      const { cachedData } = compiled as ivm.Script & ivm.CachedDataResult;
-      const script: PreparedScript = { hash, form, wrapped, cachedData, bytes: wrapped.length * 2 };
+      const first = compiled as ivm.Script & ivm.CachedDataResult;
+      let script: PreparedScript = { hash, form, wrapped, cachedData: first.cachedData, bytes: wrapped.length * 2 };
       // Only running a module's body says what it exports; it runs in a throwaway context.
       const failure = form === 'module' ? await this.#checkModule(slot, script, compiled).catch((error: unknown) => this.#prepareLimitFailure(slot, error)) : undefined;
       if (failure) {
         compiled.release();
-        cachedData?.release();
+        first.cachedData?.release();
         return { ok: false, error: failure };
       }
+      if (form === 'module') script = await this.#richerCodeCache(slot, script);
       slot.contexts.remember(hash, compiled);
       this.#scripts.set(hash, script);
       return { ok: true, compileMs: roundMs(performance.now() - started) };
     });
+  }
+
+  /**
+   * The code cache of a module whose body has run: compiled again in the same isolate, V8 finds
+   * the script in its compilation cache with the functions the body compiled (a bundle's packages),
+   * and caches them too, so that the other isolates do not compile them again (a first execute in a
+   * new isolate: ~30% less for lodash).
+   */
+  async #richerCodeCache(slot: IsolateSlot, script: PreparedScript): Promise<PreparedScript> {
+    try {
+      const again = (await slot.isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, produceCachedData: true })) as ivm.Script & ivm.CachedDataResult;
+      again.release();
+      if (!again.cachedData) return script;
+      script.cachedData?.release();
+      return { ...script, cachedData: again.cachedData };
+    } catch {
+      return script;
+    }
   }
 
   async #checkModule(slot: IsolateSlot, script: PreparedScript, compiled: ivm.Script): Promise<CompileFailure | undefined> {

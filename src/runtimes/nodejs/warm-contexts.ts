@@ -98,6 +98,8 @@ export interface GuestPrelude {
 }
 
 const BOOTSTRAP_FILE = 'lambda-bootstrap.js';
+/** Time the platform's warm-up has (once per runtime, in its first isolate). */
+const WARM_TIMEOUT_MS = 5000;
 
 export interface WarmContextsOptions extends OutputLimits {
   readonly contextsPerIsolate: number;
@@ -186,10 +188,31 @@ export class WarmContexts {
     if (this.#bootstrap) return this.#bootstrap;
     const prelude = this.#o.bootstrap;
     const cachedData = prelude.cachedData;
-    const compiled = await this.#isolate.compileScript(prelude.source, { filename: BOOTSTRAP_FILE, ...(cachedData ? { cachedData } : { produceCachedData: true }) });
-    const result = compiled as ivm.Script & ivm.CachedDataResult;
-    if (!cachedData && result.cachedData) prelude.cachedData = result.cachedData;
+    const compiled = await this.#isolate.compileScript(prelude.source, { filename: BOOTSTRAP_FILE, ...(cachedData ? { cachedData } : {}) });
+    if (!cachedData && !prelude.cachedData) prelude.cachedData = await this.#warmCodeCache(compiled, prelude.source);
     return (this.#bootstrap ??= compiled);
+  }
+
+  /**
+   * The prelude's code cache, made after every platform global and built-in was built once in a
+   * throwaway context: compiled again, V8 finds the prelude in this isolate's compilation cache
+   * with their functions compiled, and caches those too. A new isolate then does not compile the
+   * polyfills a script (or a package probing `typeof Buffer`) first touches.
+   */
+  async #warmCodeCache(compiled: ivm.Script, source: string): Promise<ivm.ExternalCopy<ArrayBuffer> | undefined> {
+    const context = await this.#isolate.createContext();
+    let entry: EntryReference | undefined;
+    try {
+      entry = (await compiled.run(context, { reference: true, timeout: WARM_TIMEOUT_MS })) as EntryReference;
+      await entry.apply(undefined, ['warm'], { timeout: WARM_TIMEOUT_MS });
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'nodejs runtime: the platform did not warm up; its code cache holds less');
+    } finally {
+      this.#free({ context, entry });
+    }
+    const again = (await this.#isolate.compileScript(source, { filename: BOOTSTRAP_FILE, produceCachedData: true })) as ivm.Script & ivm.CachedDataResult;
+    again.release();
+    return again.cachedData;
   }
 
   remember(scriptHash: string, compiled: ivm.Script): void {

@@ -17,6 +17,7 @@
 //   entry('abort', id)                 -> envelope   ends invocation `id` as a timeout if it is still
 //                                                    pending and returns the logs it wrote so far
 //   entry('fire', id)                  -> undefined  runs invocation `id`'s timers that are due
+//   entry('warm')                      -> number     builds every platform global and built-in (code cache)
 // Timers (setTimeout, setInterval, setImmediate) belong to the invocation that set them and are
 // driven by the host: when the earliest due time of a pending invocation's timers moves earlier,
 // the guest calls wake(id, ms); the host waits on its own clock (never past the invocation's
@@ -372,6 +373,10 @@ const guestEntry = (function bootstrap() {
         return abort(first);
       case 'fire':
         return timers.fire(first);
+      case 'warm':
+        // Builds every global and built-in once (in a throwaway context of the first isolate), so
+        // that the prelude's code cache holds their compiled code for every later isolate.
+        return platform.warm();
       default:
         throw new ErrorCtor(`unknown operation ${safeString(op)}`);
     }

@@ -4,5 +4,6 @@ declare const lambdaPlatform: {
   installPlatform(global: typeof globalThis): {
     connect(random: unknown, clock: unknown): void;
     require(specifier: string): unknown;
+    warm(): number;
   };
 };
