@@ -339,8 +339,8 @@ export function runtimeHarness(language: string, runtime: () => Runtime) {
     return result.error;
   }
   /** The script must compile and then fail when run: its ScriptError. */
-  async function scriptError(source: string, params: unknown = {}): Promise<ScriptError> {
-    const result = await run(source, params);
+  async function scriptError(source: string, params: unknown = {}, options: HarnessRunOptions = {}): Promise<ScriptError> {
+    const result = await run(source, params, options);
     if (result.status !== 'error') assert.fail(`expected error, got ${JSON.stringify(result)}`);
     return result.error;
   }

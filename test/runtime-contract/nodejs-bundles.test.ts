@@ -3,6 +3,9 @@
  * ES modules, TypeScript and npm packages from a scratch package store, through BundlingRuntime
  * over a NodejsRuntime in this process and over one reached through gRPC.
  */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { MemoryModuleStore } from '../../src/runtimes/kit/module-store.js';
 import { BundlingRuntime } from '../../src/runtimes/nodejs/bundle/bundling-runtime.js';
@@ -11,7 +14,7 @@ import { NodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
 import { DEFAULTS, NODEJS_DEFAULTS } from '../helpers/defaults.js';
 import { scratchPackageStore } from '../helpers/package-store.js';
-import { runRuntimeContract, type ContractFixtures } from './contract.js';
+import { runRuntimeContract, runtimeHarness, type ContractFixtures } from './contract.js';
 import { servedRemote } from './remote-fixtures.js';
 
 export const BUNDLE_PACKAGES = ['lodash@4.17.21', 'dayjs@1.11.13'];
@@ -23,7 +26,7 @@ const bundledFixtures: ContractFixtures = {
   compileOptions: { typescript: true, dependencies },
   sum: 'import _ from "lodash";\ninterface Params { a: number; b: number }\nexport default (event: { params: Params }): number => _.add(event.params.a, event.params.b);',
   echo: 'export const handler = async (event: { params: unknown }) => event.params;',
-  throws: { source: 'export default (): never => {\n  throw new Error("boom");\n};', name: 'Error' },
+  throws: { source: 'export default (): never => {\n  throw new Error("boom");\n};', name: 'Error', line: 2 },
   logsTwoLines: { source: 'export default () => {\n  console.log("first line");\n  console.log("second line");\n  return true;\n};', lines: ['first line', 'second line'] },
   infiniteLoop: 'export default () => {\n  for (;;) {}\n};',
   memoryBomb: 'export default () => {\n  const hoard: number[][] = [];\n  for (;;) hoard.push(new Array(100000).fill(1.5));\n};',
@@ -66,3 +69,34 @@ const local = (): NodejsRuntime => new NodejsRuntime({ ...NODEJS_DEFAULTS, logge
 
 runRuntimeContract('nodejs bundled', () => Promise.resolve(bundling(local(), store)), bundledFixtures);
 runRuntimeContract('nodejs bundled, over gRPC', async () => bundling(await servedRemote(local)(), store), bundledFixtures);
+
+
+describe('bundled scripts: errors in the source\'s coordinates (source maps)', () => {
+  const runtime = bundling(local(), store);
+  const harness = runtimeHarness('nodejs', () => runtime);
+  before(() => runtime.start());
+  after(() => runtime.stop());
+
+  it('puts a thrown error at its TypeScript line and column, its stack through the package at the package\'s file', async () => {
+    const source = 'import _ from "lodash";\ntype P = { xs: number[] };\nexport default (event: { params: P }) =>\n  _.map(event.params.xs, (x: number) => {\n    if (x > 1) throw new RangeError("too big: " + x);\n    return x;\n  });';
+    const error = await harness.scriptError(source, { xs: [1, 2] }, { compileOptions: { typescript: true, dependencies } });
+    assert.equal(error.name, 'RangeError');
+    assert.equal(error.line, 5);
+    assert.equal(error.column, 22);
+    assert.match(error.stack ?? '', /script\.ts:5:22/);
+    assert.match(error.stack ?? '', /node_modules\/lodash\/lodash\.js:\d+:\d+/);
+  });
+
+  it('shifts a function body\'s lines back over the wrapper the bundler puts around it', async () => {
+    const error = await harness.scriptError('const _ = require("lodash");\nconst n: number = params.n;\nthrow new TypeError("n is " + _.toString(n));', { n: 3 }, { compileOptions: { typescript: true, dependencies } });
+    assert.equal(error.message, 'n is 3');
+    assert.equal(error.line, 3);
+    assert.equal(error.column, 7);
+  });
+
+  it('maps a module\'s top-level failure at prepare', async () => {
+    const failure = await harness.compileFailure('import _ from "lodash";\nconst ready: boolean = _.isString(1);\nif (!ready) throw new Error("not ready");\nexport default () => 1;', { typescript: true, dependencies });
+    assert.match(failure.message, /not ready/);
+    assert.equal(failure.line, 3);
+  });
+});

@@ -19,7 +19,8 @@ import { SingleFlight } from '../../kit/single-flight.js';
 import type { CompileFailure, ExecuteRequest, InvocationResult, Language, PrepareRequest, PrepareResult, Runtime, RuntimeHealth } from '../../runtime.js';
 import { platformBundle } from '../platform-bundle.js';
 import { checkDependencies, type PackageStore, type StoredPackage } from './package-store.js';
-import { BUNDLER_TOOLCHAIN, bundleScript, isEsModule } from './script-bundler.js';
+import { BUNDLER_TOOLCHAIN, bundleScript, isEsModule, type Bundle } from './script-bundler.js';
+import { BundleMapper } from './source-map.js';
 
 export interface BundlingOptions {
   readonly store: PackageStore;
@@ -38,6 +39,8 @@ interface BundlePlan {
 
 /** Bundled scripts whose runtime hash this replica remembers. */
 const MAX_REMEMBERED_SCRIPTS = 100_000;
+/** Bundles whose errors can be mapped back (a parsed map of a large bundle is a few MB). */
+const MAX_MAPPERS = 64;
 
 /** The plan of a script that needs a bundle, undefined for one V8 runs as it is, or why its options are wrong. */
 export function bundlePlan(source: string, options: Readonly<Record<string, unknown>> | undefined): BundlePlan | CompileFailure | undefined {
@@ -61,17 +64,19 @@ export class BundlingRuntime implements Runtime {
   readonly #inner: Runtime;
   readonly #o: BundlingOptions;
   /** Bundles by their key (what they are built from). */
-  readonly #bundles: LRUCache<string, string>;
+  readonly #bundles: LRUCache<string, Bundle>;
   /** The session's script hash → the hash the runtime knows its bundle by. */
   readonly #runtimeHashes = new LRUCache<string, string>({ max: MAX_REMEMBERED_SCRIPTS });
-  readonly #building = new SingleFlight<string, { code: string } | CompileFailure>();
+  /** The runtime's hash of a bundle → what maps its errors back to the script (its map parsed on the first error). */
+  readonly #mappers = new LRUCache<string, BundleMapper>({ max: MAX_MAPPERS });
+  readonly #building = new SingleFlight<string, Bundle | CompileFailure>();
   readonly #counts = { built: 0, storeHits: 0, memoryHits: 0, failures: 0 };
 
   constructor(inner: Runtime, options: BundlingOptions) {
     this.#inner = inner;
     this.language = inner.language;
     this.#o = options;
-    this.#bundles = new LRUCache({ maxSize: options.cacheBytes, sizeCalculation: (code) => Math.max(1, code.length * 2) });
+    this.#bundles = new LRUCache({ maxSize: options.cacheBytes, sizeCalculation: (bundle) => Math.max(1, (bundle.code.length + bundle.map.length) * 2) });
   }
 
   async start(): Promise<void> {
@@ -108,34 +113,40 @@ export class BundlingRuntime implements Runtime {
     const bundle = await this.#building.run(key, () => this.#bundle(key, request.source, plan, resolved.packages));
     if ('kind' in bundle) return { ok: false, error: bundle };
     const runtimeHash = createHash('sha256').update(request.scriptHash).update('\0').update(key).digest('hex');
+    const mapper = new BundleMapper(bundle);
     const result = await this.#inner.prepare({ scriptHash: runtimeHash, source: bundle.code });
-    if (!result.ok) return result;
+    if (!result.ok) return { ok: false, error: mapper.compileFailure(result.error) };
     this.#runtimeHashes.set(request.scriptHash, runtimeHash);
+    this.#mappers.set(runtimeHash, mapper);
     return { ...result, compileMs: roundMs(performance.now() - started) };
   }
 
   async execute(request: ExecuteRequest): Promise<InvocationResult> {
     const runtimeHash = this.#runtimeHashes.get(request.scriptHash);
     // Unknown here: a plain script, or a bundled one this replica has not bundled (the runtime then answers not_prepared).
-    return this.#inner.execute(runtimeHash ? { ...request, scriptHash: runtimeHash } : request);
+    if (!runtimeHash) return this.#inner.execute(request);
+    const result = await this.#inner.execute({ ...request, scriptHash: runtimeHash });
+    if (result.status !== 'error') return result;
+    const mapper = this.#mappers.get(runtimeHash);
+    return mapper ? { ...result, error: mapper.scriptError(result.error) } : result;
   }
 
   /** The bundle under `key`: from memory, the module store, or esbuild. */
-  async #bundle(key: string, source: string, plan: BundlePlan, packages: readonly StoredPackage[]): Promise<{ code: string } | CompileFailure> {
+  async #bundle(key: string, source: string, plan: BundlePlan, packages: readonly StoredPackage[]): Promise<Bundle | CompileFailure> {
     const cached = this.#bundles.get(key);
     if (cached !== undefined) {
       this.#counts.memoryHits++;
-      return { code: cached };
+      return cached;
     }
     const stored = await this.#o.modules.get(key).catch((error: unknown) => {
       this.#o.logger.warn({ err: error }, 'nodejs bundler: the module store could not be read');
       return undefined;
     });
-    if (stored && stored.toolchain === BUNDLER_TOOLCHAIN) {
+    const kept = stored && stored.toolchain === BUNDLER_TOOLCHAIN ? readStoredBundle(stored.module) : undefined;
+    if (kept) {
       this.#counts.storeHits++;
-      const code = Buffer.from(stored.module).toString('utf8');
-      this.#bundles.set(key, code);
-      return { code };
+      this.#bundles.set(key, kept);
+      return kept;
     }
     const started = performance.now();
     const modulesDir = await this.#o.store.modulesDir();
@@ -144,7 +155,7 @@ export class BundlingRuntime implements Runtime {
       timer = setTimeout(() => resolve({ kind: 'TimeoutError', message: `bundling the script and its dependencies took longer than ${this.#o.timeoutMs} ms` }), this.#o.timeoutMs);
     });
     const built = await Promise.race([
-      bundleScript({ source, typescript: plan.typescript, packages, storeRoot: this.#o.store.root, modulesDir, maxBytes: this.#o.maxBundleBytes }).then((result) => (result.ok ? { code: result.code } : result.error)),
+      bundleScript({ source, typescript: plan.typescript, packages, storeRoot: this.#o.store.root, modulesDir, maxBytes: this.#o.maxBundleBytes }).then((result) => (result.ok ? result.bundle : result.error)),
       timedOut,
     ]).finally(() => clearTimeout(timer));
     if ('kind' in built) {
@@ -152,12 +163,24 @@ export class BundlingRuntime implements Runtime {
       return built;
     }
     this.#counts.built++;
-    this.#o.logger.info({ bundleBytes: built.code.length, ms: roundMs(performance.now() - started), packages: packages.map((p) => `${p.name}@${p.version}`) }, 'nodejs bundler: script bundled');
-    this.#bundles.set(key, built.code);
-    await this.#o.modules.put(key, { module: Buffer.from(built.code, 'utf8'), toolchain: BUNDLER_TOOLCHAIN }).catch((error: unknown) => {
+    this.#o.logger.info({ bundleBytes: built.code.length, mapBytes: built.map.length, ms: roundMs(performance.now() - started), packages: packages.map((p) => `${p.name}@${p.version}`) }, 'nodejs bundler: script bundled');
+    this.#bundles.set(key, built);
+    await this.#o.modules.put(key, { module: Buffer.from(JSON.stringify(built), 'utf8'), toolchain: BUNDLER_TOOLCHAIN }).catch((error: unknown) => {
       this.#o.logger.warn({ err: error }, 'nodejs bundler: the module store could not keep a bundle');
     });
     return built;
+  }
+}
+
+/** A bundle as the module store keeps it (JSON of its code, map, file and line shift); undefined if it is not one. */
+function readStoredBundle(bytes: Uint8Array): Bundle | undefined {
+  try {
+    const parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<Bundle>;
+    const { code, map, file, lineShift } = parsed;
+    if (typeof code !== 'string' || typeof map !== 'string' || typeof file !== 'string' || typeof lineShift !== 'number') return undefined;
+    return { code, map, file, lineShift };
+  } catch {
+    return undefined;
   }
 }
 

@@ -20,9 +20,10 @@ import { NODE_BUILTINS } from '../platform-catalog.js';
 import { UNAVAILABLE_BUILTINS } from '../platform-bundle.js';
 import { describeCompileFailure, detectForm } from '../source-forms.js';
 import { isInside, packageNameProblem, packageOfSpecifier, type StoredPackage } from './package-store.js';
+import type { BundleMap } from './source-map.js';
 
 /** Bumped when the bundles this file builds change: part of every bundle's key. */
-export const BUNDLER_VERSION = 1;
+export const BUNDLER_VERSION = 2;
 export const BUNDLER_TOOLCHAIN = `esbuild-${esbuildVersion}+bundle-${BUNDLER_VERSION}`;
 
 /** `import`/`export` statements at the start of a line: an ES module (not `import(` or `import.meta`). */
@@ -46,7 +47,12 @@ export interface BundleInput {
   readonly maxBytes: number;
 }
 
-export type BundleResult = { readonly ok: true; readonly code: string } | { readonly ok: false; readonly error: CompileFailure };
+/** A bundle: its code (what the runtime runs), and its source map with what mapping needs (source-map.ts). */
+export interface Bundle extends BundleMap {
+  readonly code: string;
+}
+
+export type BundleResult = { readonly ok: true; readonly bundle: Bundle } | { readonly ok: false; readonly error: CompileFailure };
 
 /** The file name esbuild and the errors give the script. */
 function scriptFile(typescript: boolean): string {
@@ -124,13 +130,18 @@ export async function bundleScript(input: BundleInput): Promise<BundleResult> {
   const body = !esm && detectForm(source) === 'body';
   const contents = body ? `${BODY_OPENING}${source}\n};\n` : source;
   const file = scriptFile(typescript);
-  let code: string;
+  let code = '';
+  let map = '';
   try {
     const result = await build({
       stdin: { contents, loader: typescript ? 'ts' : 'js', sourcefile: file, resolveDir: input.storeRoot },
       absWorkingDir: input.storeRoot,
       bundle: true,
       write: false,
+      // Nothing is written: the name places the map's sources (`script.ts`, `node_modules/...`).
+      outfile: join(input.storeRoot, 'bundle.js'),
+      sourcemap: 'external',
+      sourcesContent: false,
       format: 'cjs',
       platform: 'node',
       target: 'es2023',
@@ -142,7 +153,10 @@ export async function bundleScript(input: BundleInput): Promise<BundleResult> {
       charset: 'utf8',
       logLevel: 'silent',
     });
-    code = result.outputFiles[0]?.text ?? '';
+    for (const output of result.outputFiles) {
+      if (output.path.endsWith('.map')) map = output.text;
+      else code = output.text;
+    }
   } catch (error) {
     return { ok: false, error: failureOf(error, source, body ? 1 : 0, file) };
   }
@@ -150,7 +164,7 @@ export async function bundleScript(input: BundleInput): Promise<BundleResult> {
   if (bytes > input.maxBytes) {
     return { ok: false, error: { kind: 'BundleTooLarge', message: `the bundle of the script and its dependencies is ${bytes} bytes, over the limit of ${input.maxBytes} (NODEJS_MAX_BUNDLE_BYTES)` } };
   }
-  return { ok: true, code };
+  return { ok: true, bundle: { code, map, file, lineShift: body ? 1 : 0 } };
 }
 
 /** esbuild's first error, where it is in the script, in the script's coordinates. */
