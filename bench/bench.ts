@@ -316,7 +316,7 @@ const median = (values: readonly number[]): number => [...values].sort((a, b) =>
 function benchPackageStore(): string {
   const dir = join(root, '.bench', 'nodejs-packages');
   if (!existsSync(join(dir, 'node_modules', 'lodash', 'package.json'))) {
-    execFileSync(process.execPath, ['--import', 'tsx', 'scripts/packages.ts', 'add', 'lodash@4.17.21'], { cwd: root, env: { ...process.env, NODEJS_PACKAGES_DIR: dir }, stdio: 'inherit', timeout: 180_000 });
+    execFileSync(process.execPath, ['--import', 'tsx', 'src/main/packages-command.ts', 'add', 'lodash@4.17.21'], { cwd: root, env: { ...process.env, NODEJS_PACKAGES_DIR: dir }, stdio: 'inherit', timeout: 180_000 });
   }
   return dir;
 }

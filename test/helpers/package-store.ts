@@ -1,6 +1,6 @@
 /**
  * A scratch npm package store for tests, filled through the operator command
- * (`npm run packages -- add ...`, scripts/packages.ts) from the npm registry, once per set of
+ * (`npm run packages -- add ...`, src/main/packages-command.ts) from the npm registry, once per set of
  * packages: a later run finds them installed. Each test file passes its own label, so that two
  * files never run npm in one folder at once.
  */
@@ -17,7 +17,7 @@ export async function scratchPackageStore(label: string, specs: readonly string[
   const store = new PackageStore(dir);
   const have = new Set((await store.list()).map((p) => `${p.name}@${p.version}`));
   if (specs.every((spec) => have.has(spec))) return store;
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/packages.ts', 'add', ...specs], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main/packages-command.ts', 'add', ...specs], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, NODEJS_PACKAGES_DIR: dir },
     encoding: 'utf8',

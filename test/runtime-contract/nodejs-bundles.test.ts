@@ -4,12 +4,15 @@
  * over a NodejsRuntime in this process and over one reached through gRPC.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { MemoryModuleStore } from '../../src/runtimes/kit/module-store.js';
 import { BundlingRuntime } from '../../src/runtimes/nodejs/bundle/bundling-runtime.js';
-import type { PackageStore } from '../../src/runtimes/nodejs/bundle/package-store.js';
+import { PackageStore } from '../../src/runtimes/nodejs/bundle/package-store.js';
 import { NodejsRuntime } from '../../src/runtimes/nodejs/nodejs-runtime.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
 import { DEFAULTS, NODEJS_DEFAULTS } from '../helpers/defaults.js';
@@ -98,5 +101,35 @@ describe('bundled scripts: errors in the source\'s coordinates (source maps)', (
     const failure = await harness.compileFailure('import _ from "lodash";\nconst ready: boolean = _.isString(1);\nif (!ready) throw new Error("not ready");\nexport default () => 1;', { typescript: true, dependencies });
     assert.match(failure.message, /not ready/);
     assert.equal(failure.line, 3);
+  });
+});
+
+describe('bundled scripts: packages that need what the sandbox lacks', () => {
+  // A store made by hand (no npm): packages that reach for fs when imported, or only when called.
+  const dir = mkdtempSync(join(tmpdir(), 'lm-needs-fs-'));
+  const write = (path: string, text: string): void => {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  };
+  write('package.json', JSON.stringify({ dependencies: { 'reads-config': '1.0.0', 'lazy-fs': '1.0.0' } }));
+  write('node_modules/reads-config/package.json', JSON.stringify({ name: 'reads-config', version: '1.0.0', main: 'index.js' }));
+  write('node_modules/reads-config/index.js', 'const fs = require("fs");\nmodule.exports = JSON.parse(fs.readFileSync("/etc/app.json", "utf8"));\n');
+  write('node_modules/lazy-fs/package.json', JSON.stringify({ name: 'lazy-fs', version: '1.0.0', main: 'index.js' }));
+  write('node_modules/lazy-fs/index.js', 'exports.read = () => require("fs").readFileSync("/etc/hostname", "utf8");\nexports.ok = () => "fine";\n');
+  const runtime = bundling(local(), new PackageStore(dir));
+  const harness = runtimeHarness('nodejs', () => runtime);
+  before(() => runtime.start());
+  after(() => runtime.stop());
+
+  it('refuses at initialize a package that needs fs when imported, naming the module and the package', async () => {
+    const failure = await harness.compileFailure('import config from "reads-config";\nexport default () => config;', { dependencies: { 'reads-config': '1.0.0' } });
+    assert.match(failure.message, /the Node\.js module "fs" \(required by the package "reads-config"\) is not available in the sandbox/);
+  });
+
+  it('runs a package that needs fs only on a path the script does not take, and names it on the one it does', async () => {
+    const options = { compileOptions: { dependencies: { 'lazy-fs': '1' } } };
+    assert.equal(await harness.ok('import { ok } from "lazy-fs";\nexport default () => ok();', {}, options), 'fine');
+    const error = await harness.scriptError('import { read } from "lazy-fs";\nexport default () => read();', {}, options);
+    assert.match(error.message, /"fs" \(required by the package "lazy-fs"\) is not available in the sandbox/);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The operator's npm package store (NODEJS_PACKAGES_DIR): an npm project whose `node_modules` holds
  * the packages scripts may declare in `dependencies`. Filled only by the operator command
- * (`npm run packages -- add NAME@VERSION`, scripts/packages.ts); read here, by the bundler and by
+ * (`npm run packages -- add NAME@VERSION`, src/main/packages-command.ts); read here, by the bundler and by
  * GET /api/v1/runtimes. A script names packages, never paths: every name is checked before it
  * touches the file system, and every path found is checked to stay inside the store.
  */

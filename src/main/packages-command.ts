@@ -3,13 +3,14 @@
 // (NODEJS_PACKAGES_DIR, default DATA_DIR/nodejs-packages). It runs npm in the store with install
 // scripts off (nothing of a package runs on the host), pins exact versions, and says which
 // packages have native addons (scripts declaring those are refused: they cannot run in the sandbox).
+// Compiled with the service: in the image, `node dist/src/main/packages-command.js add NAME@VERSION`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import semver from 'semver';
 
-import { loadConfig } from '../src/config/config.js';
-import { nativeAddon, packageNameProblem, PackageStore } from '../src/runtimes/nodejs/bundle/package-store.js';
+import { loadConfig } from '../config/config.js';
+import { nativeAddon, packageNameProblem, PackageStore } from '../runtimes/nodejs/bundle/package-store.js';
 
 const USAGE = 'usage: npm run packages -- add NAME@VERSION [...] | remove NAME [...] | list [--json]';
 
