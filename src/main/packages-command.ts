@@ -14,8 +14,12 @@ import { nativeAddon, packageNameProblem, PackageStore } from '../runtimes/nodej
 
 const USAGE = 'usage: npm run packages -- add NAME@VERSION [...] | remove NAME [...] | list [--json]';
 
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
 function fail(message: string): never {
-  console.error(message);
+  process.stderr.write(`${message}\n`);
   process.exit(2);
 }
 
@@ -57,7 +61,7 @@ switch (command) {
       const [installed] = (await store.list()).filter((p) => p.name === name);
       if (!installed) fail(`${name} is not in the store after npm install`);
       const native = await nativeAddon(installed.dir);
-      console.log(`added ${name}@${installed.version}${native ? ` (WARNING: a native addon, ${native}: scripts that declare it are refused)` : ''}`);
+      say(`added ${name}@${installed.version}${native ? ` (WARNING: a native addon, ${native}: scripts that declare it are refused)` : ''}`);
     }
     break;
   }
@@ -68,14 +72,14 @@ switch (command) {
       if (problem) fail(problem);
     }
     npm(dir, ['uninstall', ...rest]);
-    console.log(`removed ${rest.join(', ')}`);
+    say(`removed ${rest.join(', ')}`);
     break;
   }
   case 'list': {
     const packages = await store.list();
-    if (rest.includes('--json')) console.log(JSON.stringify(packages.map(({ name, version }) => ({ name, version }))));
-    else if (packages.length === 0) console.log(`the package store ${dir} is empty`);
-    else for (const { name, version } of packages) console.log(`${name}@${version}`);
+    if (rest.includes('--json')) say(JSON.stringify(packages.map(({ name, version }) => ({ name, version }))));
+    else if (packages.length === 0) say(`the package store ${dir} is empty`);
+    else for (const { name, version } of packages) say(`${name}@${version}`);
     break;
   }
   default:
