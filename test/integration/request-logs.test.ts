@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RunningService } from '../../src/main/service.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { waitFor } from '../helpers/wait.js';
 import { call, execute, startTestService } from '../helpers/service.js';
 
 describe('request_logs and error_logs (real PostgreSQL)', () => {
@@ -28,7 +29,13 @@ describe('request_logs and error_logs (real PostgreSQL)', () => {
     assert.equal((await execute(service, id, { fail: true })).status, 500);
     assert.equal((await call(service, 'POST', '/api/v1/initialize', { headers: { 'language-title': 'nodejs-bad' }, rawBody: '{oops', })).status, 400);
 
-    await service.flush();
+    // A row is handed to the writer on the response's 'close', which light-my-request may emit
+    // after the answer resolved: wait for every row, then flush.
+    await waitFor('8 request_logs rows', async () => {
+      await service.flush();
+      const counted = await db.query<{ n: string }>('SELECT count(*) AS n FROM public.request_logs');
+      return Number(counted[0]?.n) >= 8;
+    });
     const rows = await db.query<{
       id: string; request_id: string | null; status_code: number; language_title: string | null; user_id: string | null;
       request_headers: Record<string, string>; request_payload: Record<string, unknown> | null; response_payload: Record<string, unknown> | null;
