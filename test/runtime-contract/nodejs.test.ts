@@ -517,6 +517,27 @@ describe('nodejs runtime pool growth', () => {
   });
 });
 
+describe('nodejs runtime spare isolates', () => {
+  it('keeps a spare isolate ready for the next new session, warmed with the recent module scripts, and uses it', async () => {
+    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 4, idleIsolateMs: 60_000 });
+    const h = runtimeHarness('nodejs', () => runtime);
+    await runtime.start();
+    try {
+      const source = 'let n = 0;\nmodule.exports = () => ++n;';
+      // The first session takes the only isolate: a spare is made once its call is over.
+      assert.equal(await h.ok(source), 1);
+      await waitFor('a spare isolate, warmed', () => detail(runtime, 'isolates') === 2 && detail(runtime, 'inFlight') === 0);
+      const perIsolate = runtime.health().details?.perIsolate as Array<{ contexts: number }>;
+      assert.deepEqual(perIsolate.map((slot) => slot.contexts), [1, 0]);
+      // The next session lands on the spare (no third isolate is made for it), and the first keeps its state.
+      assert.equal(await h.ok(source), 1);
+      assert.deepEqual((runtime.health().details?.perIsolate as Array<{ contexts: number }>).slice(0, 2).map((slot) => slot.contexts), [1, 1]);
+    } finally {
+      await runtime.stop();
+    }
+  });
+});
+
 describe('nodejs runtime lifecycle', () => {
   it('refuses calls before start and after stop', async () => {
     const runtime = newRuntime();

@@ -34,6 +34,8 @@ export type NodejsRuntimeOptions = Config['nodejs'] & OutputLimits & { readonly 
 
 /** Time to fetch the logs of a call isolated-vm stopped: to run, and (plus DISPOSE_GRACE_MS) to get there behind pipelined calls. */
 const LOG_COLLECT_MS = 50;
+/** Scripts a spare isolate is warmed with, at most. */
+const WARM_SCRIPTS = 3;
 /** Runs of a call that keeps being refused, at most. */
 const MAX_RUNS = 3;
 /** The call did not run (the guest refused it: an invocation of its context is pending; or its isolate was gone): it runs again. */
@@ -69,6 +71,8 @@ export class NodejsRuntime implements Runtime {
   readonly #preparing = new SingleFlight<string, PrepareResult>();
   readonly #prelude: GuestPrelude = { source: '', cachedData: undefined };
   #nextCallId = 1;
+  /** Module scripts whose sessions started most recently (newest first): what a spare isolate is warmed with. */
+  #recentModules: string[] = [];
 
   constructor(options: NodejsRuntimeOptions) {
     const o = (this.#o = options);
@@ -80,7 +84,7 @@ export class NodejsRuntime implements Runtime {
       for (const slot of this.#pool.slots) slot.contexts.forget(script.hash);
     });
     const contexts = (isolate: ivm.Isolate): WarmContexts => new WarmContexts(isolate, { ...o, bootstrap: this.#prelude });
-    this.#pool = new IsolatePool({ ...o, lifecycle, policy, contexts });
+    this.#pool = new IsolatePool({ ...o, lifecycle, policy, contexts, warm: (slot) => this.#warm(slot) });
   }
 
   start(): Promise<void> {
@@ -224,6 +228,7 @@ export class NodejsRuntime implements Runtime {
     // The warm path is one async call into the isolate, nothing parsed or compiled.
     const work = (async (): Promise<unknown> => {
       if (!warm) {
+        if (script.form === 'module') this.#noteColdStart(script.hash);
         const created = await contexts.create(script, call.instanceKey, deadline);
         if (typeof created === 'string') return created;
         warm = created;
@@ -275,6 +280,29 @@ export class NodejsRuntime implements Runtime {
     if (envelope.s === 'timeout') return { status: 'timeout', limitMs, logs, stats };
     const message = this.#memoryMessage(guestScriptError(envelope.e).message);
     return { status: 'memory_limit', limitBytes: this.#o.memoryLimitMb * 1024 * 1024, message, logs, stats };
+  }
+
+  #noteColdStart(hash: string): void {
+    const recent = this.#recentModules.filter((known) => known !== hash);
+    recent.unshift(hash);
+    this.#recentModules = recent.slice(0, WARM_SCRIPTS);
+  }
+
+  /**
+   * A spare isolate (isolate-pool.ts) made ready for the next sessions: the prelude compiled, and
+   * the module bodies of the scripts that started sessions most recently run once each in a
+   * throwaway context, as prepare checks them (their top level, under NODEJS_PREPARE_TIMEOUT_MS;
+   * no timers there), so that their code is compiled in this isolate too.
+   */
+  async #warm(slot: IsolateSlot): Promise<void> {
+    await slot.contexts.bootstrap();
+    for (const hash of this.#recentModules) {
+      const script = this.#scripts.peek(hash);
+      if (!script || !slot.alive || !this.#life.running) continue;
+      const compiled = await slot.isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
+      slot.contexts.remember(hash, compiled);
+      await slot.contexts.check(script, compiled, performance.now() + this.#o.prepareTimeoutMs).catch(() => undefined);
+    }
   }
 
   /** After isolated-vm stopped a runaway call the isolate lives on: fetch what the script logged. */

@@ -113,6 +113,9 @@ export class BundlingRuntime implements Runtime {
     const bundle = await this.#building.run(key, () => this.#bundle(key, request.source, plan, resolved.packages));
     if ('kind' in bundle) return { ok: false, error: bundle };
     const runtimeHash = createHash('sha256').update(request.scriptHash).update('\0').update(key).digest('hex');
+    // Prepared here before and not lost since (an execute answering not_prepared forgets it): the
+    // runtime has it; the bundle (hundreds of KB with its packages) need not travel again.
+    if (this.#runtimeHashes.get(request.scriptHash) === runtimeHash && this.#mappers.has(runtimeHash)) return { ok: true, compileMs: roundMs(performance.now() - started) };
     const mapper = new BundleMapper(bundle);
     const result = await this.#inner.prepare({ scriptHash: runtimeHash, source: bundle.code });
     if (!result.ok) return { ok: false, error: mapper.compileFailure(result.error) };
@@ -126,6 +129,11 @@ export class BundlingRuntime implements Runtime {
     // Unknown here: a plain script, or a bundled one this replica has not bundled (the runtime then answers not_prepared).
     if (!runtimeHash) return this.#inner.execute(request);
     const result = await this.#inner.execute({ ...request, scriptHash: runtimeHash });
+    if (result.status === 'not_prepared') {
+      // The runtime lost it (a restart): the caller prepares again, and this time it travels.
+      this.#runtimeHashes.delete(request.scriptHash);
+      return result;
+    }
     if (result.status !== 'error') return result;
     const mapper = this.#mappers.get(runtimeHash);
     return mapper ? { ...result, error: mapper.scriptError(result.error) } : result;
