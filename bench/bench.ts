@@ -31,8 +31,8 @@
  *
  * `bundles`: Node.js scripts with an npm dependency (lodash, from a package store under .bench/
  * filled by `npm run packages`): the first initialize of a new one (esbuild bundles it), then cold
- * initialize + first execute of new sessions of it (its bundle cached), beside the same for a
- * plain script.
+ * initialize + first execute of new sessions of it (its bundle cached), spaced 300 ms like the
+ * Python rounds, beside the same for a plain script.
  *
  * Scenarios can be picked by name: `npm run bench -- nodejs remote` (names: bare nodejs cached
  * bundles python rust remote crash overload; none means all; remote brings nodejs along, its baseline).
@@ -390,6 +390,8 @@ async function main(): Promise<void> {
           const first = await postJson(url, { params: { a: 10, b: i } }, { 'X-Cache-Control': 'no-cache' });
           times.push(performance.now() - started);
           if (first.result !== 10 + i) throw new Error(`unexpected result ${JSON.stringify(first)}`);
+          // Spaced as the Python rounds are, so the pool refills in between as it would.
+          await new Promise((resolve) => setTimeout(resolve, 300));
         }
         times.sort((a, b) => a - b);
         const r = (x: number | undefined): number => Math.round((x ?? 0) * 10) / 10;

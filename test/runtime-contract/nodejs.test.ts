@@ -518,20 +518,32 @@ describe('nodejs runtime pool growth', () => {
 });
 
 describe('nodejs runtime spare isolates', () => {
-  it('keeps a spare isolate ready for the next new session, warmed with the recent module scripts, and uses it', async () => {
-    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 4, idleIsolateMs: 60_000 });
+  it('keeps a spare isolate ready for the next new session, with a context of the latest script built ahead, and gives it to one session only', async () => {
+    const runtime = newRuntime({ poolSize: 1, maxPoolSize: 5, idleIsolateMs: 60_000 });
     const h = runtimeHarness('nodejs', () => runtime);
+    const contexts = (): number[] => (runtime.health().details?.perIsolate as Array<{ contexts: number }>).map((slot) => slot.contexts);
+    const spareReady = (isolates: number) => () => detail(runtime, 'isolates') === isolates && detail(runtime, 'inFlight') === 0;
     await runtime.start();
     try {
-      const source = 'let n = 0;\nmodule.exports = () => ++n;';
+      const source = 'console.log("module body ran");\nlet n = 0;\nmodule.exports = () => [++n, typeof globalThis.marker];';
       // The first session takes the only isolate: a spare is made once its call is over.
-      assert.equal(await h.ok(source), 1);
-      await waitFor('a spare isolate, warmed', () => detail(runtime, 'isolates') === 2 && detail(runtime, 'inFlight') === 0);
-      const perIsolate = runtime.health().details?.perIsolate as Array<{ contexts: number }>;
-      assert.deepEqual(perIsolate.map((slot) => slot.contexts), [1, 0]);
-      // The next session lands on the spare (no third isolate is made for it), and the first keeps its state.
-      assert.equal(await h.ok(source), 1);
-      assert.deepEqual((runtime.health().details?.perIsolate as Array<{ contexts: number }>).slice(0, 2).map((slot) => slot.contexts), [1, 1]);
+      assert.deepEqual(await h.ok(source), [1, 'undefined']);
+      await waitFor('a spare isolate, warmed', spareReady(2));
+      assert.deepEqual(contexts(), [1, 0]);
+      // The next session takes the spare's context built ahead: fresh module state, the module body's logs in its first call.
+      const second = await h.run(source);
+      assert.equal(second.status, 'ok', JSON.stringify(second));
+      if (second.status === 'ok') {
+        assert.deepEqual(second.result, [1, 'undefined']);
+        assert.deepEqual(second.logs, ['module body ran']);
+      }
+      assert.deepEqual(contexts().slice(0, 2), [1, 1]);
+      await waitFor('another spare', spareReady(3));
+      // A session of another script on that spare gets a context of its own, nothing of the one built ahead.
+      assert.deepEqual(await h.ok('globalThis.marker = 1;\nmodule.exports = () => [typeof n, typeof module.exports];'), ['undefined', 'function']);
+      // And a third session of the first script is not given the second's context.
+      await waitFor('a spare again', spareReady(4));
+      assert.deepEqual(await h.ok(source), [1, 'undefined']);
     } finally {
       await runtime.stop();
     }

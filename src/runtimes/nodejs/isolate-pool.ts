@@ -67,7 +67,7 @@ export class IsolateSlot implements PipelineSlot {
 }
 
 /** A call to place: its warm context (none for a prepare), its session's conduct, its time limit. */
-export type Waiter = Readonly<{ key: string | undefined; conduct: Conduct | undefined; limitMs: number }>;
+export type Waiter = Readonly<{ key: string | undefined; conduct: Conduct | undefined; limitMs: number; scriptHash?: string }>;
 
 export type IsolatePoolOptions = Pick<Config['nodejs'], 'poolSize' | 'maxPoolSize' | 'memoryLimitMb' | 'contextsPerIsolate' | 'idleIsolateMs'> & {
   readonly logger: Logger;
@@ -234,12 +234,13 @@ export class IsolatePool {
 
   /**
    * A hot call joins its pipeline (pipelining.ts); otherwise an idle isolate: the one holding the
-   * call's context (pipelined there if hot), else one with room for a context (the emptiest), else
-   * a new one, else the least recently used.
+   * call's context (pipelined there if hot), else one that built a context of its script ahead,
+   * else one with room for a context (the emptiest), else a new one, else the least recently used.
    */
-  #place({ key, conduct, limitMs }: Waiter): IsolateSlot | undefined {
+  #place(waiter: Waiter): IsolateSlot | undefined {
+    const { key, conduct, limitMs } = waiter;
     const hot = key !== undefined && this.#o.policy.isHot(conduct);
-    const chosen = (hot ? this.#o.policy.pipelineFor(this.#slots, key) : undefined) ?? this.#idle(key);
+    const chosen = (hot ? this.#o.policy.pipelineFor(this.#slots, key) : undefined) ?? this.#idle(key, waiter.scriptHash);
     if (!chosen) return undefined;
     chosen.pipelineKey = hot && chosen.contexts.hasLive(key) ? key : undefined;
     chosen.inFlight += 1;
@@ -247,7 +248,7 @@ export class IsolatePool {
     return chosen;
   }
 
-  #idle(key: string | undefined): IsolateSlot | undefined {
+  #idle(key: string | undefined, scriptHash: string | undefined): IsolateSlot | undefined {
     const idle = this.#slots.filter((slot) => slot.inFlight === 0 && slot.alive);
     let roomy: IsolateSlot | undefined;
     let stale: IsolateSlot | undefined;
@@ -262,7 +263,9 @@ export class IsolatePool {
     for (const slot of this.#slots.filter((slot) => slot.inFlight === 0 && !slot.alive)) this.#dispose(slot, 'memory');
     const warm = key === undefined ? undefined : idle.find((slot) => slot.contexts.hasLive(key));
     if (warm) return warm;
-    const chosen = roomy ?? (this.#slots.length < this.#o.maxPoolSize ? this.#add() : stale);
+    // A spare that built a context of this script ahead (its module body run): the first call is a warm one.
+    const ahead = scriptHash === undefined ? undefined : idle.find((slot) => slot.contexts.size < this.#o.contextsPerIsolate && slot.contexts.hasAhead(scriptHash));
+    const chosen = ahead ?? roomy ?? (this.#slots.length < this.#o.maxPoolSize ? this.#add() : stale);
     // A new session took the last isolate with room: the next one finds a spare, warmed up once
     // this call is over (not beside it: the warm-up would take its CPU).
     if (key !== undefined && chosen !== stale && !idle.some((slot) => slot !== chosen && slot.contexts.size < this.#o.contextsPerIsolate)) this.#spareWanted = true;
@@ -279,8 +282,10 @@ export class IsolatePool {
     const warm = this.#o.warm;
     if (!warm || this.#warming > 0) return;
     this.#warming += 1;
-    // After the answer of the call that asked for it has left: making an isolate takes a few ms.
-    setImmediate(() => {
+    // After the answer of the call that asked for it has left (the frames of a turn are written in
+    // its check phase; this runs in the next one): making an isolate takes a few ms.
+    const later = (fn: () => void): void => void setImmediate(() => setImmediate(fn));
+    later(() => {
       if (this.#slots.length >= this.#o.maxPoolSize || !this.#o.lifecycle.running) {
         this.#warming -= 1;
         return;

@@ -128,7 +128,7 @@ export class NodejsRuntime implements Runtime {
     return this.#life.track(async () => {
       const { instanceKey, scriptHash } = request;
       const conduct = this.#policy.conductOf(instanceKey, scriptHash);
-      const call = { key: warmKey(instanceKey, scriptHash), instanceKey, conduct, limitMs: Math.max(1, Math.floor(request.timeoutMs)), json: eventJson(request) };
+      const call = { key: warmKey(instanceKey, scriptHash), instanceKey, scriptHash, conduct, limitMs: Math.max(1, Math.floor(request.timeoutMs)), json: eventJson(request) };
       for (let run = 1; run <= MAX_RUNS; run++) {
         const result = await this.#pool.run(call, request.timeoutMs, (slot) => this.#invoke(slot, script, call));
         if (result !== REFUSED) return result;
@@ -289,20 +289,24 @@ export class NodejsRuntime implements Runtime {
   }
 
   /**
-   * A spare isolate (isolate-pool.ts) made ready for the next sessions: the prelude compiled, and
-   * the module bodies of the scripts that started sessions most recently run once each in a
-   * throwaway context, as prepare checks them (their top level, under NODEJS_PREPARE_TIMEOUT_MS;
-   * no timers there), so that their code is compiled in this isolate too.
+   * A spare isolate (isolate-pool.ts) made ready for the next sessions: the prelude compiled; the
+   * module bodies of the scripts that started sessions most recently run once each in a throwaway
+   * context, as prepare checks them (their top level, under NODEJS_PREPARE_TIMEOUT_MS; no timers
+   * there), so that their code is compiled in this isolate too; and a context of the most recent
+   * one built ahead, which the next new session of that script takes (its first call a warm one).
    */
   async #warm(slot: IsolateSlot): Promise<void> {
     await slot.contexts.bootstrap();
-    for (const hash of this.#recentModules) {
+    const [latest, ...others] = this.#recentModules;
+    for (const hash of others) {
       const script = this.#scripts.peek(hash);
       if (!script || !slot.alive || !this.#life.running) continue;
       const compiled = await slot.isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
       slot.contexts.remember(hash, compiled);
       await slot.contexts.check(script, compiled, performance.now() + this.#o.prepareTimeoutMs).catch(() => undefined);
     }
+    const script = latest === undefined ? undefined : this.#scripts.peek(latest);
+    if (script && slot.alive && this.#life.running) await slot.contexts.buildAhead(script, performance.now() + this.#o.prepareTimeoutMs).catch(() => undefined);
   }
 
   /** After isolated-vm stopped a runaway call the isolate lives on: fetch what the script logged. */

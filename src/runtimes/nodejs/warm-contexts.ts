@@ -69,6 +69,15 @@ export interface WarmContext {
   timer: { readonly handle: NodeJS.Timeout; readonly id: number; readonly due: number } | undefined;
 }
 
+/** A context whose module body has run, not yet any session's (WarmContexts.buildAhead). */
+interface AheadContext {
+  readonly scriptHash: string;
+  readonly context: ivm.Context;
+  readonly entry: EntryReference;
+  /** Its timers' wake-up reaches the WarmContext it becomes. */
+  readonly made: { warm?: WarmContext };
+}
+
 export function warmKey(instanceKey: string, scriptHash: string): string {
   return `${instanceKey}\u0000${scriptHash}`;
 }
@@ -113,6 +122,8 @@ export class WarmContexts {
   readonly #contexts: LRUCache<string, WarmContext>;
   readonly #compiled = new LRUCache<string, ivm.Script>({ max: COMPILED_SCRIPTS_PER_ISOLATE, dispose: (script) => script.release() });
   #bootstrap: ivm.Script | undefined;
+  /** A context built ahead for the next session of a script, if any (buildAhead). */
+  #ahead: AheadContext | undefined;
 
   constructor(isolate: ivm.Isolate, options: WarmContextsOptions) {
     this.#isolate = isolate;
@@ -156,6 +167,10 @@ export class WarmContexts {
   /** A script left the runtime: what was built from it goes, but for contexts running. */
   forget(scriptHash: string): void {
     this.#compiled.delete(scriptHash);
+    if (this.#ahead?.scriptHash === scriptHash) {
+      this.#free(this.#ahead);
+      this.#ahead = undefined;
+    }
     for (const warm of [...this.#contexts.values()]) if (warm.scriptHash === scriptHash && warm.inFlight === 0) this.drop(warm);
   }
 
@@ -219,8 +234,36 @@ export class WarmContexts {
     this.#compiled.set(scriptHash, compiled);
   }
 
-  /** Builds an instance's context; answers with the load envelope instead when its module body fails. */
+  /** Builds an instance's context (or takes the one built ahead for its script); answers with the load envelope instead when its module body fails. */
   async create(script: PreparedScript, instanceKey: string, deadline: number): Promise<WarmContext | string> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead?.scriptHash === script.hash) return this.#adopt(ahead, instanceKey);
+    // The isolate's room goes to this session.
+    if (ahead) this.#free(ahead);
+    const built = await this.#build(script, deadline);
+    return typeof built === 'string' ? built : this.#adopt(built, instanceKey);
+  }
+
+  /** Whether a context of `scriptHash` was built ahead here. */
+  hasAhead(scriptHash: string): boolean {
+    return this.#ahead?.scriptHash === scriptHash;
+  }
+
+  /**
+   * Builds a context of `script` ahead of the session that will use it (a spare isolate's warm-up,
+   * isolate-pool.ts): its module body runs now, as a new session's would at its first call, and
+   * its first call finds it ready. It belongs to no session until one takes it (`create`), and is
+   * never given to a second one.
+   */
+  async buildAhead(script: PreparedScript, deadline: number): Promise<void> {
+    if (this.#ahead) this.#free(this.#ahead);
+    this.#ahead = undefined;
+    const built = await this.#build(script, deadline);
+    if (typeof built !== 'string') this.#ahead = built;
+  }
+
+  async #build(script: PreparedScript, deadline: number): Promise<AheadContext | string> {
     let compiled = this.#compiled.get(script.hash);
     if (!compiled) {
       compiled = await this.#isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
@@ -233,8 +276,13 @@ export class WarmContexts {
       this.#free({ context, entry });
       return envelope;
     }
-    const warm: WarmContext = { key: warmKey(instanceKey, script.hash), instanceKey, scriptHash: script.hash, context, entry, inFlight: 0, released: false, deadlines: new Map(), timer: undefined };
-    made.warm = warm;
+    return { scriptHash: script.hash, context, entry, made };
+  }
+
+  #adopt(built: AheadContext, instanceKey: string): WarmContext {
+    const { scriptHash, context, entry } = built;
+    const warm: WarmContext = { key: warmKey(instanceKey, scriptHash), instanceKey, scriptHash, context, entry, inFlight: 0, released: false, deadlines: new Map(), timer: undefined };
+    built.made.warm = warm;
     this.#contexts.set(warm.key, warm);
     return warm;
   }
