@@ -266,9 +266,11 @@ export class IsolatePool {
     // A spare that built a context of this script ahead (its module body run): the first call is a warm one.
     const ahead = scriptHash === undefined ? undefined : idle.find((slot) => slot.contexts.size < this.#o.contextsPerIsolate && slot.contexts.hasAhead(scriptHash));
     const chosen = ahead ?? roomy ?? (this.#slots.length < this.#o.maxPoolSize ? this.#add() : stale);
-    // A new session took the last isolate with room: the next one finds a spare, warmed up once
-    // this call is over (not beside it: the warm-up would take its CPU).
-    if (key !== undefined && chosen !== stale && !idle.some((slot) => slot !== chosen && slot.contexts.size < this.#o.contextsPerIsolate)) this.#spareWanted = true;
+    // A new session (no context anywhere yet, not one spilling over to another isolate) took the
+    // last isolate with room: the next one finds a spare, warmed up once this call is over (not
+    // beside it: the warm-up would take its CPU).
+    const lastRoom = chosen !== stale && !idle.some((slot) => slot !== chosen && slot.contexts.size < this.#o.contextsPerIsolate);
+    if (key !== undefined && lastRoom && !this.#slots.some((slot) => slot.contexts.hasLive(key))) this.#spareWanted = true;
     return chosen;
   }
 
