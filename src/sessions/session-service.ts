@@ -45,6 +45,13 @@ export interface InitializeInput {
   readonly body: unknown;
   /** The caller; an authenticated one owns the session (others get 404 for it). */
   readonly principal: Principal;
+  /** The X-User-ID header (the earlier implementation's): the user when auth is off and the context names none. */
+  readonly headerUserId?: string;
+}
+
+/** An X-User-ID header as a user id: a token of at most 128 printable characters, else none. */
+function headerUserIdOf(value: string | undefined): string | null {
+  return value !== undefined && /^[\x21-\x7e]{1,128}$/.test(value) ? value : null;
 }
 
 export function scriptHash(language: Language, source: string, compileOptions: unknown): string {
@@ -114,9 +121,10 @@ export class SessionService {
 
     const now = new Date();
     const requestId = randomUUID();
-    // With auth on the token's subject is the user; with auth off, `context.user_id` as the client says.
+    // With auth on the token's subject is the user (X-User-ID is ignored); with auth off,
+    // `context.user_id` as the client says, else the X-User-ID header, as the earlier implementation took it.
     const owner = input.principal.anonymous ? undefined : input.principal.userId;
-    const userId = owner ?? (typeof context.user_id === 'string' ? context.user_id : null);
+    const userId = owner ?? (typeof context.user_id === 'string' ? context.user_id : input.principal.anonymous ? headerUserIdOf(input.headerUserId) : null);
     const record: SessionRecord = {
       requestId,
       languageTitle,

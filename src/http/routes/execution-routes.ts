@@ -8,7 +8,9 @@ import { rateLimited } from '../security.js';
 export const executionRoutes: FastifyPluginCallback<{ sessions: SessionService; execution: ExecutionService }> = (app, deps, done) => {
   app.post('/api/v1/initialize', { config: { audit: true, ...rateLimited('execute').config } }, async (request) => {
     const languageTitle = headerString(request.headers['language-title']) ?? undefined;
-    const { session } = await deps.sessions.initialize({ languageTitle, body: request.body, principal: request.principal });
+    // The earlier implementation's controller took the session's user from X-User-ID.
+    const headerUserId = headerString(request.headers['x-user-id']) ?? undefined;
+    const { session } = await deps.sessions.initialize({ languageTitle, body: request.body, principal: request.principal, ...(headerUserId !== undefined ? { headerUserId } : {}) });
     const reply = { request_id: session.requestId, status: 'initialized', expires_at: session.expiresAt.toISOString() };
     const audit = request.audit;
     if (audit) {
