@@ -57,8 +57,9 @@ switch (command) {
     if (rest.length === 0) fail(USAGE);
     const specs = rest.map(parseSpec);
     npm(dir, ['install', '--save-exact', ...specs.map((s) => `${s.name}@${s.version}`)]);
+    const listed = await store.list();
     for (const { name } of specs) {
-      const [installed] = (await store.list()).filter((p) => p.name === name);
+      const installed = listed.find((p) => p.name === name);
       if (!installed) fail(`${name} is not in the store after npm install`);
       const native = await nativeAddon(installed.dir);
       say(`added ${name}@${installed.version}${native ? ` (WARNING: a native addon, ${native}: scripts that declare it are refused)` : ''}`);

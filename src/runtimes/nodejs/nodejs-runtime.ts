@@ -301,9 +301,7 @@ export class NodejsRuntime implements Runtime {
     for (const hash of others) {
       const script = this.#scripts.peek(hash);
       if (!script || !slot.alive || !this.#life.running) continue;
-      const compiled = await slot.isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
-      slot.contexts.remember(hash, compiled);
-      await slot.contexts.check(script, compiled, performance.now() + this.#o.prepareTimeoutMs).catch(() => undefined);
+      await slot.contexts.check(script, await slot.contexts.compiled(script), performance.now() + this.#o.prepareTimeoutMs).catch(() => undefined);
     }
     const script = latest === undefined ? undefined : this.#scripts.peek(latest);
     if (script && slot.alive && this.#life.running) await slot.contexts.buildAhead(script, performance.now() + this.#o.prepareTimeoutMs).catch(() => undefined);

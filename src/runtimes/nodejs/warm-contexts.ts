@@ -263,12 +263,17 @@ export class WarmContexts {
     if (typeof built !== 'string') this.#ahead = built;
   }
 
+  /** `script` compiled in this isolate: kept from before, or compiled now (from its code cache) and kept. */
+  async compiled(script: PreparedScript): Promise<ivm.Script> {
+    const known = this.#compiled.get(script.hash);
+    if (known) return known;
+    const compiled = await this.#isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
+    this.remember(script.hash, compiled);
+    return compiled;
+  }
+
   async #build(script: PreparedScript, deadline: number): Promise<AheadContext | string> {
-    let compiled = this.#compiled.get(script.hash);
-    if (!compiled) {
-      compiled = await this.#isolate.compileScript(script.wrapped, { filename: USER_FILE, lineOffset: -1, ...(script.cachedData ? { cachedData: script.cachedData } : {}) });
-      this.remember(script.hash, compiled);
-    }
+    const compiled = await this.compiled(script);
     const made: { warm?: WarmContext } = {};
     const wake = new ivm.Callback((id: unknown, delayMs: unknown) => made.warm && this.#wake(made.warm, id, delayMs), { ignored: true });
     const { context, entry, envelope } = await this.#load(script, compiled, deadline, wake);

@@ -81,33 +81,35 @@ export class PackageStore {
   async list(): Promise<StoredPackage[]> {
     const manifest = await readJson(join(this.root, 'package.json'));
     const names = Object.keys((manifest?.dependencies as Record<string, unknown> | undefined) ?? {}).sort();
-    const found = await Promise.all(names.map((name) => this.#installed(name)));
-    return found.filter((entry): entry is StoredPackage => entry !== undefined);
+    const modules = await this.modulesDir();
+    if (!modules) return [];
+    const found = await Promise.all(names.map((name) => this.#installed(name, modules)));
+    return found.flatMap((entry) => (entry ? [entry.installed] : []));
   }
 
   /** Each declared dependency as the store has it, or why one cannot be used. */
   async resolve(dependencies: Readonly<Record<string, string>>): Promise<Resolution> {
     const packages: StoredPackage[] = [];
+    const modules = await this.modulesDir();
     for (const [name, range] of Object.entries(dependencies).sort(([a], [b]) => (a < b ? -1 : 1))) {
       const problem = packageNameProblem(name);
       if (problem) return { ok: false, message: problem };
-      const installed = await this.#installed(name);
-      if (!installed) return { ok: false, message: `the package ${name} is not in the package store (the operator adds it: npm run packages -- add ${name}@${range})` };
+      const found = modules === undefined ? undefined : await this.#installed(name, modules);
+      if (!found) return { ok: false, message: `the package ${name} is not in the package store (the operator adds it: npm run packages -- add ${name}@${range})` };
+      const { installed, manifest } = found;
       if (!semver.satisfies(installed.version, range)) {
         return { ok: false, message: `the package store has ${name}@${installed.version}, which does not satisfy ${JSON.stringify(range)}` };
       }
-      const native = await nativeAddon(installed.dir);
+      const native = await nativeAddon(installed.dir, manifest);
       if (native) return { ok: false, message: `the package ${name} has a native addon (${native}), which cannot run in the sandbox` };
       packages.push(installed);
     }
     return { ok: true, packages };
   }
 
-  /** A package at the top of the store's node_modules, if it is there and inside the store. */
-  async #installed(name: string): Promise<StoredPackage | undefined> {
+  /** A package at the top of the store's node_modules (`modules`, a real path), if it is there and inside the store; with its package.json. */
+  async #installed(name: string, modules: string): Promise<{ installed: StoredPackage; manifest: Record<string, unknown> } | undefined> {
     if (packageNameProblem(name)) return undefined;
-    const modules = await this.modulesDir();
-    if (!modules) return undefined;
     let dir: string;
     try {
       dir = await realpath(join(modules, name));
@@ -117,8 +119,8 @@ export class PackageStore {
     if (!isInside(dir, modules)) return undefined;
     const manifest = await readJson(join(dir, 'package.json'));
     const version = manifest?.version;
-    if (typeof version !== 'string' || !semver.valid(version)) return undefined;
-    return { name, version, dir };
+    if (!manifest || typeof version !== 'string' || !semver.valid(version)) return undefined;
+    return { installed: { name, version, dir }, manifest };
   }
 }
 
@@ -127,10 +129,10 @@ export function isInside(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
 
-/** What marks a package as a native addon (built with node-gyp), or undefined. */
-export async function nativeAddon(dir: string): Promise<string | undefined> {
+/** What marks a package as a native addon (built with node-gyp), or undefined; `manifest`, its package.json if read already. */
+export async function nativeAddon(dir: string, known?: Record<string, unknown>): Promise<string | undefined> {
   if (existsSync(join(dir, 'binding.gyp'))) return 'binding.gyp';
-  const manifest = await readJson(join(dir, 'package.json'));
+  const manifest = known ?? (await readJson(join(dir, 'package.json')));
   if (manifest?.gypfile === true) return '"gypfile": true';
   return undefined;
 }

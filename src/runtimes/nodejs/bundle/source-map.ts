@@ -6,7 +6,7 @@
  */
 import { originalPositionFor, TraceMap, type SourceMapInput } from '@jridgewell/trace-mapping';
 
-import type { CompileFailure, ScriptError } from '../../runtime.js';
+import type { CompileFailure, ScriptError, SourcePosition } from '../../runtime.js';
 
 /** What mapping needs of a bundle: its map, the name its source had, and the lines esbuild's body wrapper added. */
 export interface BundleMap {
@@ -46,28 +46,26 @@ export class BundleMapper {
 
   /** A script error with its line and column (those of its first frame in the user's script) and stack mapped. */
   scriptError(error: ScriptError): ScriptError {
-    const { line, column, stack, ...rest } = error;
-    const mapped: { -readonly [K in keyof ScriptError]: ScriptError[K] } = { ...rest };
-    if (stack !== undefined) mapped.stack = this.#frames(stack);
-    const at = this.#userPosition(stack, line, column);
-    if (at) {
-      mapped.line = at.line;
-      mapped.column = at.column;
-    }
-    return mapped;
+    return this.#mapped(error, 'stack');
   }
 
-  /** A failure of the module's top-level code at prepare, mapped likewise. */
+  /** A failure of the module's top-level code at prepare, mapped likewise (its stack is in `diagnostics`). */
   compileFailure(failure: CompileFailure): CompileFailure {
-    const { line, column, diagnostics, ...rest } = failure;
-    const mapped: { -readonly [K in keyof CompileFailure]: CompileFailure[K] } = { ...rest };
-    if (diagnostics !== undefined) mapped.diagnostics = this.#frames(diagnostics);
-    const at = this.#userPosition(diagnostics, line, column);
+    return this.#mapped(failure, 'diagnostics');
+  }
+
+  /** `value` with the frames of its `textKey` and its line and column in the original's coordinates. */
+  #mapped<T extends SourcePosition>(value: T, textKey: keyof T & ('stack' | 'diagnostics')): T {
+    const { line, column, ...rest } = value;
+    const text = value[textKey] as string | undefined;
+    const mapped: Record<string, unknown> = { ...rest };
+    if (text !== undefined) mapped[textKey] = this.#frames(text);
+    const at = this.#userPosition(text, line, column);
     if (at) {
       mapped.line = at.line;
       mapped.column = at.column;
     }
-    return mapped;
+    return mapped as T;
   }
 
   /** The first frame of the stack that is in the user's script; else where the guest said, if that is the script's. */

@@ -13,8 +13,10 @@ function define(target, name, value) {
   Object.defineProperty(target, name, { value, writable: true, configurable: true, enumerable: false });
 }
 
-/** The globals built on first use (the others are there from the start). */
-const WARM_GLOBALS = ['URL', 'URLSearchParams', 'Buffer', 'Headers', 'TextEncoder', 'TextDecoder', 'DOMException', 'AbortController', 'AbortSignal', 'performance', 'crypto', 'structuredClone', 'atob', 'btoa'];
+/** The globals web.js exports, built on first use. */
+const WEB_JS_GLOBALS = ['TextEncoder', 'TextDecoder', 'DOMException', 'AbortController', 'AbortSignal', 'performance', 'crypto', 'structuredClone', 'atob', 'btoa'];
+/** Every global built on first use (the others are there from the start). */
+const WARM_GLOBALS = ['URL', 'URLSearchParams', 'Buffer', 'Headers', ...WEB_JS_GLOBALS];
 
 function lazyGlobal(global, name, load) {
   // A polyfill that looks for the global it is loaded for finds none yet.
@@ -119,7 +121,7 @@ export function installPlatform(global) {
   const { Event, EventTarget } = require('event-target-shim');
   define(global, 'Event', Event);
   define(global, 'EventTarget', EventTarget);
-  for (const name of WARM_GLOBALS.slice(4)) lazyGlobal(global, name, () => web()[name]);
+  for (const name of WEB_JS_GLOBALS) lazyGlobal(global, name, () => web()[name]);
 
   const loaders = builtinLoaders(global);
   const loaded = Object.create(null);
