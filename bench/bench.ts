@@ -34,8 +34,13 @@
  * initialize + first execute of new sessions of it (its bundle cached), spaced 300 ms like the
  * Python rounds, beside the same for a plain script.
  *
+ * `numpy`: Python scripts importing numpy (Debian's python3-numpy, PYTHON_SYSTEM_PACKAGES=true):
+ * cold initialize + first execute of new sessions, spaced 500 ms (the pool's spare refills in
+ * between), on a service with PYTHON_PRELOAD=numpy (its blank workers imported numpy already) and
+ * on one without (each session's worker imports it on its first execute); one service at a time.
+ *
  * Scenarios can be picked by name: `npm run bench -- nodejs remote` (names: bare nodejs cached
- * bundles python rust remote crash overload; none means all; remote brings nodejs along, its baseline).
+ * bundles python numpy rust remote crash overload; none means all; remote brings nodejs along, its baseline).
  * Prints a Markdown table (pasted into the README) and writes .bench/results.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -57,7 +62,10 @@ const HOP_MAX_SECONDS = 30;
 const WARMUP_REQUESTS = Number(process.env.BENCH_WARMUP_REQUESTS ?? 3000);
 const WARMUP_MAX_SECONDS = 20;
 
-const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'bundles', 'python', 'rust', 'remote', 'crash', 'overload'] as const;
+const SCENARIO_NAMES = ['bare', 'baseline', 'nodejs', 'cached', 'bundles', 'python', 'numpy', 'rust', 'remote', 'crash', 'overload'] as const;
+/** The numpy scenario's rounds per service, and the pause between them. */
+const NUMPY_ROUNDS = 11;
+const NUMPY_SPACING_MS = 500;
 /** The overload scenario's connection counts (a service of its own, fresh, so its peak RSS is its own). */
 const OVERLOAD_CONNECTIONS = [50, 1000] as const;
 /** The build measured as `baseline`: scripts in the service process (issue 11 moved them out). */
@@ -312,6 +320,42 @@ async function timeUntil(check: () => Promise<boolean>, maxMs: number, everyMs =
 
 const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 
+/** min, median and max of `values` in ms with one decimal, and how many. */
+function spread(values: readonly number[]): { min: number; median: number; max: number; runs: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const r = (x: number | undefined): number => Math.round((x ?? 0) * 10) / 10;
+  return { min: r(sorted[0]), median: r(sorted[Math.floor(sorted.length / 2)]), max: r(sorted.at(-1)), runs: sorted.length };
+}
+
+/**
+ * The numpy scenario on a fresh service started with `extraEnv`: `rounds` new sessions of a numpy
+ * script, each timed from its initialize to its first execute's answer, then deleted (its worker goes).
+ */
+async function numpyColdStarts(serviceArgs: string[], env: Record<string, string>, extraEnv: Record<string, string>): Promise<ReturnType<typeof spread>> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-numpy-'));
+  const service = await start(serviceArgs, { ...env, DATA_DIR: dataDir, PYTHON_SYSTEM_PACKAGES: 'true', ...extraEnv });
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < NUMPY_ROUNDS; i++) {
+      // Not the same script twice: no result cache, no prepared script to reuse.
+      const script = `import numpy
+# ${i}
+result = float(numpy.array(params["values"], dtype=float).sum())`;
+      const started = performance.now();
+      const init = await postJson(`${service.url}/api/v1/initialize`, { script_content: script }, { 'Language-Title': 'python-numpy_bench' });
+      const first = await postJson(`${service.url}/api/v1/execute/${String(init.request_id)}`, { params: { values: [1, 2, i] } }, { 'X-Cache-Control': 'no-cache' });
+      times.push(performance.now() - started);
+      if (first.result !== 3 + i) throw new Error(`unexpected numpy result ${JSON.stringify(first)}`);
+      await fetch(`${service.url}/api/v1/sessions/${String(init.request_id)}`, { method: 'DELETE' });
+      await new Promise((resolve) => setTimeout(resolve, NUMPY_SPACING_MS));
+    }
+    return spread(times);
+  } finally {
+    await stopProcess(service);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 /** The bench's npm package store (lodash), filled once by the operator command and kept under .bench/. */
 function benchPackageStore(): string {
   const dir = join(root, '.bench', 'nodejs-packages');
@@ -373,6 +417,14 @@ async function main(): Promise<void> {
       pythonUrl = await session(service.url, 'python-calculator', pythonScript);
     }
 
+    // Python with numpy, preloaded and not: services of their own, one after the other.
+    let numpy: Record<string, unknown> | undefined;
+    if (selected.has('numpy')) {
+      const preloaded = await numpyColdStarts(serviceArgs, env, { PYTHON_PRELOAD: 'numpy' });
+      const notPreloaded = await numpyColdStarts(serviceArgs, env, {});
+      numpy = { preloaded, notPreloaded };
+    }
+
     // Node.js with npm packages: the first bundle, then new sessions of the bundled script.
     let bundles: Record<string, unknown> | undefined;
     if (selected.has('bundles')) {
@@ -393,9 +445,7 @@ async function main(): Promise<void> {
           // Spaced as the Python rounds are, so the pool refills in between as it would.
           await new Promise((resolve) => setTimeout(resolve, 300));
         }
-        times.sort((a, b) => a - b);
-        const r = (x: number | undefined): number => Math.round((x ?? 0) * 10) / 10;
-        return { min: r(times[0]), median: r(times[Math.floor(times.length / 2)]), max: r(times.at(-1)), runs: times.length };
+        return spread(times);
       };
       const lodash = { lodash: '4.17.21' };
       const script = lodashScript(Date.now());
@@ -677,6 +727,7 @@ async function main(): Promise<void> {
           }
         : {}),
       ...(bundles ? { nodejsBundles: bundles } : {}),
+      ...(numpy ? { pythonNumpyColdInitializeAndFirstExecuteMs: numpy } : {}),
       ...(rustCompileMs !== undefined ? { rustColdCompileMs: Math.round(rustCompileMs), rustOverNodejs: ratioOf('rust', 'nodejs', 'requestsPerSec') } : {}),
       ...(hop ? { remoteHop: hop } : {}),
       ...(overload.length > 0 ? { overload } : {}),
@@ -709,6 +760,12 @@ async function main(): Promise<void> {
     if (results.pythonColdInitializeAndFirstExecuteMs) {
       const cold = results.pythonColdInitializeAndFirstExecuteMs;
       console.log(`Python cold initialize + first execute (new session, over HTTP): median ${cold.median} ms (min ${cold.min}, max ${cold.max}, ${coldMs.length} runs)`);
+    }
+    if (numpy) {
+      const { preloaded: p, notPreloaded: n } = numpy as Record<'preloaded' | 'notPreloaded', ReturnType<typeof spread>>;
+      console.log(
+        `Python, numpy script, cold initialize + first execute over HTTP (${p.runs} runs each): PYTHON_PRELOAD=numpy median ${p.median} ms (min ${p.min}, max ${p.max}); without preload median ${n.median} ms (min ${n.min}, max ${n.max})`,
+      );
     }
     if (bundles) {
       const b = bundles as { firstLodashInitializeMs: number; lodashCachedBundleColdInitializeAndFirstExecuteMs: { median: number; min: number; max: number; runs: number }; plainColdInitializeAndFirstExecuteMs: { median: number; min: number; max: number } };

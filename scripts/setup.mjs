@@ -80,8 +80,14 @@ function ensureDebianPackages(packages, what, without) {
 
 ensureNpmPackages();
 ensureBubblewrap();
-// The Rust runtime's toolchain: Debian's rustc with the wasm32-wasi standard library, serde_json's
-// sources, and lld (rust-lld links wasm; Debian only recommends it, so it is named here).
-ensureDebianPackages(['rustc', 'cargo', 'libstd-rust-dev-wasm32', 'librust-serde-json-dev', 'lld-14', 'bubblewrap'], 'the Rust (WebAssembly) runtime', 'the Rust runtime will report itself unavailable');
+// The Rust runtime's toolchain: Debian's rustc with the wasm32-wasi standard library, the sources of
+// the crates scripts may use (src/runtimes/rust/crates.json), and lld (rust-lld links wasm; Debian
+// only recommends it, so it is named here).
+const crateSet = JSON.parse(readFileSync(join(root, 'src', 'runtimes', 'rust', 'crates.json'), 'utf8'));
+const cratePackages = [...crateSet.crates.flatMap((crate) => crate.debian), ...crateSet.support];
+ensureDebianPackages(['rustc', 'cargo', 'libstd-rust-dev-wasm32', ...cratePackages, 'lld-14', 'bubblewrap'], 'the Rust (WebAssembly) runtime', 'the Rust runtime will report itself unavailable');
+// Python packages scripts may import when PYTHON_SYSTEM_PACKAGES=true (the runtime contract and
+// exploit tests turn it on and import these three).
+ensureDebianPackages(['python3-numpy', 'python3-yaml', 'python3-dateutil'], 'the Python runtime\'s system packages (PYTHON_SYSTEM_PACKAGES)', 'the Python package tests will fail');
 // pyflakes and mypy for the Python guest code, checked by `npm run lint` (scripts/lint-python.mjs).
 ensureDebianPackages(['python3-pyflakes', 'python3-mypy'], 'linting and type-checking the Python guest', '`npm run lint` will fail');

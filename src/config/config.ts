@@ -155,6 +155,9 @@ function runtimeTls({ serverName, ...files }: ConfigValues['runtimeTlsFiles']): 
   return { ca: read('ca'), cert: read('cert'), key: read('key'), serverName };
 }
 
+/** A module name PYTHON_PRELOAD accepts: dotted ASCII identifiers. */
+const PYTHON_MODULE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
 /** Parses the environment once; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   const values = readSchema(ConfigSchema as Schema, env) as ConfigValues;
@@ -184,5 +187,7 @@ export function loadConfig(env: Env = process.env, version = '0.0.0'): Config {
   if (config.python.maxWorkers < config.python.poolSize) {
     throw new ConfigError('PYTHON_MAX_WORKERS must be at least PYTHON_POOL_SIZE');
   }
+  const badModule = config.python.preload.find((name) => !PYTHON_MODULE_NAME.test(name));
+  if (badModule !== undefined) throw new ConfigError(`PYTHON_PRELOAD: "${badModule}" is not a module name (dotted Python identifiers, e.g. numpy or dateutil.parser)`);
   return deepFreeze(config);
 }

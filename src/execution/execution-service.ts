@@ -236,12 +236,18 @@ function describeViolation(e: ErrorObject): Record<string, unknown> {
   return { path: e.instancePath || '/', message: e.message ?? 'invalid', keyword: e.keyword, params };
 }
 
-/** A failed invocation as the contract's error (RUNTIME_ERROR / TIMEOUT), with what the script printed. */
+/** The name of a script error that is answered 400 INVALID_PARAMS rather than 500 RUNTIME_ERROR. */
+export const INVALID_PARAMS_ERROR = 'InvalidParams';
+
+/** A failed invocation as the contract's error (RUNTIME_ERROR / TIMEOUT / INVALID_PARAMS), with what the script printed. */
 function invocationError(result: Exclude<InvocationResult, { status: 'ok' } | { status: 'not_prepared' }>, timeoutMs: number): ServiceError {
   const logs = result.logs;
   switch (result.status) {
     case 'error': {
       const { name, message, line, column, stack } = result.error;
+      // The script refused its params (Rust's entry point when they do not fit the handler's type,
+      // or any script's own error of that name): the caller's mistake, not the script's.
+      if (name === INVALID_PARAMS_ERROR) return new ServiceError('INVALID_PARAMS', message, { name, message, logs });
       return new ServiceError('RUNTIME_ERROR', `${name}: ${message}`, { name, message, line, column, stack, logs });
     }
     case 'timeout':

@@ -11,9 +11,10 @@ import type { Config } from '../config/config.js';
 import { PackageStore } from '../runtimes/nodejs/bundle/package-store.js';
 import { UNAVAILABLE_BUILTINS } from '../runtimes/nodejs/platform-bundle.js';
 import { NODE_BUILTINS, NODE_CRYPTO, WEB_GLOBALS } from '../runtimes/nodejs/platform-catalog.js';
+import { listPythonPackages } from '../runtimes/python/packages.js';
 import type { Language } from '../runtimes/runtime.js';
 import { DEFAULT_PATHS } from '../runtimes/rust/rust-toolchain.js';
-import { newestSerdeJson, WASI_TARGET } from '../runtimes/rust/serde-json.js';
+import { CRATE_NAMES, crateVersions, WASI_TARGET } from '../runtimes/rust/crates.js';
 import type { LanguageRouter } from './language-router.js';
 
 /** The rustc and crate folder rust-toolchain.ts compiles with; `rustc` on PATH may be another one (rustup). */
@@ -71,6 +72,8 @@ const PYTHON_FORMS = [
 ];
 const RUST_FORMS = [
   'handler: pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String>',
+  'serde handler: pub fn handler(params: P) -> Result<R, E> (or handler(params: P, context: C)), P and C: Deserialize, R: Serialize, E: Display; params that do not fit P are INVALID_PARAMS',
+  'program: fn main() reading the event as JSON on stdin and printing the result as JSON on stdout',
   'module: a ready WebAssembly module (WAT text or base64 of a .wasm): the event as JSON on stdin, the result as JSON on stdout',
 ];
 
@@ -91,7 +94,7 @@ export class RuntimeCatalog {
   readonly #packages: PackageStore;
   #python: Promise<string> | undefined;
   #rustc: Promise<string> | undefined;
-  #serdeJson: string | undefined;
+  #crateList: readonly PackageVersion[] | undefined;
 
   constructor(options: RuntimeCatalogOptions) {
     this.#config = options.config;
@@ -122,8 +125,8 @@ export class RuntimeCatalog {
           language_titles: this.#titles('python'),
           versions: { python },
           forms: PYTHON_FORMS,
-          // Python packages come with a later issue.
-          packages: [],
+          // PYTHON_PACKAGES_DIR and, with PYTHON_SYSTEM_PACKAGES, Debian's python3-* packages, as this host has them.
+          packages: await listPythonPackages(c.python),
           limits: this.#limits(c.python.memoryLimitMb),
         },
         {
@@ -131,7 +134,7 @@ export class RuntimeCatalog {
           language_titles: this.#titles('rust'),
           versions: { rustc, target: WASI_TARGET },
           forms: RUST_FORMS,
-          crates: [{ name: 'serde_json', version: this.#serdeJsonVersion() }],
+          crates: this.#crates(),
           limits: { ...this.#limits(c.rust.memoryLimitMb), compile_timeout_ms: c.wasmCompileTimeoutSeconds * 1000 },
         },
       ],
@@ -173,9 +176,14 @@ export class RuntimeCatalog {
     return this.#rustc;
   }
 
-  /** The serde_json rust-toolchain.ts builds: the newest in Debian's crate folder. */
-  #serdeJsonVersion(): string {
-    this.#serdeJson ??= newestSerdeJson(CRATE_REGISTRY) ?? UNKNOWN;
-    return this.#serdeJson;
+  /** The crates rust-toolchain.ts builds: crates.json's, at the newest version in Debian's crate folder ("unknown" when it lacks them). */
+  #crates(): readonly PackageVersion[] {
+    if (this.#crateList) return this.#crateList;
+    try {
+      this.#crateList = crateVersions(CRATE_REGISTRY);
+    } catch {
+      return CRATE_NAMES.map((name) => ({ name, version: UNKNOWN }));
+    }
+    return this.#crateList;
   }
 }

@@ -25,6 +25,7 @@ import type { ModuleStore } from '../runtimes/kit/module-store.js';
 import { detectCgroups, type CgroupSupport } from '../sandbox/cgroup.js';
 import { SANDBOX_UID } from '../sandbox/host.js';
 import { planRuntimeProcess, sandboxWritableDir } from '../sandbox/runtime-sandbox.js';
+import { pythonSandboxMounts } from '../runtimes/python/packages.js';
 import { localRuntimeSettings, outputLimitsOf, type RuntimeProcessSettings } from './local-runtimes.js';
 
 /** The runtimes of every language, and the discovery that keeps remote endpoint sets current (if any). */
@@ -96,6 +97,7 @@ export function createProcessRuntimePool(language: Language, config: Config, log
             execArgv: entry.execArgv,
             script: entry.script,
             writableDirs: language === 'rust' ? [sandboxWritableDir(config.rust.toolchainDir)] : [],
+            readOnlyDirs: language === 'python' ? pythonSandboxMounts(config.python) : [],
             extraBinds: entry.extraBinds,
             nestedSandboxes: language !== 'nodejs',
             allowUnsandboxed: config.runtimeProcesses.allowUnsandboxed,

@@ -14,7 +14,8 @@
  *   Debian `/bin`, `/lib*` links, the parts of the project the runtime's own code needs (read-only:
  *   `src` or `dist`, `node_modules`, `package.json`, `migrations`, `proto`), a private `/tmp`, its own
  *   `/proc` and a minimal `/dev`; never `DATA_DIR`, `.git` or anything else of the host, except
- *   directories the runtime must write (the Rust toolchain cache);
+ *   directories the runtime must write (the Rust toolchain cache) and ones its own sandboxes
+ *   mount read-only (the Python packages);
  * - an empty environment, open-file and core-dump limits (prlimit), and a seccomp filter
  *   (src/sandbox/seccomp.ts): the workers' deny list, less what a nested sandbox needs for the
  *   Python and Rust processes (they start their own per-worker and per-compile sandboxes);
@@ -51,6 +52,8 @@ export interface RuntimeSandboxSettings {
   readonly script: string;
   /** Directories the process writes (bound read-write at the same path). */
   readonly writableDirs: readonly string[];
+  /** Host directories the process reads (bound read-only at the same path): what its workers' sandboxes mount. */
+  readonly readOnlyDirs?: readonly string[];
   /** Host directories bound read-write elsewhere (a transpile cache in development). */
   readonly extraBinds?: ReadonlyArray<{ readonly source: string; readonly target: string }>;
   /** The process starts sandboxes of its own (Python workers, rustc). */
@@ -100,6 +103,7 @@ export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimePro
   }
   const writable: string[] = [];
   for (const dir of settings.writableDirs) writable.push('--bind', dir, dir);
+  const readOnly = (settings.readOnlyDirs ?? []).flatMap((dir) => ['--ro-bind', dir, dir]);
   for (const bind of settings.extraBinds ?? []) writable.push('--bind', bind.source, bind.target);
   // Node.js itself, where it is not under /usr (nvm, /opt).
   const nodeBinary = settings.execPath.startsWith('/usr/') ? [] : ['--ro-bind', settings.execPath, settings.execPath];
@@ -114,6 +118,7 @@ export function planRuntimeProcess(settings: RuntimeSandboxSettings): RuntimePro
     ...(settings.language === 'rust' && existsSync('/etc/alternatives') ? ['--ro-bind', '/etc/alternatives', '/etc/alternatives'] : []),
     ...nodeBinary,
     ...projectBinds,
+    ...readOnly,
     ...writable,
     '--remount-ro', '/',
     '--chdir', settings.projectRoot,

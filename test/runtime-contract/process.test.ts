@@ -10,5 +10,6 @@ import { pythonFixtures } from './python-fixtures.js';
 import { rustFixtures } from './rust-fixtures.js';
 
 runRuntimeContract('nodejs in runtime processes', localProcesses('nodejs', { NODEJS_POOL_SIZE: '2', NODEJS_MAX_POOL_SIZE: '4', NODEJS_MEMORY_LIMIT_MB: '64' }, 2), nodejsFixtures);
-runRuntimeContract('python in a runtime process', localProcesses('python', { PYTHON_POOL_SIZE: '2', PYTHON_MAX_WORKERS: '16', PYTHON_MEMORY_LIMIT_MB: '128' }), pythonFixtures);
+// Debian's python3-* packages for the fixtures' package cases: the runtime process binds /etc/alternatives on for its workers.
+runRuntimeContract('python in a runtime process', localProcesses('python', { PYTHON_POOL_SIZE: '2', PYTHON_MAX_WORKERS: '16', PYTHON_MEMORY_LIMIT_MB: '128', PYTHON_SYSTEM_PACKAGES: 'true' }), pythonFixtures);
 runRuntimeContract('rust in a runtime process', localProcesses('rust', { RUST_POOL_SIZE: '2' }), rustFixtures);

@@ -1,22 +1,26 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { ServiceError } from '../../src/errors/service-error.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { PythonRuntime, type PythonRuntimeOptions } from '../../src/runtimes/python/python-runtime.js';
 import type { InvocationResult } from '../../src/runtimes/runtime.js';
 import { runRuntimeContract, runtimeHarness, scriptHashOf } from './contract.js';
 import { pythonFixtures } from './python-fixtures.js';
+import { makePackagesDir, type TestPackagesDir } from '../helpers/python-packages.js';
 import { waitFor } from '../helpers/wait.js';
-import { PYTHON_DEFAULTS } from '../helpers/defaults.js';
+import { DEFAULTS, PYTHON_DEFAULTS } from '../helpers/defaults.js';
 
 
 function newRuntime(options: Partial<PythonRuntimeOptions> = {}): PythonRuntime {
   return new PythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128, ...options });
 }
 
-runRuntimeContract('python', () => Promise.resolve(newRuntime()), pythonFixtures);
+// With Debian's python3-* packages on sys.path (off by default): the fixtures' package cases import them.
+runRuntimeContract('python', () => Promise.resolve(newRuntime({ systemPackages: true })), pythonFixtures);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -110,6 +114,9 @@ describe('python runtime', () => {
       assert.deepEqual(await h.ok('import json, re, math, datetime, collections\nresult = math.floor(json.loads("[2.7]")[0])'), 2);
       const error = await h.scriptError('import requests');
       assert.equal(error.name, 'ModuleNotFoundError');
+      // Debian's python3-yaml is installed here, but PYTHON_SYSTEM_PACKAGES is off: the usual error envelope, with its line.
+      const yaml = await h.scriptError('x = 1\nimport yaml');
+      assert.deepEqual([yaml.name, yaml.message, yaml.line], ['ModuleNotFoundError', "No module named 'yaml'", 2]);
     });
   });
 
@@ -496,6 +503,80 @@ describe('python runtime with a small pool', () => {
     await assert.rejects(h.run('result = 1', {}, { instanceKey, timeoutMs: 100 }), (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE');
     assert.equal((await loop).status, 'timeout');
     assert.equal(runtime.health().details?.queued, 0);
+  });
+});
+
+describe('python runtime packages and preload', () => {
+  let packages: TestPackagesDir;
+
+  before(() => {
+    packages = makePackagesDir({
+      files: {
+        'lm_broken/__init__.py': 'raise ValueError("broken on purpose")\n',
+        'lm_slow/__init__.py': 'import time\ntime.sleep(2)\n',
+        'lm_fine/__init__.py': 'LOADED_AT = __import__("time").monotonic()\n',
+      },
+    });
+  });
+  after(() => packages?.remove());
+
+  it('reads PYTHON_PACKAGES_DIR, PYTHON_SYSTEM_PACKAGES and PYTHON_PRELOAD, refusing a preload that is no module name', () => {
+    assert.deepEqual([DEFAULTS.python.packagesDir, DEFAULTS.python.systemPackages, DEFAULTS.python.preload], [undefined, false, []]);
+    const config = loadConfig({ PYTHON_PACKAGES_DIR: packages.dir, PYTHON_SYSTEM_PACKAGES: 'true', PYTHON_PRELOAD: 'numpy, yaml dateutil.parser,_private' });
+    assert.deepEqual([config.python.packagesDir, config.python.systemPackages, config.python.preload], [packages.dir, true, ['numpy', 'yaml', 'dateutil.parser', '_private']]);
+    for (const bad of ['os;rm', 'numpy.', '.numpy', '1abc', 'a-b', 'numpy..core', '__import__("os")']) {
+      assert.throws(() => loadConfig({ PYTHON_PRELOAD: bad }), (error: unknown) => error instanceof ConfigError && error.message.startsWith('PYTHON_PRELOAD: ') && error.message.includes('is not a module name'), bad);
+    }
+  });
+
+  it('serves from a worker whose preload failed, names the module in health, and gives the script the real error', async () => {
+    const runtime = newRuntime({ poolSize: 1, packagesDir: packages.dir, preload: ['lm_fine', 'lm_broken'] });
+    const h = runtimeHarness('python', () => runtime);
+    await runtime.start();
+    try {
+      const packagesHealth = (): Record<string, unknown> => (runtime.health().details?.packages ?? {}) as Record<string, unknown>;
+      await waitFor('a session worker preloaded', () => packagesHealth().preloadFailed !== undefined);
+      assert.equal(runtime.health().status, 'up');
+      assert.deepEqual(packagesHealth().preloadFailed, { lm_broken: 'ValueError: broken on purpose' });
+      assert.deepEqual(packagesHealth().preload, ['lm_fine', 'lm_broken']);
+      assert.equal(packagesHealth().dir, packages.dir);
+      // lm_fine was imported before the session's script ran, lm_broken was not (and imports with its error).
+      assert.deepEqual(await h.ok('import sys\nresult = ["lm_fine" in sys.modules, "lm_broken" in sys.modules]'), [true, false]);
+      const error = await h.scriptError('import lm_broken');
+      assert.deepEqual([error.name, error.message], ['ValueError', 'broken on purpose']);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it('counts the preload in PYTHON_START_TIMEOUT_MS: workers that cannot preload in time do not start, and health says so', async () => {
+    const runtime = newRuntime({ poolSize: 1, packagesDir: packages.dir, preload: ['lm_slow'], startTimeoutMs: 500 });
+    const h = runtimeHarness('python', () => runtime);
+    // The first worker (a compiler, which preloads nothing) starts, so the runtime does.
+    await runtime.start();
+    try {
+      await waitFor('the start failures reported', () => runtime.health().status === 'degraded', 20_000);
+      assert.match(runtime.health().reason ?? '', /workers fail to start: .*start-timeout/);
+      await assert.rejects(h.run('result = 1', {}, { timeoutMs: 3000 }), (error: unknown) => error instanceof ServiceError && error.code === 'RUNTIME_UNAVAILABLE');
+    } finally {
+      await runtime.stop();
+    }
+  });
+
+  it('refuses to start when PYTHON_PACKAGES_DIR is not a directory, and says why', async () => {
+    for (const [packagesDir, why] of [
+      [join(packages.parent, 'missing'), /PYTHON_PACKAGES_DIR .*missing does not exist/],
+      [join(packages.dir, 'lm_fine', '__init__.py'), /PYTHON_PACKAGES_DIR .*__init__\.py is not a directory/],
+    ] as const) {
+      const runtime = newRuntime({ packagesDir });
+      await runtime.start();
+      try {
+        assert.equal(runtime.health().status, 'unavailable');
+        assert.match(runtime.health().reason ?? '', why);
+      } finally {
+        await runtime.stop();
+      }
+    }
   });
 });
 

@@ -11,6 +11,7 @@ import { PYTHON_DEFAULTS } from '../helpers/defaults.js';
 
 runRuntimeContract(
   'python over gRPC',
-  servedRemote(() => new PythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128 })),
+  // Debian's python3-* packages on sys.path, numpy preloaded by the blank workers (the local run has no preload): the package cases run both ways.
+  servedRemote(() => new PythonRuntime({ ...PYTHON_DEFAULTS, logger: createSilentLogger(), poolSize: 2, maxWorkers: 16, memoryLimitMb: 128, systemPackages: true, preload: ['numpy'] })),
   pythonFixtures,
 );

@@ -220,6 +220,50 @@ describe('rust runtime', () => {
       assert.equal(await h.ok(source, { x: 100 }, { compileOptions: { optimization_level: 'release' } }), 44);
     });
 
+    it('names the crates there are when a script uses one outside the set', async () => {
+      for (const source of [
+        'use reqwest::blocking::get;\npub fn handler(_p: serde_json::Value) -> Result<u8, String> { Ok(1) }\n',
+        'pub fn handler(_p: serde_json::Value) -> Result<String, String> { Ok(tokio::VERSION.to_string()) }\n',
+        'extern crate anyhow;\npub fn handler(_p: serde_json::Value) -> Result<u8, String> { Ok(1) }\n',
+      ]) {
+        const error = await h.compileFailure(source, { optimization_level: 'debug' });
+        assert.equal(error.kind, 'rustc');
+        assert.match(error.message, /is not a crate scripts can use; the crates are: serde, serde_json, regex, chrono, base64, sha2, hex, rand, itertools, uuid/, source);
+      }
+      // A crate of the set, misspelt module paths aside, is not blamed on the set.
+      const typo = await h.compileFailure('use serde_json::Nope;\npub fn handler(_p: serde_json::Value) -> Result<u8, String> { Ok(1) }\n', { optimization_level: 'debug' });
+      assert.doesNotMatch(typo.message, /not a crate scripts can use/);
+    });
+
+    it('answers params that do not fit a serde handler with InvalidParams and serde\'s message, not a panic', async () => {
+      const source = rustFixtures.cases?.[0]?.source ?? '';
+      const compileOptions = { optimization_level: 'debug' };
+      const missing = await h.run(source, { times: 2 }, { compileOptions });
+      assert.equal(missing.status, 'error', JSON.stringify(missing));
+      if (missing.status === 'error') {
+        assert.equal(missing.error.name, 'InvalidParams');
+        assert.match(missing.error.message, /params do not match the handler's argument: missing field `name`/);
+      }
+      const wrongType = await h.run(source, { name: 'x', times: 'many' }, { compileOptions });
+      assert.equal(wrongType.status, 'error');
+      if (wrongType.status === 'error') assert.match(wrongType.error.message, /invalid type: string "many", expected usize/);
+      assert.deepEqual(await h.ok(source, { name: 'x' }, { compileOptions }), { greetingText: 'hi x', length: 4 });
+    });
+
+    it('reports a panic of a whole program with its message and line', async () => {
+      const program = 'fn main() {\n    let v: Vec<u8> = Vec::new();\n    if v.is_empty() {\n        panic!("nothing to do");\n    }\n}\n';
+      const run = await h.run(program, {}, { compileOptions: { optimization_level: 'debug' } });
+      assert.equal(run.status, 'error', JSON.stringify(run));
+      if (run.status === 'error') {
+        assert.equal(run.error.name, 'Panic');
+        assert.equal(run.error.message, 'nothing to do');
+        assert.equal(run.error.line, 4);
+      }
+      const silent = await h.run('fn main() {}\n', {}, { compileOptions: { optimization_level: 'debug' } });
+      assert.equal(silent.status, 'error');
+      if (silent.status === 'error') assert.match(silent.error.message, /wrote no result on stdout/);
+    });
+
     it("refuses include_str!(\"/etc/passwd\"): the compiler's sandbox has no /etc", async () => {
       const error = await h.compileFailure(handler('    Ok(json!(include_str!("/etc/passwd")))'));
       assert.equal(error.kind, 'rustc');
@@ -407,6 +451,8 @@ describe('rust runtime', () => {
     });
 
     it('does not stall other calls while one runs long', async () => {
+      // Compiled first: the calls below measure running, not a compile (seconds on a loaded machine).
+      assert.equal(await h.ok(rustFixtures.echo, -1), -1);
       const loop = h.run(rustFixtures.infiniteLoop, {}, { timeoutMs: 1500 }).then((result) => ({ result, at: performance.now() }));
       await waitFor('the loop to be running', () => Number(runtime.health().details?.busy) >= 1);
       const finished: number[] = [];
@@ -502,6 +548,26 @@ describe('rust runtime through the HTTP API', () => {
     const options = await initialize(service, 'rust-opts', { script_content: rustFixtures.echo, compile_options: { lto: true } });
     assert.equal(options.status, 400);
     assert.equal(options.body.error.details.kind, 'InvalidCompileOptions');
+  });
+
+  it('answers 400 INVALID_PARAMS with serde\'s message when params do not fit a serde handler', async () => {
+    const init = await initialize(service, 'rust-typed', { script_content: rustFixtures.cases?.[0]?.source, compile_options: { optimization_level: 'debug' } });
+    assert.equal(init.status, 200, JSON.stringify(init.body));
+    const ok = await executeHttp(service, init.body.request_id as string, { name: 'bo', times: 1 });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(ok.body.result, { greetingText: 'hi bo', length: 5 });
+    const bad = await executeHttp(service, init.body.request_id as string, { name: 7 });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.equal(bad.body.error.code, 'INVALID_PARAMS');
+    assert.match(bad.body.error.message, /invalid type: integer `7`, expected a string/);
+    assert.equal(bad.body.error.details.name, 'InvalidParams');
+  });
+
+  it('answers 400 COMPILATION_ERROR naming the crates for a crate outside the set', async () => {
+    const init = await initialize(service, 'rust-tokio', { script_content: 'use tokio::runtime::Runtime;\npub fn handler(_p: serde_json::Value) -> Result<u8, String> { Ok(1) }\n', compile_options: { optimization_level: 'debug' } });
+    assert.equal(init.status, 400, JSON.stringify(init.body));
+    assert.equal(init.body.error.code, 'COMPILATION_ERROR');
+    assert.match(init.body.error.message, /`tokio` is not a crate scripts can use; the crates are: serde, serde_json, regex/);
   });
 
   it('answers 500 RUNTIME_ERROR for a panic and 504 TIMEOUT for a loop', async () => {

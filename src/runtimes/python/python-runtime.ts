@@ -5,6 +5,10 @@
  * through interpreter-wide state (`sys.modules`, builtins, `gc`, threads...); separate processes
  * in separate namespaces share nothing but the read-only /usr.
  *
+ * Packages (packages.ts): PYTHON_PACKAGES_DIR and Debian's dist-packages (PYTHON_SYSTEM_PACKAGES),
+ * read-only in every sandbox; PYTHON_PRELOAD modules are imported by each blank session worker
+ * before it is handed out, so a session's first execute does not pay for `import numpy`.
+ *
  * Limits: the wall-time deadline is the host's: the worker is asked for its logs (SIGUSR1), then
  * killed and replaced. Memory (RLIMIT_AS) ends in a MemoryError the worker reports before the host
  * retires it. A worker that dies mid-call is reported to that call and replaced.
@@ -77,7 +81,7 @@ export class PythonRuntime implements Runtime {
     const guestPaths = GUEST_FILES.map((name) => projectPath('src/runtimes/python/guest', name));
     const [workerHostPath = ''] = guestPaths;
     const guestSources = await Promise.all(guestPaths.map((path) => readFile(path, 'utf8')));
-    const { logger, poolSize, maxWorkers, cpuLimitSeconds, maxFileBytes, maxOpenFiles, maxLogEntries, maxLogBytes, maxResultBytes, startTimeoutMs } = this.#o;
+    const { logger, poolSize, maxWorkers, cpuLimitSeconds, maxFileBytes, maxOpenFiles, maxLogEntries, maxLogBytes, maxResultBytes, startTimeoutMs, preload } = this.#o;
     // A reply carries the result and the logs, JSON-escaped (at worst 6 bytes per byte of logs).
     const maxLineBytes = maxResultBytes + 6 * maxLogBytes + 1024 * 1024;
     // guest/worker.py's Config: the limits it sets on itself before it reads any request.
@@ -86,8 +90,9 @@ export class PythonRuntime implements Runtime {
     for (const mode of this.#o.allowUnsandboxed ? (['sandboxed', 'unsandboxed'] as const) : (['sandboxed'] as const)) {
       try {
         const plan = await planLaunch({ ...this.#o, workerHostPath }, mode);
-        const config = JSON.stringify({ ...limits, ...plan.workerConfig });
-        this.#coldStartMs = await this.#pool.open({ plan, guestSources, config, maxLineBytes, startTimeoutMs });
+        const compilerConfig = JSON.stringify({ ...limits, ...plan.workerConfig });
+        const config = preload.length > 0 ? JSON.stringify({ ...limits, ...plan.workerConfig, preload }) : compilerConfig;
+        this.#coldStartMs = await this.#pool.open({ plan, guestSources, config, compilerConfig, maxLineBytes, startTimeoutMs });
         this.#plan = plan;
         break;
       } catch (error) {
@@ -106,13 +111,20 @@ export class PythonRuntime implements Runtime {
 
   health(): RuntimeHealth {
     const { poolSize, maxWorkers, maxQueue, memoryLimitMb } = this.#o;
-    const details = { ...this.#plan?.details, ...this.#pool.stats(), scripts: this.#scripts.size, poolSize, maxWorkers, maxQueue, memoryLimitMb, workerStartMs: this.#coldStartMs };
+    const details = { ...this.#plan?.details, ...this.#pool.stats(), scripts: this.#scripts.size, poolSize, maxWorkers, maxQueue, memoryLimitMb, workerStartMs: this.#coldStartMs, packages: this.#packagesHealth() };
     const notRunning = this.#life.notRunning(details);
     if (notRunning) return notRunning;
     if (this.#plan?.kind === 'none') return { status: 'degraded', reason: 'running Python WITHOUT a sandbox (PYTHON_ALLOW_UNSANDBOXED=true): scripts can reach the host', details };
     const startFailure = this.#pool.startFailure;
     if (startFailure) return { status: 'degraded', reason: `workers fail to start: ${startFailure}`, details };
     return { status: 'up', details };
+  }
+
+  /** Where packages come from, and how the last session worker's preload went (a failed module is named; the worker serves anyway). */
+  #packagesHealth(): Record<string, unknown> {
+    const { packagesDir, systemPackages, preload } = this.#o;
+    const last = this.#pool.lastPreload;
+    return { dir: packagesDir ?? null, system: systemPackages, preload, ...(last ? { preloadMs: last.ms, preloadFailed: last.failed } : {}) };
   }
 
   /** The workers as the host sees them (operators and tests: pids to inspect or signal). */

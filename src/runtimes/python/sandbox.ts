@@ -8,17 +8,22 @@
  * - a file system of only `/usr` (read-only, `/usr/local` hidden), the Debian `/bin`, `/lib*`
  *   links, the worker program (read-only, from a pipe: the project's folders are never mounted),
  *   a private size-limited `/tmp`, its own `/proc` and a minimal `/dev`; `/` read-only and empty;
+ * - packages (packages.ts): PYTHON_PACKAGES_DIR read-only at /packages; with
+ *   PYTHON_SYSTEM_PACKAGES, Debian's dist-packages (in /usr already) and `/etc/alternatives`
+ *   (read-only symlinks: Debian's numpy finds its BLAS and LAPACK through them), otherwise
+ *   dist-packages hidden, so what a script can import is what GET /api/v1/runtimes lists;
  * - rlimits the worker sets itself before it reads any request (it runs unprivileged, so a script
  *   cannot raise them again): address space, CPU time, processes, file size, open files.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 
-import { BWRAP_CANDIDATES, firstExisting, isRoot, SANDBOX_UID, SETPRIV_CANDIDATES } from '../../sandbox/host.js';
+import { BWRAP_CANDIDATES, firstExisting, isRoot, reachableByOthers, SANDBOX_UID, SETPRIV_CANDIDATES } from '../../sandbox/host.js';
 import { dropRootPrefix, isolationArgs, systemMounts } from '../../sandbox/bubblewrap.js';
 import { sandboxSeccompFilter, workerSeccompFilter } from '../../sandbox/seccomp.js';
 import { errorMessage } from '../kit/invocation.js';
+import { SANDBOX_PACKAGES_DIR, SYSTEM_ALTERNATIVES_DIR, SYSTEM_PACKAGES_DIR } from './packages.js';
 import type { PythonRuntimeOptions } from './python-runtime.js';
 
 /** The guest program's files (guest/), the first the one python runs; inside the sandbox under /sandbox. */
@@ -32,7 +37,9 @@ export const FD_INFO = 4;
 export const FD_GUEST_FILES = 5;
 
 /** The runtime's options (no bwrapPath or setprivPath: the usual places), and where the guest program is on the host. */
-export type SandboxSettings = Pick<PythonRuntimeOptions, 'pythonPath' | 'bwrapPath' | 'setprivPath' | 'tmpSizeBytes' | 'allowUnsandboxed'> & { readonly workerHostPath: string };
+export type SandboxSettings = Pick<PythonRuntimeOptions, 'pythonPath' | 'bwrapPath' | 'setprivPath' | 'tmpSizeBytes' | 'allowUnsandboxed' | 'packagesDir' | 'systemPackages'> & {
+  readonly workerHostPath: string;
+};
 
 export interface LaunchPlan {
   readonly kind: 'bubblewrap' | 'none';
@@ -43,10 +50,11 @@ export interface LaunchPlan {
   readonly seccomp: Buffer | undefined;
   /**
    * guest/worker.py's Config entries that depend on the launch: the RLIMIT_NPROC it sets (null: none,
-   * e.g. root without a sandbox), the directory it runs in (inside its view), and the filter it
-   * installs on itself (base64, see seccomp.ts; null when none applies here).
+   * e.g. root without a sandbox), the directory it runs in (inside its view), the filter it
+   * installs on itself (base64, see seccomp.ts; null when none applies here), and the package
+   * directories it appends to sys.path (inside its view).
    */
-  readonly workerConfig: Readonly<{ maxProcesses: number | null; workdir: string; seccomp: string | null }>;
+  readonly workerConfig: Readonly<{ maxProcesses: number | null; workdir: string; seccomp: string | null; packagePaths: readonly string[] }>;
   /** Facts for health. */
   readonly details: Readonly<Record<string, unknown>>;
 }
@@ -59,6 +67,7 @@ export interface LaunchPlan {
 export async function planLaunch(settings: SandboxSettings, mode: 'sandboxed' | 'unsandboxed'): Promise<LaunchPlan> {
   if (!existsSync(settings.pythonPath)) throw new Error(`${settings.pythonPath} does not exist (Debian package python3)`);
   const root = isRoot();
+  checkPackagesDir(settings.packagesDir, root);
   const setpriv = firstExisting(SETPRIV_CANDIDATES, settings.setprivPath);
   if (mode === 'sandboxed') return planBubblewrap(settings, root, setpriv);
   if (!settings.allowUnsandboxed) throw new Error('running Python without a sandbox is not allowed (PYTHON_ALLOW_UNSANDBOXED)');
@@ -72,7 +81,13 @@ export async function planLaunch(settings: SandboxSettings, mode: 'sandboxed' | 
     command: chain[0] as string,
     args: chain.slice(1),
     seccomp: undefined,
-    workerConfig: { maxProcesses: root && dropRoot.length === 0 ? null : 64, workdir: '/', seccomp: workerFilter?.toString('base64') ?? null },
+    workerConfig: {
+      maxProcesses: root && dropRoot.length === 0 ? null : 64,
+      workdir: '/',
+      seccomp: workerFilter?.toString('base64') ?? null,
+      // No mount namespace: the host's paths.
+      packagePaths: packagePaths(settings, false),
+    },
     details: { sandbox: 'none', seccomp: workerFilter !== undefined, hostUid: dropRoot.length > 0 ? SANDBOX_UID : process.getuid?.() },
   };
 }
@@ -96,6 +111,7 @@ async function planBubblewrap(settings: SandboxSettings, root: boolean, setpriv:
     // Host-specific installs (and whatever an operator keeps there) stay out of sight.
     '--tmpfs', '/usr/local',
     '--remount-ro', '/usr/local',
+    ...packageMounts(settings),
     ...GUEST_FILES.flatMap((name, i) => ['--ro-bind-data', String(FD_GUEST_FILES + i), `/sandbox/${name}`]),
     '--remount-ro', '/dev',
     '--remount-ro', '/',
@@ -112,7 +128,42 @@ async function planBubblewrap(settings: SandboxSettings, root: boolean, setpriv:
     args,
     seccomp,
     // The worker is the only process of its user namespace (--as-pid-1): one is all it may have.
-    workerConfig: { maxProcesses: 1, workdir: '/tmp', seccomp: workerFilter?.toString('base64') ?? null },
+    workerConfig: { maxProcesses: 1, workdir: '/tmp', seccomp: workerFilter?.toString('base64') ?? null, packagePaths: packagePaths(settings, true) },
     details: { sandbox: 'bubblewrap', bubblewrap: version.join('.'), seccomp: seccomp !== undefined, execBlocked: workerFilter !== undefined, hostUid: root ? SANDBOX_UID : process.getuid?.() },
   };
+}
+
+/** PYTHON_PACKAGES_DIR must be a directory the workers can read (as uid 65534 when the service runs as root). */
+function checkPackagesDir(dir: string | undefined, root: boolean): void {
+  if (dir === undefined) return;
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch {
+    throw new Error(`PYTHON_PACKAGES_DIR ${dir} does not exist`);
+  }
+  if (!isDirectory) throw new Error(`PYTHON_PACKAGES_DIR ${dir} is not a directory`);
+  if (root && !reachableByOthers(dir, { readable: true })) throw new Error(`uid ${SANDBOX_UID} cannot read PYTHON_PACKAGES_DIR ${dir}: make it and its parent directories readable and searchable by others`);
+}
+
+/** sys.path entries after the standard library, in this order: the operator's packages, then Debian's. */
+function packagePaths(settings: SandboxSettings, sandboxed: boolean): string[] {
+  const paths = settings.packagesDir === undefined ? [] : [sandboxed ? SANDBOX_PACKAGES_DIR : settings.packagesDir];
+  if (settings.systemPackages && existsSync(SYSTEM_PACKAGES_DIR)) paths.push(SYSTEM_PACKAGES_DIR);
+  return paths;
+}
+
+/**
+ * The package directories of a worker's view, read-only: a bind mount shows the directory's own
+ * entries, and a symlink among them resolves inside the sandbox's view (never to the host's /etc
+ * or the project).
+ */
+function packageMounts(settings: SandboxSettings): string[] {
+  const mounts = settings.packagesDir !== undefined ? ['--ro-bind', settings.packagesDir, SANDBOX_PACKAGES_DIR] : [];
+  if (settings.systemPackages) {
+    if (existsSync(SYSTEM_ALTERNATIVES_DIR)) mounts.push('--ro-bind', SYSTEM_ALTERNATIVES_DIR, SYSTEM_ALTERNATIVES_DIR);
+  } else if (existsSync(SYSTEM_PACKAGES_DIR)) {
+    mounts.push('--tmpfs', SYSTEM_PACKAGES_DIR, '--remount-ro', SYSTEM_PACKAGES_DIR);
+  }
+  return mounts;
 }

@@ -14,7 +14,7 @@ import { ServiceError } from '../../errors/service-error.js';
 import { DeadlineQueue } from '../kit/deadline-queue.js';
 import { errorMessage, roundMs } from '../kit/invocation.js';
 import type { PythonRuntimeOptions } from './python-runtime.js';
-import { describeExit, WorkerProcess, type KillReason, type WorkerExit, type WorkerLaunch } from './worker-process.js';
+import { describeExit, WorkerProcess, type KillReason, type PreloadReport, type WorkerExit, type WorkerLaunch } from './worker-process.js';
 
 export type WorkerPoolOptions = Pick<PythonRuntimeOptions, 'logger' | 'poolSize' | 'maxWorkers' | 'maxQueue' | 'compilers' | 'idleCpuMsPerSecond'> & {
   /** The error of a call refused because the runtime stops. */
@@ -51,6 +51,7 @@ export class WorkerPool {
   #backoffUntil = 0;
   #backoffTimer: NodeJS.Timeout | undefined;
   #reaper: NodeJS.Timeout | undefined;
+  #lastPreload: PreloadReport | undefined;
 
   constructor(options: WorkerPoolOptions) {
     this.#o = options;
@@ -136,6 +137,11 @@ export class WorkerPool {
     const count = (test: (worker: WorkerProcess) => boolean): number => workers.filter(test).length;
     const spares = count((w) => w.key === undefined);
     return { workers: workers.length, sessions: this.#byKey.size, spares, busy: count((w) => w.busy), frozen: count((w) => w.frozen), compilers: this.#compilers.size, queued: this.#queue.length, restarts: this.#restarts };
+  }
+
+  /** The preload (PYTHON_PRELOAD) of the session worker that started last: for health. */
+  get lastPreload(): PreloadReport | undefined {
+    return this.#lastPreload;
   }
 
   /** Why workers fail to start, while they keep failing. */
@@ -235,15 +241,25 @@ export class WorkerPool {
   }
 
   #spawn(launch: WorkerLaunch, role: 'compiler' | 'session'): WorkerProcess {
-    const worker = new WorkerProcess({ ...launch, id: this.#nextId++, logger: this.#o.logger, onExit: (w, exit) => this.#onExit(w, exit) });
+    const worker = new WorkerProcess({ ...launch, id: this.#nextId++, compiler: role === 'compiler', logger: this.#o.logger, onExit: (w, exit) => this.#onExit(w, exit) });
     (role === 'compiler' ? this.#compilers : this.#workers).add(worker);
     const onReady = (): void => {
       this.#startFailures = 0;
       worker.idleSince = performance.now();
+      if (worker.preload) this.#preloaded(worker.preload);
       this.#dispatch();
     };
     worker.ready.then(onReady, () => undefined);
     return worker;
+  }
+
+  /** A worker whose preload failed still serves (a script importing the module gets the error); the failure is logged once per change. */
+  #preloaded(report: PreloadReport): void {
+    const failed = JSON.stringify(report.failed);
+    if (failed !== '{}' && failed !== JSON.stringify(this.#lastPreload?.failed ?? {})) {
+      this.#o.logger.warn({ failed: report.failed }, 'python runtime: PYTHON_PRELOAD modules failed to import in a worker; it serves anyway');
+    }
+    this.#lastPreload = report;
   }
 
   #onExit(worker: WorkerProcess, exit: WorkerExit): void {

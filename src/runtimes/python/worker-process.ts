@@ -41,15 +41,22 @@ export interface WorkerLaunch {
   readonly plan: LaunchPlan;
   /** The sources of the guest's files (sandbox.ts GUEST_FILES), in that order. */
   readonly guestSources: readonly string[];
-  /** The worker's config, JSON, passed as its one argument. */
+  /** The worker's config, JSON, passed as its one argument: a session worker's (with its preload)... */
   readonly config: string;
+  /** ...and a compiler's (nothing preloaded: it never runs a script). */
+  readonly compilerConfig: string;
   /** A reply line longer than this is a protocol violation. */
   readonly maxLineBytes: number;
   readonly startTimeoutMs: number;
 }
 
+/** What a session worker's ready line says of its PYTHON_PRELOAD imports: how long they took, and why a module failed. */
+export type PreloadReport = Readonly<{ ms: number; failed: Readonly<Record<string, string>> }>;
+
 export type WorkerProcessOptions = WorkerLaunch & {
   readonly id: number;
+  /** A compiler, started with compilerConfig. */
+  readonly compiler: boolean;
   readonly logger: Logger;
   /** Called as the process is found gone, before the call it ran sees its WorkerGone. */
   readonly onExit: (worker: WorkerProcess, exit: WorkerExit) => void;
@@ -75,6 +82,8 @@ export class WorkerProcess {
   readonly exited: Promise<void>;
   /** UTF-8 bytes of the last reply line (what its result can be at most). */
   lastReplyBytes = 0;
+  /** Its preload, once ready (undefined: it preloaded nothing). */
+  preload: PreloadReport | undefined;
 
   readonly #child: ChildProcess;
   readonly #stdin: Writable;
@@ -108,7 +117,7 @@ export class WorkerProcess {
     const stdio: StdioOptions = sandboxed ? ['pipe', 'pipe', 'pipe', plan.seccomp ? 'pipe' : 'ignore', 'pipe', ...options.guestSources.map(() => 'pipe' as const)] : ['pipe', 'pipe', 'pipe'];
     // Its own process group (detached): a kill while bubblewrap is still setting up reaches the
     // sandbox's first process too (it joins its own session only when it starts python).
-    const child = spawn(plan.command, [...plan.args, options.config], { cwd: '/', env: {}, detached: true, stdio, windowsHide: true });
+    const child = spawn(plan.command, [...plan.args, options.compiler ? options.compilerConfig : options.config], { cwd: '/', env: {}, detached: true, stdio, windowsHide: true });
     this.#child = child;
     const { stdin, stdout, stderr } = child;
     if (!stdin || !stdout || !stderr) throw new Error('worker stdio was not created');
@@ -273,6 +282,7 @@ export class WorkerProcess {
     const record = message as Record<string, unknown>;
     if (this.#state === 'starting') {
       if (record.ready !== true) return this.#violation('no ready line');
+      this.preload = preloadReport(record.preload);
       this.#saidReady = true;
       return this.#maybeReady();
     }
@@ -314,6 +324,14 @@ export class WorkerProcess {
     const reported = signal === null && code !== null && code > 128 ? Object.entries(osConstants.signals).find(([, number]) => number === code - 128)?.[0] : undefined;
     return { code, signal: signal ?? (reported as NodeJS.Signals | undefined) ?? null, reason: this.#killReason, stderr: this.#stderr.trim(), duringStart };
   }
+}
+
+/** The ready line's `preload`, its shape checked (no script has run yet, but it is still the worker's word). */
+function preloadReport(value: unknown): PreloadReport | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { ms, failed } = value as Record<string, unknown>;
+  const failures = typeof failed === 'object' && failed !== null ? Object.entries(failed).filter((entry): entry is [string, string] => typeof entry[1] === 'string') : [];
+  return { ms: typeof ms === 'number' && Number.isFinite(ms) ? ms : 0, failed: Object.fromEntries(failures.slice(0, 64).map(([name, why]) => [name.slice(0, 200), why.slice(0, 500)])) };
 }
 
 export function describeExit(exit: WorkerExit): string {

@@ -1,9 +1,10 @@
 /**
  * The Rust runtime: a script is Rust, compiled to WebAssembly (WASI preview 1) at prepare, or a ready
  * module (WAT text, base64 of a `.wasm`), run in worker threads in a fresh instance per call (no state
- * survives a call). A Rust script defines `pub fn handler(event: Map<String, Value>) -> Result<Value,
- * String>`, which the entry point appended to it (`guest/entry.rs`) calls; a ready module reads the
- * event as JSON on stdin and writes its result as JSON on stdout.
+ * survives a call). A Rust script defines `pub fn handler(...)` (the event as a `Map<String, Value>`,
+ * or any serde types: guest/entry.rs), which the entry point appended to it calls; a whole program
+ * (`fn main`, no `handler`) and a ready module read the event as JSON on stdin and write their
+ * result as JSON on stdout. Scripts may use the crates of crates.json.
  *
  * A script is compiled once for every replica and restart: the module is kept in the injected
  * ModuleStore (PostgreSQL, keyed by a hash of script, options, entry point and toolchain), in
@@ -191,7 +192,8 @@ export class RustRuntime implements Runtime {
     const fromStore = await this.#reuse(key, stored?.module, userLines, 'storeHits');
     if (fromStore) return fromStore;
 
-    const crate = `${source}${source.endsWith('\n') ? '' : '\n'}${this.#entrySource}`;
+    // A whole program (`fn main`, no `handler`) is compiled as it is: it reads stdin and prints its result.
+    const crate = rustScriptForm(source) === 'program' ? source : `${source}${source.endsWith('\n') ? '' : '\n'}${this.#entrySource}`;
     const job = { source: crate, optimizationLevel: level, userLines, timeoutMs: this.#o.compileTimeoutMs, signal: this.#compileAbort.signal };
     // At most maxConcurrentCompiles run; a stop refuses the compiles still waiting.
     if (this.#compilesRunning >= this.#o.maxConcurrentCompiles) await new Promise<void>((resolve) => this.#compileQueue.push(resolve));
@@ -249,6 +251,16 @@ export class RustRuntime implements Runtime {
     if (!ready) throw this.#life.unavailable();
     return ready;
   }
+}
+
+/**
+ * How a Rust script is built: `handler` (it defines a `fn handler`; the entry point is appended) or
+ * `program` (a `fn main` and no `handler`: compiled as it is). A comment can fool the test; then the
+ * compile fails with rustc's own message, nothing worse.
+ */
+export function rustScriptForm(source: string): 'handler' | 'program' {
+  if (/^[ \t]*(?:pub(?:\([^)]*\))?[ \t]+)?fn[ \t]+handler\b/m.test(source)) return 'handler';
+  return /^[ \t]*(?:pub[ \t]+)?fn[ \t]+main[ \t]*\(/m.test(source) ? 'program' : 'handler';
 }
 
 /** The compile options a Rust script may send (`optimization_level` alone, default release); anything else is refused at prepare. */

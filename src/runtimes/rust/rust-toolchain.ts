@@ -2,14 +2,16 @@
  * Debian's Rust toolchain for WebAssembly, and the sandbox every user compile runs in.
  *
  * - `rustc` (Debian's 1.63) with `libstd-rust-dev-wasm32` compiles `--target wasm32-wasi`, linked by
- *   `rust-lld`, against the serde_json built once per toolchain (`serde-json.ts`).
+ *   `rust-lld`, against the crate set built once per toolchain (`crates.ts`, `crates.json`).
  * - A compile runs `rustc` under bubblewrap as uid/gid 65534 with every namespace unshared (no
  *   network), an empty environment, rlimits (address space, CPU, file size, open files, no core), and a
  *   file system that holds only: rustc and rust-lld with the shared libraries they load, the
- *   wasm32-wasi standard library, the serde_json rlibs (`/deps`), the compile's own work dir
+ *   wasm32-wasi standard library, the crate set's libraries (`/deps`), the compile's own work dir
  *   (`/work`), a tmpfs `/tmp`, a minimal `/dev`, and a `/proc` with only the `self/exe` link rustc
  *   needs. So `include_str!`/`include_bytes!`/`#[path]` reach no host file or fact, `env!` sees only
- *   PATH, and with serde_json the only `--extern` and no proc-macro library, no plugin can run.
+ *   PATH. The only proc macros are the set's own (serde_derive), loaded by rustc inside that same
+ *   sandbox: a script cannot bring one (a binary crate defines none, and only the set's crates are
+ *   `--extern`), and what they run can read no more than rustc can.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
@@ -24,7 +26,7 @@ import { isRoot, reachableByOthers, SANDBOX_UID } from '../../sandbox/host.js';
 import { dropRootPrefix, isolationArgs } from '../../sandbox/bubblewrap.js';
 import { runProcess } from './process.js';
 import { cleanText, describeCompileErrors } from './rustc-diagnostics.js';
-import { DEPS_LAYOUT, ensureSerdeJson, newestSerdeJson, WASI_TARGET } from './serde-json.js';
+import { CRATE_NAMES, CRATE_SET, crateVersions, ensureCrates, WASI_TARGET, type CrateVersion } from './crates.js';
 
 /** Where Debian puts the toolchain; `registryDir` holds Debian's crate sources, cargo's only registry. */
 export const DEFAULT_PATHS = { rustc: '/usr/bin/rustc', cargo: '/usr/bin/cargo', bwrap: '/usr/bin/bwrap', prlimit: '/usr/bin/prlimit', setpriv: '/usr/bin/setpriv', registryDir: '/usr/share/cargo/registry' };
@@ -34,7 +36,7 @@ export type RustToolchainPaths = Readonly<typeof DEFAULT_PATHS>;
 export type RustToolchainOptions = Pick<Config['rust'], 'toolchainDir' | 'compileMemoryLimitMb'> & { readonly logger: Logger; readonly toolchainPaths?: Partial<RustToolchainPaths> };
 
 /** What a missing piece is called in Debian, for the operator. */
-const DEBIAN_PACKAGES = 'rustc cargo libstd-rust-dev-wasm32 librust-serde-json-dev lld-14 bubblewrap (`npm run setup` installs them)';
+const DEBIAN_PACKAGES = 'rustc cargo libstd-rust-dev-wasm32 lld-14 bubblewrap (`npm run setup` installs them)';
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 const MAX_DIAGNOSTICS_BYTES = 2 * 1024 * 1024;
 
@@ -57,6 +59,8 @@ export type RustCompileOutcome =
 export interface RustToolchain {
   /** Names everything a compiled module depends on: part of every cache key, and kept with every stored module. */
   readonly id: string;
+  /** The crates scripts may use, with their versions. */
+  readonly crates: readonly CrateVersion[];
   /** Compiles one crate root in the sandbox. A failure of the user's code is `ok: false`; of the toolchain or the sandbox, a throw. */
   compile(request: RustCompileRequest): Promise<RustCompileOutcome>;
 }
@@ -72,7 +76,7 @@ async function output(command: string, args: readonly string[]): Promise<string>
 }
 
 /**
- * Finds the toolchain, builds serde_json unless this toolchain's build is in `toolchainDir`, and works
+ * Finds the toolchain, builds the crate set unless this toolchain's build is in `toolchainDir`, and works
  * out the sandbox. Throws naming what is missing.
  */
 export async function openRustToolchain(options: RustToolchainOptions): Promise<RustToolchain> {
@@ -91,11 +95,11 @@ export async function openRustToolchain(options: RustToolchainOptions): Promise<
   const lld = join(sysroot, 'bin', 'rust-lld');
   // /usr/bin/rust-lld (from rustc) links to lld-14, which Debian only recommends.
   if (!existsSync(lld)) throw new Error(`the WebAssembly linker ${lld} is missing; install the Debian package lld-14`);
-  const serdeJson = newestSerdeJson(paths.registryDir);
-  if (!serdeJson) throw new Error(`serde_json sources not found in ${paths.registryDir}; install the Debian package librust-serde-json-dev`);
+  const crates = crateVersions(paths.registryDir);
 
-  const hash = createHash('sha256').update(version).update('\0').update(serdeJson).update('\0').update(DEPS_LAYOUT).digest('hex').slice(0, 24);
-  const deps = await ensureSerdeJson({ cacheDir: options.toolchainDir, paths, id: hash, version: serdeJson, logger: options.logger });
+  const hash = createHash('sha256').update(version).update('\0').update(JSON.stringify(CRATE_SET)).update('\0').update(JSON.stringify(crates)).digest('hex').slice(0, 24);
+  const deps = await ensureCrates({ cacheDir: options.toolchainDir, paths, id: hash, versions: crates, logger: options.logger });
+  const externs = CRATE_NAMES.flatMap((name) => ['--extern', `${name}=/deps/${deps.externs[name] ?? ''}`]);
 
   const rustcReal = realpathSync(paths.rustc);
   const lldReal = realpathSync(lld);
@@ -150,7 +154,7 @@ export async function openRustToolchain(options: RustToolchainOptions): Promise<
       const args = [
         `--as=${options.compileMemoryLimitMb * 1024 * 1024}`, `--fsize=${MAX_FILE_BYTES}`, '--nofile=256', '--core=0', `--cpu=${Math.ceil(request.timeoutMs / 1000) + 1}`, '--',
         ...launch, '--bind', work, '/work', '--chdir', '/work',
-        paths.rustc, ...RUSTC_FLAGS, ...(request.optimizationLevel === 'release' ? ['-C', 'opt-level=3'] : DEBUG_FLAGS), '--extern', `serde_json=/deps/${deps.rlib}`, 'script.rs',
+        paths.rustc, ...RUSTC_FLAGS, ...(request.optimizationLevel === 'release' ? ['-C', 'opt-level=3'] : DEBUG_FLAGS), ...externs, 'script.rs',
       ];
       // An empty environment: bubblewrap's own (visible as /proc/1/environ inside) holds nothing.
       const run = await runProcess(paths.prlimit, args, { env: {}, timeoutMs: request.timeoutMs, maxOutputBytes: MAX_DIAGNOSTICS_BYTES, signal: request.signal });
@@ -163,7 +167,7 @@ export async function openRustToolchain(options: RustToolchainOptions): Promise<
         const wasm = await readFile(join(work, 'out', 'script.wasm'));
         return { ok: true, wasm: new Uint8Array(wasm.buffer, wasm.byteOffset, wasm.byteLength), durationMs: run.durationMs };
       }
-      const error = describeCompileErrors(run.stderr, request.userLines);
+      const error = describeCompileErrors(run.stderr, request.userLines, CRATE_NAMES);
       if (error) return { ok: false, error };
       // rustc reported nothing: the sandbox or a limit stopped it.
       const reason = run.signal ? `killed by ${run.signal}` : `exit code ${run.code}`;
@@ -176,5 +180,5 @@ export async function openRustToolchain(options: RustToolchainOptions): Promise<
       await rm(work, { recursive: true, force: true }).catch((error: unknown) => options.logger.warn({ err: error, work }, 'rust runtime: could not remove a compile dir'));
     }
   };
-  return { id: `rustc-${release}+serde_json-${serdeJson}+${hash}`, compile };
+  return { id: `rustc-${release}+crates-${CRATE_SET.layout}+${hash}`, crates, compile };
 }

@@ -9,7 +9,11 @@ import type { CompileFailure } from '../runtime.js';
 type Span = Partial<Record<'file_name' | 'line_start' | 'column_start' | 'is_primary', unknown>>;
 type Diagnostic = Partial<Record<'message' | 'level' | 'rendered' | 'spans', unknown>> & { readonly code?: { readonly code?: unknown } | null };
 
-const HANDLER_CONTRACT = 'the script must define `pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String>` and no `main`';
+const HANDLER_CONTRACT =
+  'the script must define `pub fn handler(event: serde_json::Map<String, serde_json::Value>) -> Result<serde_json::Value, String>`, or a handler of serde types (`pub fn handler(params: P) -> Result<R, E>`, optionally `(params: P, context: C)`, with P: Deserialize, R: Serialize, E: Display), and then no `main`; or only a `fn main` that reads the event on stdin and prints its result';
+
+/** The crate a "not found" error names: `use foo::..`, `foo::bar()`, `extern crate foo`. */
+const MISSING_CRATE = /^(?:unresolved import `([\w]+)|failed to resolve: use of undeclared crate or module `([\w]+)`|can't find crate for `([\w]+)`)/;
 
 /** Sandbox paths out of the compiler's text: the script is `script.rs`, nothing else is named. */
 export function cleanText(text: string): string {
@@ -17,7 +21,7 @@ export function cleanText(text: string): string {
 }
 
 /** The first error of `stderr`, placed in the first `userLines` lines; undefined when rustc reported no error. */
-export function describeCompileErrors(stderr: string, userLines: number): CompileFailure | undefined {
+export function describeCompileErrors(stderr: string, userLines: number, crates: readonly string[] = []): CompileFailure | undefined {
   const errors: { message: string; code: string; spans: Span[] }[] = [];
   const rendered: string[] = [];
   for (const line of stderr.split('\n')) {
@@ -50,9 +54,17 @@ export function describeCompileErrors(stderr: string, userLines: number): Compil
   const inEntryPoint = primary !== undefined && !inUserScript(primary) && !/unclosed delimiter|unterminated/.test(first.message);
   return {
     kind: 'rustc',
-    message: `${first.code ? `[${first.code}] ` : ''}${first.message}${inEntryPoint ? ` (${HANDLER_CONTRACT})` : ''}`,
+    message: `${first.code ? `[${first.code}] ` : ''}${first.message}${inEntryPoint ? ` (${HANDLER_CONTRACT})` : ''}${missingCrate(first.message, crates)}`,
     ...(typeof span?.line_start === 'number' ? { line: span.line_start } : {}),
     ...(typeof span?.column_start === 'number' ? { column: span.column_start } : {}),
     diagnostics: cleanText(rendered.join('\n')),
   };
+}
+
+/** When `message` names a crate outside the set: which crates there are. */
+function missingCrate(message: string, crates: readonly string[]): string {
+  const match = MISSING_CRATE.exec(message);
+  const name = match?.[1] ?? match?.[2] ?? match?.[3];
+  if (name === undefined || crates.length === 0 || crates.includes(name) || name === 'crate' || name === 'self' || name === 'super') return '';
+  return ` (\`${name}\` is not a crate scripts can use; the crates are: ${crates.join(', ')}, and the standard library)`;
 }

@@ -11,6 +11,13 @@ reply line out, strictly in turn.
   <- {"id": 2, "s": "ok" | "error" | "memory" | "output_limit" | "not_prepared", "r"?, "e"?, "n"?, "l": [...], "m": rss}
   SIGUSR1 (the host's deadline passed) -> {"id": 2, "s": "timeout", "l": [...]}, then the worker exits.
 
+Packages: the config's packagePaths (PYTHON_PACKAGES_DIR at /packages, Debian's dist-packages)
+go on sys.path after the standard library, without `site` (no .pth file runs). A session worker
+imports the config's preload modules (PYTHON_PRELOAD) once its limits and filter are in place,
+before it says it is ready: a session then gets a worker that has imported numpy already. A
+module that fails to import is named in the ready line (the host reports it in health); the
+worker still serves, and a script importing that module gets the real error then.
+
 One worker serves one session (the host binds it on the session's first execute and never hands
 it to another), or only compiles (then no script ever runs in it), so nothing here defends one
 script against another: the sandbox around the process and the host's distrust of every line it
@@ -33,6 +40,14 @@ import types
 # The worker's own references: a script that replaces json.loads (people do) changes its own
 # code, not the requests.
 _loads = json.loads
+
+# The worker has one thread and may have no other (RLIMIT_NPROC): numerical libraries (OpenBLAS,
+# OpenMP, MKL, numexpr) read these when they load, so they are set before anything imports them.
+THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+for _name in THREAD_ENV:
+    os.environ[_name] = "1"
+# Package directories are read-only (or the operator's, without a sandbox): no .pyc is written there.
+sys.dont_write_bytecode = True
 
 # The rest of the worker, beside this file (bound beside it in the sandbox): `-I` leaves the
 # script's folder off sys.path.
@@ -60,6 +75,8 @@ class Config:
         self.max_result_bytes = int(raw.get("maxResultBytes", 1024 * 1024))
         self.workdir = raw.get("workdir")
         self.seccomp = raw.get("seccomp")
+        self.package_paths = [str(path) for path in raw.get("packagePaths") or []]
+        self.preload = [str(name) for name in raw.get("preload") or []]
 
 
 def set_limits(config):
@@ -346,12 +363,27 @@ def drive(coroutine):
     return asyncio.run(coroutine)
 
 
+def preload(names):
+    """Imports `names`; returns how long that took and, by module, why one failed."""
+    import importlib
+
+    started = time.perf_counter()
+    failed = {}
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # SystemExit or KeyboardInterrupt from a module's top level too
+            failed[name] = (exception_name(exc) + ": " + safe_str(exc))[:500]
+    return round((time.perf_counter() - started) * 1000, 3), failed
+
+
 def rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main():
     config = Config(_loads(sys.argv[1]))
+    sys.path.extend(config.package_paths)
     if config.workdir:
         os.chdir(config.workdir)
     # The protocol moves off 0/1; 0, 1 and 2 then point at /dev/null, so stray writes to the
@@ -379,8 +411,14 @@ def main():
     sys.stdin = None  # type: ignore[assignment]
     signal.signal(signal.SIGUSR1, worker.on_deadline)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    ready = {"ready": True, "python": sys.version.split()[0], "pid": os.getpid()}
+    if config.preload:
+        ms, failed = preload(config.preload)
+        ready["preload"] = {"ms": ms, "failed": failed}
+        # What the modules printed while loading is no script's.
+        worker.logs.reset()
     gc.freeze()
-    worker.send(encode_json({"ready": True, "python": sys.version.split()[0], "pid": os.getpid()}))
+    worker.send(encode_json(ready))
     worker.serve()
 
 

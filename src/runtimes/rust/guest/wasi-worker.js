@@ -127,6 +127,18 @@ function memoryBytes() {
   }
 }
 
+/**
+ * The last panic Rust's default hook printed, old and new formats: "thread 'main' panicked at
+ * 'boom', script.rs:3:5" (rustc < 1.73) and "thread 'main' panicked at script.rs:3:5:\nboom".
+ */
+function panicOf(stderr) {
+  const old = /panicked at '([\s\S]*)', ([^\s:]+):(\d+):(\d+)/.exec(stderr);
+  const now = old ? undefined : /panicked at ([^\s:]+):(\d+):(\d+):\n([^\n]*)/.exec(stderr);
+  if (old) return { name: 'Panic', message: old[1], file: old[2], line: Number(old[3]), column: Number(old[4]) };
+  if (now) return { name: 'Panic', message: now[4], file: now[1], line: Number(now[2]), column: Number(now[3]) };
+  return undefined;
+}
+
 function outcomeOf(stop, trap) {
   if (current.error !== undefined) return { outcome: 'error', error: current.error };
   if (stop?.kind === 'output_limit') return { outcome: 'output_limit', bytes: stop.detail };
@@ -139,6 +151,9 @@ function outcomeOf(stop, trap) {
     if (trap instanceof RangeError && /call stack/i.test(message)) {
       return { outcome: 'error', error: JSON.stringify({ name: 'StackOverflow', message: 'stack overflow (maximum call stack size exceeded)' }) };
     }
+    // A Rust program (`fn main`, no entry point) that panicked: the standard hook printed where.
+    const panic = current.protocol === 'wasm' ? panicOf(current.stderrTail) : undefined;
+    if (panic) return { outcome: 'error', error: JSON.stringify(panic) };
     const name = trap instanceof WebAssembly.RuntimeError ? 'Trap' : (trap?.name ?? 'Error');
     return { outcome: 'error', error: JSON.stringify({ name, message: `WebAssembly trap: ${message}` }) };
   }
