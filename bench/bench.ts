@@ -50,6 +50,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import autocannon from 'autocannon';
 
+import { loadConfig } from '../src/config/config.js';
 import { STABLE_MS } from '../src/rpc/process-supervisor.js';
 import { loadProtos } from '../src/rpc/runtime-proto.js';
 
@@ -370,8 +371,8 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'lm-bench-'));
   const remoteDataDir = mkdtempSync(join(tmpdir(), 'lm-bench-remote-'));
   const baselineDataDir = mkdtempSync(join(tmpdir(), 'lm-bench-baseline-'));
-  // The Rust toolchain build (serde_json for wasm32-wasi, ~7 s) is kept between bench runs.
-  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: join(root, '.bench', 'wasm-toolchain') };
+  // The Rust crate set (≈ 2 min to build) as prebench's setup built it: where `npm start` keeps it.
+  const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATA_DIR: dataDir, RUST_TOOLCHAIN_DIR: loadConfig(process.env).rust.toolchainDir };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   if (process.env.BENCH_REDIS_URL) env.REDIS_URL = process.env.BENCH_REDIS_URL;
   if (selected.has('bundles')) env.NODEJS_PACKAGES_DIR = benchPackageStore();

@@ -91,3 +91,9 @@ ensureDebianPackages(['rustc', 'cargo', 'libstd-rust-dev-wasm32', ...cratePackag
 ensureDebianPackages(['python3-numpy', 'python3-yaml', 'python3-dateutil'], 'the Python runtime\'s system packages (PYTHON_SYSTEM_PACKAGES)', 'the Python package tests will fail');
 // pyflakes and mypy for the Python guest code, checked by `npm run lint` (scripts/lint-python.mjs).
 ensureDebianPackages(['python3-pyflakes', 'python3-mypy'], 'linting and type-checking the Python guest', '`npm run lint` will fail');
+// The Rust crate set, built once per toolchain (≈ 2 min on two cores) before a start or a test run
+// rather than during it: `--test` builds the test suite's shared cache (setup is run with it by pretest).
+execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'prepare-rust.ts'), ...(process.argv.includes('--test') ? ['--test'] : [])], {
+  cwd: root,
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
