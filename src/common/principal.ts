@@ -1,5 +1,5 @@
 import { ServiceError } from '../errors/service-error.js';
-import type { Language } from '../runtimes/runtime.js';
+import { LANGUAGES, type Language } from '../runtimes/runtime.js';
 
 /** Who is calling: a verified token's subject and scopes, or an anonymous caller known by address. */
 export interface Principal {
@@ -37,4 +37,14 @@ export function requireScope(principal: Principal, anyOf: readonly string[]): vo
 
 export function requireExecuteScope(principal: Principal, language: Language): void {
   requireScope(principal, [SCOPES.executeAll, executeScope(language)]);
+}
+
+/**
+ * The languages whose sessions the caller may see (execute:<language> or execute:all): undefined
+ * for every one. 401/403 when the caller may execute none.
+ */
+export function executableLanguages(principal: Principal): readonly Language[] | undefined {
+  requireScope(principal, [SCOPES.executeAll, ...LANGUAGES.map(executeScope)]);
+  if (principal.scopes.has(SCOPES.executeAll)) return undefined;
+  return LANGUAGES.filter((language) => principal.scopes.has(executeScope(language)));
 }

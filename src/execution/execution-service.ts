@@ -2,9 +2,9 @@
  * Execute: runs a session's script with params on its language's runtime. The warm path is one
  * in-memory session lookup and one runtime call; counters and logs are written behind.
  */
+import type { ExecuteBody as ExecuteRequestBody } from '../http/api-schemas.js';
 import type { ErrorObject } from 'ajv';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
-import { isPlainObject } from '../common/plain-object.js';
 import type { Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { FunctionStore } from '../functions/function.js';
@@ -17,7 +17,7 @@ import { roundMs } from '../runtimes/kit/invocation.js';
 import type { InvocationResult, Language, Runtime } from '../runtimes/runtime.js';
 import type { HotSession } from '../sessions/hot-sessions.js';
 import type { SessionRecord } from '../sessions/session.js';
-import type { SessionService } from '../sessions/session-service.js';
+import { sessionFunctionVersion, type SessionService } from '../sessions/session-service.js';
 import type { Admission } from './admission.js';
 import type { CacheOutcome, Computed, ResultCache } from './result-cache.js';
 
@@ -46,9 +46,12 @@ export interface ExecutionServiceOptions {
 export interface ExecuteInput {
   readonly requestId: string;
   readonly principal: Principal;
-  readonly body: unknown;
+  /** Shaped by the route's schema (http/api-schemas.ts); absent: params {}. */
+  readonly body: ExecuteRequestBody | null | undefined;
   /** The X-Cache-Control header. */
   readonly cacheControl?: string;
+  /** Told the session once it is known to exist and be the caller's, before it runs (the audit row names it, failures too). */
+  readonly onSession?: (record: SessionRecord) => void;
 }
 
 interface FunctionInfo {
@@ -65,7 +68,7 @@ export interface ExecuteResponse {
   execution_time_ms: number;
   cached: boolean;
   memory_usage_bytes: number | null;
-  logs: readonly string[];
+  logs: string[];
 }
 
 export interface ExecuteOutcome {
@@ -76,7 +79,7 @@ export interface ExecuteOutcome {
 
 export class ExecutionService {
   readonly #o: ExecutionServiceOptions;
-  /** Per function: its params schema (none without one) and its cache opt-out. */
+  /** Per function version (`<id>@<version>`): its params schema (none without one) and its cache opt-out. */
   readonly #functions = new Map<string, FunctionInfo>();
 
   constructor(options: ExecutionServiceOptions) {
@@ -86,9 +89,10 @@ export class ExecutionService {
   async execute(input: ExecuteInput): Promise<ExecuteOutcome> {
     const session = await this.#o.sessions.acquire(input.requestId, input.principal);
     const { record } = session;
+    input.onSession?.(record);
     try {
       const control = this.#o.results.control(input.cacheControl);
-      const { params, cacheable } = await this.#params(input.body, record.functionId);
+      const { params, cacheable } = await this.#params(input.body, record);
       const runtime = this.#o.runtimes.get(record.language);
       // Before the session is claimed: a refused one-shot session can still be run later.
       const release = this.#o.admission.admit(record.languageTitle, record.requestId);
@@ -177,21 +181,22 @@ export class ExecutionService {
       execution_time_ms: ms,
       cached,
       memory_usage_bytes: memory,
-      logs,
+      logs: [...logs],
     };
   }
 
   /** The params, checked against the function's schema; and whether its results may be cached. */
-  async #params(body: unknown, functionId: string | null): Promise<{ params: unknown; cacheable: boolean }> {
-    if (body !== undefined && body !== null && !isPlainObject(body)) {
-      throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "params": { ... } }');
-    }
+  async #params(body: ExecuteRequestBody | null | undefined, record: SessionRecord): Promise<{ params: unknown; cacheable: boolean }> {
     const params = body?.params ?? {};
     const bytes = assertJsonLimits(params, 'params', this.#o.paramsLimits);
+    const { functionId } = record;
     if (functionId === null) return { params, cacheable: true };
-    const { schema, cacheable } = await this.#functionInfo(functionId);
+    // The version the session started on: a later PATCH of the function does not change it.
+    const version = sessionFunctionVersion(record);
+    const key = `${functionId}@${version ?? ''}`;
+    const { schema, cacheable } = await this.#functionInfo(key, functionId, version);
     if (!schema) return { params, cacheable };
-    const verdict = await this.#o.paramsValidator.validate(functionId, schema, params, bytes);
+    const verdict = await this.#o.paramsValidator.validate(key, schema, params, bytes);
     if (!verdict.valid) {
       throw new ServiceError('INVALID_PARAMS', `params do not match the function's schema: ${verdict.message}`, { violations: verdict.errors.map(describeViolation) });
     }
@@ -199,12 +204,12 @@ export class ExecutionService {
     return { params: verdict.params, cacheable };
   }
 
-  async #functionInfo(functionId: string): Promise<FunctionInfo> {
-    const known = this.#functions.get(functionId);
+  async #functionInfo(key: string, functionId: string, version: string | undefined): Promise<FunctionInfo> {
+    const known = this.#functions.get(key);
     if (known) return known;
-    const fn = await this.#o.functions.getById(functionId);
+    const fn = await this.#o.functions.behaviour(functionId, version);
     const info = { schema: fn?.schema?.params ?? undefined, cacheable: fn?.cacheable ?? true };
-    this.#functions.set(functionId, info);
+    this.#functions.set(key, info);
     return info;
   }
 

@@ -4,15 +4,18 @@
  * schema is enforced on sessions that run its own script.
  */
 import { Ajv } from 'ajv';
+import semver from 'semver';
 import { assertJsonLimits } from '../common/json-limits.js';
 import { isPlainObject } from '../common/plain-object.js';
 import { requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
+import type { Language } from '../runtimes/runtime.js';
+import { canonicalJson } from '../sessions/canonical-json.js';
 import { scriptHash } from '../sessions/session-service.js';
 import { scriptOptions } from '../sessions/session-input.js';
-import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType } from './function.js';
+import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType, FunctionVersion } from './function.js';
 import { assertLinearSchema } from './params-schema.js';
 
 export interface FunctionServiceOptions {
@@ -32,13 +35,13 @@ export interface FunctionSummary {
   created_at: string;
   updated_at: string;
   version: string;
-  tags: readonly string[];
+  tags: string[];
   cache: boolean;
 }
 
 export interface FunctionDetail extends FunctionSummary {
   schema: FunctionSchema | null;
-  examples: readonly unknown[];
+  examples: unknown[];
   script_content?: string;
 }
 
@@ -74,60 +77,179 @@ export class FunctionService {
     requireScope(principal, [SCOPES.readFunctions]);
     this.#o.router.resolve(languageTitle);
     const fn = await this.#o.store.get(languageTitle);
-    if (!fn) throw new ServiceError('NOT_FOUND', `No function "${languageTitle}"`, { language_title: languageTitle });
+    if (!fn) throw noFunction(languageTitle);
     return detail(fn);
   }
 
   /** Registers a dynamic function; its script is checked by the runtime first. */
   async register(body: unknown, principal: Principal): Promise<FunctionDetail> {
     requireScope(principal, [SCOPES.writeFunctions]);
-    const userId = principal.anonymous ? null : (principal.userId ?? null);
+    const userId = callerId(principal);
     if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object');
     const languageTitle = typeof body.language_title === 'string' ? body.language_title : undefined;
     const { language, title, languageTitle: resolvedTitle, dialect } = this.#o.router.resolve(languageTitle);
-    const { script_content: source, description = null, schema = null, examples = [], tags = [], cache = true, dependencies } = body;
-    if (typeof source !== 'string' || source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
-    if (Buffer.byteLength(source) > this.#o.maxScriptSize) {
-      throw new ServiceError('INVALID_REQUEST', `script_content is over the limit (MAX_SCRIPT_SIZE ${this.#o.maxScriptSize} bytes)`, { limit: this.#o.maxScriptSize }, 413);
-    }
-    if (source.includes('\u0000')) throw new ServiceError('INVALID_REQUEST', 'script_content must not contain NUL characters', { field: 'script_content' });
-    if (description !== null && (typeof description !== 'string' || description.length > 2000)) {
-      throw new ServiceError('INVALID_REQUEST', '"description" must be a string of at most 2000 characters', { field: 'description' });
-    }
-    assertJsonLimits(schema, 'schema', FUNCTION_JSON_LIMITS);
-    assertJsonLimits(examples, 'examples', FUNCTION_JSON_LIMITS);
-    if (schema !== null) validateSchema(schema);
-    if (typeof cache !== 'boolean') throw new ServiceError('INVALID_REQUEST', '"cache" must be a boolean (false: never cache results)', { field: 'cache' });
-    if (!Array.isArray(examples)) throw new ServiceError('INVALID_REQUEST', '"examples" must be an array', { field: 'examples' });
-    if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length > 64) || tags.length > 32) {
-      throw new ServiceError('INVALID_REQUEST', '"tags" must be an array of at most 32 strings', { field: 'tags' });
-    }
+    const fields = checkFields(body, this.#o.maxScriptSize);
+    const source = fields.scriptContent;
+    if (source === undefined) throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
+    const dependencies = isPlainObject(fields.dependencies) ? (fields.dependencies as Record<string, string>) : null;
+    await this.#compile(language, dialect === 'typescript', source, fields.dependencies);
+    const created = await this.#o.store.create({
+      language,
+      title,
+      languageTitle: resolvedTitle,
+      description: fields.description ?? null,
+      schema: fields.schema ?? null,
+      examples: fields.examples ?? [],
+      createdBy: userId,
+      tags: fields.tags ?? [],
+      scriptContent: source,
+      cacheable: fields.cacheable ?? true,
+      dependencies,
+    });
+    if (!created) throw new ServiceError('CONFLICT', `A function "${languageTitle}" already exists`, { language_title: languageTitle });
+    return detail(created);
+  }
 
-    if (dependencies !== undefined) assertJsonLimits(dependencies, 'dependencies', FUNCTION_JSON_LIMITS);
-    // Checked as its sessions will be prepared: the same compile options (TypeScript, packages).
-    const compileOptions = scriptOptions(language, dialect === 'typescript', { compileOptions: undefined, dependencies });
+  /**
+   * PATCH /api/v1/functions/{language_title}: what the body names replaces the current value, and
+   * the result is a new version (the major part of `version` goes up: 1.0.0 → 2.0.0) when anything
+   * differs; a body that changes nothing answers the function as it is. A new script (or new
+   * packages) is compiled first. New sessions start on the new version; sessions already running
+   * keep the script, params schema and cache flag of theirs.
+   */
+  async update(languageTitle: string, body: Readonly<Record<string, unknown>>, principal: Principal): Promise<FunctionDetail> {
+    const { fn, language, typescript } = await this.#changeable(languageTitle, principal);
+    const fields = checkFields(body, this.#o.maxScriptSize);
+    const has = (key: keyof FunctionFields): boolean => Object.hasOwn(fields, key);
+    const next: Omit<FunctionVersion, 'version' | 'createdBy'> = {
+      description: has('description') ? (fields.description ?? null) : fn.description,
+      schema: has('schema') ? (fields.schema ?? null) : fn.schema,
+      examples: fields.examples ?? fn.examples,
+      tags: fields.tags ?? fn.tags,
+      scriptContent: fields.scriptContent ?? fn.scriptContent ?? '',
+      cacheable: fields.cacheable ?? fn.cacheable,
+      dependencies: has('dependencies') ? (isPlainObject(fields.dependencies) ? (fields.dependencies as Record<string, string>) : null) : fn.dependencies,
+    };
+    const current: typeof next = { description: fn.description, schema: fn.schema, examples: fn.examples, tags: fn.tags, scriptContent: fn.scriptContent ?? '', cacheable: fn.cacheable, dependencies: fn.dependencies };
+    if (canonicalJson(next) === canonicalJson(current)) return detail(fn);
+    if (next.scriptContent !== current.scriptContent || canonicalJson(next.dependencies) !== canonicalJson(current.dependencies)) {
+      await this.#compile(language, typescript, next.scriptContent, has('dependencies') ? fields.dependencies : (fn.dependencies ?? undefined));
+    }
+    const updated = await this.#o.store.update(fn.id, fn.version, { ...next, version: nextVersion(fn.version), createdBy: callerId(principal) });
+    if (updated) return detail(updated);
+    if (!(await this.#o.store.get(fn.languageTitle))) throw noFunction(fn.languageTitle);
+    throw new ServiceError('CONFLICT', `"${fn.languageTitle}" changed while this change was checked; read it again and resend`, { language_title: fn.languageTitle });
+  }
+
+  /**
+   * DELETE /api/v1/functions/{language_title}: the function is deactivated (`is_active = false`):
+   * it leaves the catalog, GET answers 404 and so does initialize without a script; sessions
+   * already running keep their script. Its title stays taken (its history refers to it).
+   */
+  async delete(languageTitle: string, principal: Principal): Promise<{ language_title: string; status: 'deleted'; version: string }> {
+    const { fn } = await this.#changeable(languageTitle, principal);
+    if (!(await this.#o.store.deactivate(fn.id))) throw noFunction(fn.languageTitle);
+    return { language_title: fn.languageTitle, status: 'deleted', version: fn.version };
+  }
+
+  /**
+   * The active dynamic function a caller may change: `write:functions`, and it was registered
+   * without a token (no owner) or with the caller's own (`created_by` is their `sub`). Predefined
+   * functions come with the database: nobody changes them over the API (403).
+   */
+  async #changeable(languageTitle: string, principal: Principal): Promise<{ fn: FunctionRecord; language: Language; typescript: boolean }> {
+    requireScope(principal, [SCOPES.writeFunctions]);
+    const { language, dialect } = this.#o.router.resolve(languageTitle);
+    const fn = await this.#o.store.get(languageTitle);
+    if (!fn) throw noFunction(languageTitle);
+    if (fn.type === 'predefined') {
+      throw new ServiceError('FORBIDDEN', `"${languageTitle}" is a predefined function: it comes with the database and cannot be changed or deleted`, { language_title: languageTitle, type: 'predefined' });
+    }
+    if (fn.createdBy !== null && fn.createdBy !== callerId(principal)) {
+      throw new ServiceError('FORBIDDEN', `"${languageTitle}" was registered by another user; only they can change or delete it`, { language_title: languageTitle });
+    }
+    return { fn, language, typescript: dialect === 'typescript' };
+  }
+
+  /** Checks a script as its sessions will be prepared: the same compile options (TypeScript, packages). */
+  async #compile(language: Language, typescript: boolean, source: string, dependencies: unknown): Promise<void> {
+    const compileOptions = scriptOptions(language, typescript, { compileOptions: undefined, dependencies });
     const runtime = this.#o.runtimes.get(language);
     const prepared = await runtime.prepare({ scriptHash: scriptHash(language, source, compileOptions), source, ...(compileOptions ? { compileOptions } : {}) });
     if (!prepared.ok) {
       const { kind, message, line, column, diagnostics } = prepared.error;
       throw new ServiceError('COMPILATION_ERROR', `${kind}: ${message}`, { kind, line, column, ...(diagnostics ? { diagnostics } : {}) });
     }
-    const created = await this.#o.store.create({
-      language,
-      title,
-      languageTitle: resolvedTitle,
-      description,
-      schema: schema as FunctionSchema | null,
-      examples,
-      createdBy: userId,
-      tags: tags as string[],
-      scriptContent: source,
-      cacheable: cache,
-      dependencies: isPlainObject(dependencies) ? (dependencies as Record<string, string>) : null,
-    });
-    if (!created) throw new ServiceError('CONFLICT', `A function "${languageTitle}" already exists`, { language_title: languageTitle });
-    return detail(created);
   }
+}
+
+/** The fields of a POST or PATCH body that describe a function, each checked; absent ones stay absent. */
+interface FunctionFields {
+  scriptContent?: string;
+  description?: string | null;
+  schema?: FunctionSchema | null;
+  examples?: unknown[];
+  tags?: string[];
+  cacheable?: boolean;
+  dependencies?: unknown;
+}
+
+function checkFields(body: Readonly<Record<string, unknown>>, maxScriptSize: number): FunctionFields {
+  const fields: FunctionFields = {};
+  const { script_content: source, description, schema, examples, tags, cache, dependencies } = body;
+  if (source !== undefined) {
+    if (typeof source !== 'string' || source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
+    if (Buffer.byteLength(source) > maxScriptSize) {
+      throw new ServiceError('INVALID_REQUEST', `script_content is over the limit (MAX_SCRIPT_SIZE ${maxScriptSize} bytes)`, { limit: maxScriptSize }, 413);
+    }
+    if (source.includes('\u0000')) throw new ServiceError('INVALID_REQUEST', 'script_content must not contain NUL characters', { field: 'script_content' });
+    fields.scriptContent = source;
+  }
+  if (description !== undefined) {
+    if (description !== null && (typeof description !== 'string' || description.length > 2000)) {
+      throw new ServiceError('INVALID_REQUEST', '"description" must be a string of at most 2000 characters', { field: 'description' });
+    }
+    fields.description = description;
+  }
+  if (schema !== undefined) {
+    assertJsonLimits(schema, 'schema', FUNCTION_JSON_LIMITS);
+    if (schema !== null) validateSchema(schema);
+    fields.schema = schema;
+  }
+  if (examples !== undefined) {
+    assertJsonLimits(examples, 'examples', FUNCTION_JSON_LIMITS);
+    if (!Array.isArray(examples)) throw new ServiceError('INVALID_REQUEST', '"examples" must be an array', { field: 'examples' });
+    fields.examples = examples;
+  }
+  if (cache !== undefined) {
+    if (typeof cache !== 'boolean') throw new ServiceError('INVALID_REQUEST', '"cache" must be a boolean (false: never cache results)', { field: 'cache' });
+    fields.cacheable = cache;
+  }
+  if (tags !== undefined) {
+    if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length > 64) || tags.length > 32) {
+      throw new ServiceError('INVALID_REQUEST', '"tags" must be an array of at most 32 strings', { field: 'tags' });
+    }
+    fields.tags = tags as string[];
+  }
+  if (dependencies !== undefined) {
+    assertJsonLimits(dependencies, 'dependencies', FUNCTION_JSON_LIMITS);
+    fields.dependencies = dependencies;
+  }
+  return fields;
+}
+
+/** The caller as `created_by` records them: a token's `sub`, or null. */
+function callerId(principal: Principal): string | null {
+  return principal.anonymous ? null : (principal.userId ?? null);
+}
+
+/** The next version: the major part up (1.0.0 → 2.0.0); a version that is not semver starts over at 2.0.0. */
+function nextVersion(version: string): string {
+  return semver.inc(semver.coerce(version) ?? '1.0.0', 'major') ?? '2.0.0';
+}
+
+function noFunction(languageTitle: string): ServiceError {
+  return new ServiceError('NOT_FOUND', `No function "${languageTitle}"`, { language_title: languageTitle });
 }
 
 function summary(fn: FunctionRecord): FunctionSummary {
@@ -141,7 +263,7 @@ function summary(fn: FunctionRecord): FunctionSummary {
     created_at: fn.createdAt.toISOString(),
     updated_at: fn.updatedAt.toISOString(),
     version: fn.version,
-    tags: fn.tags,
+    tags: [...fn.tags],
     cache: fn.cacheable,
   };
 }
@@ -150,7 +272,7 @@ function detail(fn: FunctionRecord): FunctionDetail {
   return {
     ...summary(fn),
     schema: fn.schema,
-    examples: fn.examples,
+    examples: [...fn.examples],
     ...(fn.type === 'dynamic' && fn.scriptContent !== null ? { script_content: fn.scriptContent } : {}),
     ...(fn.dependencies ? { dependencies: fn.dependencies } : {}),
   };

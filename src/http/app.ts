@@ -10,6 +10,7 @@ import { ServiceError, isServiceError } from '../errors/service-error.js';
 import type { ExecutionService } from '../execution/execution-service.js';
 import type { RuntimeCatalog } from '../execution/runtime-catalog.js';
 import type { FunctionService } from '../functions/function-service.js';
+import type { HistoryService } from '../history/history-service.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SessionService } from '../sessions/session-service.js';
@@ -17,9 +18,13 @@ import type { RequestLogEntry } from '../storage/request-log.js';
 import { registerAudit } from './audit.js';
 import { executionRoutes } from './routes/execution-routes.js';
 import { functionRoutes } from './routes/function-routes.js';
+import { historyRoutes } from './routes/history-routes.js';
 import { operationsRoutes, type HealthReport } from './routes/operations-routes.js';
 import { runtimeRoutes } from './routes/runtime-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
+import { registerApiDocs } from './api-docs.js';
+import { SHARED_SCHEMAS } from './api-schemas.js';
+import { schemaErrorFormatter, validatorCompiler } from './schema-validation.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
 import { registerHttpTracing } from './tracing-hooks.js';
 
@@ -29,6 +34,8 @@ export interface HttpAppDependencies {
   readonly sessions: SessionService;
   readonly execution: ExecutionService;
   readonly functions: FunctionService;
+  /** The read APIs over the request log (a session's executions, a function's stats). */
+  readonly history: HistoryService;
   /** What GET /api/v1/runtimes answers. */
   readonly runtimeCatalog: RuntimeCatalog;
   readonly health: () => Promise<HealthReport>;
@@ -119,7 +126,11 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A request that does not fit its route's schema (api-schemas.ts) is the contract's INVALID_REQUEST.
+    schemaErrorFormatter,
   });
+  app.setValidatorCompiler(validatorCompiler);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
   // A SERVER span per request, continuing an incoming traceparent (before any route is added).
   registerHttpTracing(app);
@@ -161,9 +172,12 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
 
   // /metrics checks METRICS_TOKEN itself (operations-routes.ts), not a JWT.
   await registerSecurity(app, { ...deps.security, ownCredentialRoutes: deps.metricsToken ? ['/metrics'] : [] });
+  // Before the routes: @fastify/swagger collects each route's schema as it is added.
+  await registerApiDocs(app);
   // Each route plugin receives only what it uses.
   await app.register(executionRoutes, { sessions: deps.sessions, execution: deps.execution });
   await app.register(sessionRoutes, { sessions: deps.sessions });
+  await app.register(historyRoutes, { sessions: deps.sessions, history: deps.history });
   await app.register(functionRoutes, { functions: deps.functions });
   await app.register(runtimeRoutes, { runtimes: deps.runtimeCatalog });
   await app.register(operationsRoutes, { health: deps.health, metrics: deps.metrics, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });

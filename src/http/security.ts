@@ -8,6 +8,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { DOCS_PATH } from './api-docs.js';
 import { ServiceError } from '../errors/service-error.js';
 import { ALL_SCOPES, type Principal } from '../common/principal.js';
 import type { Authenticator } from './auth.js';
@@ -79,6 +80,8 @@ export type RateGroup = 'execute' | 'functions';
 declare module 'fastify' {
   interface FastifyContextConfig {
     rateGroup?: RateGroup;
+    /** Answered without a token: what describes the API (the OpenAPI document, the index). */
+    public?: boolean;
   }
 }
 
@@ -94,7 +97,10 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
       request.principal = { anonymous: true, userId: undefined, scopes: anonymousScopes, rateKey: `ip:${address}` };
       return;
     }
-    if (request.routeOptions.url === '/health' || request.method === 'OPTIONS' || ownCredential.has(request.routeOptions.url ?? '')) {
+    const url = request.routeOptions.url ?? '';
+    // /docs and its assets (@fastify/swagger-ui's routes, which take no config) describe the API too.
+    const isPublic = request.routeOptions.config.public === true || url === DOCS_PATH || url.startsWith(`${DOCS_PATH}/`);
+    if (url === '/health' || request.method === 'OPTIONS' || ownCredential.has(url) || isPublic) {
       request.principal = { anonymous: true, userId: undefined, scopes: new Set(), rateKey: `ip:${address}` };
       return;
     }

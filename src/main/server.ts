@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { projectPath } from '../config/paths.js';
-import { createLogger } from '../observability/logger.js';
+import { DOCS_PATH, OPENAPI_PATH } from '../http/api-docs.js';
+import { createServiceLogger } from '../observability/logger.js';
 import { authEnabled, startService } from './service.js';
 import { stopOnSignals } from './shutdown.js';
 
@@ -22,7 +23,10 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createServiceLogger(config.logLevel);
+  // The first line says where everything will be (the port is known here unless it is 0).
+  const planned = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  logger.info({ version }, `lambda-microservice starting: API ${planned}, docs ${planned}${DOCS_PATH}, OpenAPI ${planned}${OPENAPI_PATH}`);
   const service = await startService(config, logger);
   const address = await service.app.listen({ host: config.host, port: config.port });
   if (!authEnabled(config)) {
@@ -35,7 +39,7 @@ async function main(): Promise<void> {
   }
   logger.info(
     { address, database: service.database.mode, dataDir: service.database.mode === 'embedded' ? config.dataDir : undefined, version },
-    `lambda-microservice listening on ${address}`,
+    `lambda-microservice listening on ${address} (docs ${address}${DOCS_PATH}, OpenAPI ${address}${OPENAPI_PATH}, health ${address}/health)`,
   );
 
   stopOnSignals(logger, 'draining requests and flushing logs', config.shutdownGraceMs * 3 + 5000, () => service.stop());

@@ -14,6 +14,7 @@ import { ExecutionService } from '../execution/execution-service.js';
 import { ResultCache } from '../execution/result-cache.js';
 import { RuntimeCatalog } from '../execution/runtime-catalog.js';
 import { FunctionService } from '../functions/function-service.js';
+import { HistoryService } from '../history/history-service.js';
 import { ParamsValidator } from '../functions/params-validator.js';
 import { buildHttpApp } from '../http/app.js';
 import { Authenticator } from '../http/auth.js';
@@ -29,6 +30,7 @@ import { SessionService } from '../sessions/session-service.js';
 import { BatchWriter } from '../storage/batch-writer.js';
 import { openDatabase, type Database } from '../storage/postgres/database.js';
 import { PgFunctionStore } from '../storage/postgres/pg-function-store.js';
+import { PgRequestHistory } from '../storage/postgres/pg-request-history.js';
 import { PgModuleStore } from '../storage/postgres/pg-module-store.js';
 import { ThreadedRequestLogStore } from '../storage/postgres/threaded-request-log-store.js';
 import { PgSessionStore } from '../storage/postgres/pg-session-store.js';
@@ -207,6 +209,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
     defaultTimeoutMs: config.defaultTimeoutMs,
   });
   const functions = new FunctionService({ store: functionStore, router, runtimes, maxScriptSize: config.maxScriptSize });
+  const history = new HistoryService({ sessions, store: new PgRequestHistory(database.pool), router, logger });
   const runtimeCatalog = new RuntimeCatalog({ config, router });
 
   async function pingDatabase(): Promise<ComponentHealth> {
@@ -247,6 +250,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
     sessions,
     execution,
     functions,
+    history,
     runtimeCatalog,
     health,
     writeRequestLog: (entry) => requestLogs.add(entry),

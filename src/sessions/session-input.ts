@@ -1,10 +1,12 @@
 /**
  * What a client may send about a session, checked before anything is looked up, compiled or
- * stored: the id, initialize's body and PATCH's body. Each check names the field it refuses.
+ * stored: the id, and what the route schemas (http/api-schemas.ts) cannot say about initialize's
+ * and PATCH's bodies. Each check names the field it refuses.
  */
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
 import { isPlainObject } from '../common/plain-object.js';
 import { ServiceError } from '../errors/service-error.js';
+import type { InitializeBody as InitializeRequestBody, SessionUpdateBody as SessionUpdateRequestBody } from '../http/api-schemas.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** RFC 3339: a date, "T", a time and a zone (Z or an offset). */
@@ -27,27 +29,23 @@ export interface InitializeBody {
   readonly scriptContent: string | undefined;
 }
 
-/** Initialize's body: `{ "script_content": "...", "context": { ... }, "compile_options": { ... } }`. */
-export function parseInitializeBody(body: unknown, limits: JsonLimits): InitializeBody {
-  if (!isPlainObject(body)) {
-    throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object: { "script_content": "...", "context": { ... } }');
-  }
-  const context = body.context ?? {};
-  assertContextObject(context);
+/**
+ * Initialize's body: `{ "script_content": "...", "context": { ... }, "compile_options": { ... } }`,
+ * whose shape the route's schema checked (http/api-schemas.ts); here what a schema cannot say:
+ * the JSON limits, and compile options or packages sent inside the context (the earlier form).
+ */
+export function parseInitializeBody(body: InitializeRequestBody, limits: JsonLimits): InitializeBody {
+  // The context keeps every field the caller sent (the schema names only those the service reads).
+  const context: Record<string, unknown> = body.context ?? {};
   const compileOptions = body.compile_options ?? context.compile_options;
   const dependencies = body.dependencies ?? context.dependencies;
   if (compileOptions !== undefined && !isPlainObject(compileOptions)) {
-    throw new ServiceError('INVALID_REQUEST', '"compile_options" must be a JSON object', { field: 'compile_options' });
+    throw new ServiceError('INVALID_REQUEST', '"compile_options" must be a JSON object', { field: 'context.compile_options' });
   }
-  validateContext(context);
   assertJsonLimits(context, 'context', limits);
   if (compileOptions !== undefined) assertJsonLimits(compileOptions, 'compile_options', limits);
-  const script = body.script_content;
-  if (script !== undefined && script !== null && typeof script !== 'string') {
-    throw new ServiceError('INVALID_REQUEST', '"script_content" must be a string', { field: 'script_content' });
-  }
   if (dependencies !== undefined) assertJsonLimits(dependencies, 'dependencies', limits);
-  return { context, compileOptions, dependencies, scriptContent: script ?? undefined };
+  return { context, compileOptions, dependencies, scriptContent: body.script_content ?? undefined };
 }
 
 /**
@@ -80,11 +78,8 @@ export interface UpdateBody {
   readonly context: Record<string, unknown> | undefined;
 }
 
-/** PATCH's body: a new `expires_at` (future, within the maximum lifetime) and/or `context` fields. */
-export function parseUpdateBody(body: unknown, maxLifetimeSeconds: number): UpdateBody {
-  if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object with "expires_at" and/or "context"');
-  const unknownKeys = Object.keys(body).filter((k) => k !== 'expires_at' && k !== 'context');
-  if (unknownKeys.length > 0) throw new ServiceError('INVALID_REQUEST', `Unknown field(s): ${unknownKeys.join(', ')}`, { fields: unknownKeys });
+/** PATCH's body (its shape checked by the route's schema): a new `expires_at` (future, within the maximum lifetime) and/or `context` fields. */
+export function parseUpdateBody(body: SessionUpdateRequestBody, maxLifetimeSeconds: number): UpdateBody {
   if (body.expires_at === undefined && body.context === undefined) {
     throw new ServiceError('INVALID_REQUEST', 'Nothing to update: send "expires_at" and/or "context"');
   }
@@ -101,12 +96,7 @@ export function parseUpdateBody(body: unknown, maxLifetimeSeconds: number): Upda
       });
     }
   }
-  const context = body.context;
-  if (context !== undefined) {
-    assertContextObject(context);
-    validateContext(context);
-  }
-  return { expiresAt, context };
+  return { expiresAt, context: body.context };
 }
 
 function parseTimestamp(value: unknown): Date {
@@ -114,22 +104,4 @@ function parseTimestamp(value: unknown): Date {
     throw new ServiceError('INVALID_REQUEST', 'expires_at must be an RFC 3339 timestamp such as "2026-01-01T12:00:00Z"', { field: 'expires_at' });
   }
   return new Date(value);
-}
-
-function assertContextObject(context: unknown): asserts context is Record<string, unknown> {
-  if (!isPlainObject(context)) throw new ServiceError('INVALID_REQUEST', '"context" must be a JSON object', { field: 'context' });
-}
-
-/** Checks the context fields the service itself reads. */
-function validateContext(context: Record<string, unknown>): void {
-  const { timeout_ms: timeoutMs, retain_session: retain, user_id: userId } = context;
-  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && Number.isInteger(timeoutMs) && timeoutMs > 0)) {
-    throw new ServiceError('INVALID_REQUEST', 'context.timeout_ms must be a positive integer (milliseconds)', { field: 'context.timeout_ms' });
-  }
-  if (retain !== undefined && typeof retain !== 'boolean') {
-    throw new ServiceError('INVALID_REQUEST', 'context.retain_session must be a boolean', { field: 'context.retain_session' });
-  }
-  if (userId !== undefined && userId !== null && typeof userId !== 'string') {
-    throw new ServiceError('INVALID_REQUEST', 'context.user_id must be a string', { field: 'context.user_id' });
-  }
 }

@@ -7,7 +7,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
-import { requireExecuteScope, type Principal } from '../common/principal.js';
+import { decodeCursor, encodeCursor, PAGE_LIMIT, type Page } from '../common/cursor.js';
+import { executableLanguages, requireExecuteScope, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { FunctionStore } from '../functions/function.js';
@@ -19,9 +20,10 @@ import { ActivityRecorder } from './activity-recorder.js';
 import { canonicalJson } from './canonical-json.js';
 import { HotSessions, type HotSession } from './hot-sessions.js';
 import type { SessionCache } from './session-cache.js';
+import type { InitializeBody as InitializeRequestBody, SessionUpdateBody as SessionUpdateRequestBody } from '../http/api-schemas.js';
 import { assertScript, assertSessionId, parseInitializeBody, parseUpdateBody, scriptOptions } from './session-input.js';
 import { sessionView, type SessionView } from './session-view.js';
-import type { SessionRecord, SessionStore } from './session.js';
+import type { SessionListFilter, SessionListQuery, SessionRecord, SessionStore } from './session.js';
 
 export interface SessionServiceOptions {
   readonly store: SessionStore;
@@ -42,7 +44,8 @@ export interface SessionServiceOptions {
 
 export interface InitializeInput {
   readonly languageTitle: string | undefined;
-  readonly body: unknown;
+  /** Shaped by the route's schema (http/api-schemas.ts). */
+  readonly body: InitializeRequestBody;
   /** The caller; an authenticated one owns the session (others get 404 for it). */
   readonly principal: Principal;
   /** The X-User-ID header (the earlier implementation's): the user when auth is off and the context names none. */
@@ -99,6 +102,8 @@ export class SessionService {
     const { context, scriptContent } = body;
     let source = scriptContent;
     let functionId: string | null = null;
+    // The version it starts on: its params schema and cache flag stay that version's (sessionFunctionVersion).
+    let functionVersion: string | undefined;
     let dependencies = body.dependencies;
     if (source === undefined) {
       const fn = await this.#o.functions.get(languageTitle);
@@ -109,6 +114,7 @@ export class SessionService {
       }
       source = fn.scriptContent;
       functionId = fn.id;
+      functionVersion = fn.version;
       // A registered function's packages, unless the client names its own.
       dependencies ??= fn.dependencies ?? undefined;
     }
@@ -142,7 +148,7 @@ export class SessionService {
       compileOptions: compileOptions ?? null,
       compileStatus: prepared.ok ? 'compiled' : 'failed',
       compileError: prepared.ok ? null : formatCompileError(prepared.error),
-      metadata: { ...(prepared.ok ? { compile_ms: prepared.compileMs } : {}), ...(owner ? { owner } : {}) },
+      metadata: { ...(prepared.ok ? { compile_ms: prepared.compileMs } : {}), ...(owner ? { owner } : {}), ...(functionVersion !== undefined ? { function_version: functionVersion } : {}) },
       functionId,
     };
     await this.#persist(record);
@@ -184,14 +190,18 @@ export class SessionService {
 
   /** A session from the database, put in the shared cache for the next replica that needs it. */
   async #load(id: string): Promise<SessionRecord | undefined> {
-    let record: SessionRecord | undefined;
+    const record = await this.#find(id);
+    if (record?.status === 'active') await this.#o.cache.put(record);
+    return record;
+  }
+
+  /** The stored record; SERVICE_UNAVAILABLE when the database cannot answer. */
+  async #find(id: string): Promise<SessionRecord | undefined> {
     try {
-      record = await this.#o.store.find(id);
+      return await this.#o.store.find(id);
     } catch (error) {
       throw this.#lookupFailed(id, error);
     }
-    if (record?.status === 'active') await this.#o.cache.put(record);
-    return record;
   }
 
   #lookupFailed(id: string, error: unknown): ServiceError {
@@ -244,13 +254,58 @@ export class SessionService {
       throw notFound(id);
     }
     assertAccess(record, principal);
-    const pending = this.#activity.pending(id);
+    return this.#live(record);
+  }
+
+  /** The stored record as the API shows it, with this replica's executions not yet written. */
+  #live(record: SessionRecord): SessionView {
+    const pending = this.#activity.pending(record.requestId);
     if (!pending) return sessionView(record);
     const last = record.lastExecutedAt && record.lastExecutedAt > pending.lastExecutedAt ? record.lastExecutedAt : pending.lastExecutedAt;
     return sessionView(record, { executions: record.executionCount + pending.executions, lastExecutedAt: last, completed: pending.completed });
   }
 
-  async update(requestId: string, body: unknown, principal: Principal): Promise<SessionView> {
+  /**
+   * GET /api/v1/sessions: the caller's sessions, newest first, each as GET shows it. An
+   * authenticated caller's are the ones made with their token; an anonymous caller's (auth off)
+   * the ones made without a token: exactly those GET shows them, in the languages they may
+   * execute. Ended sessions are listed (history); deleted ones are not.
+   */
+  async list(query: SessionListQuery, principal: Principal): Promise<{ sessions: SessionView[]; next_cursor: string | null }> {
+    const after = decodeCursor(query.cursor);
+    const filter: SessionListFilter = {
+      owner: principal.anonymous ? null : (principal.userId ?? null),
+      languages: executableLanguages(principal),
+      ...(query.language !== undefined ? { language: query.language } : {}),
+      ...(query.language_title !== undefined ? { languageTitle: query.language_title } : {}),
+      ...(query.status !== undefined ? { status: query.status } : {}),
+      ...(after ? { after } : {}),
+      limit: query.limit ?? PAGE_LIMIT.default,
+      now: new Date(),
+    };
+    let page: Page<SessionRecord>;
+    try {
+      page = await this.#o.store.list(filter);
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'session list failed');
+      throw new ServiceError('SERVICE_UNAVAILABLE', 'The sessions could not be read (database unavailable); try again shortly');
+    }
+    return { sessions: page.items.map((record) => this.#live(record)), next_cursor: encodeCursor(page.next) };
+  }
+
+  /**
+   * A session whose history (its executions) the caller may read: GET's rule of ownership and
+   * scope, whatever its status (an ended session's history stays readable) unless deleted. 404 otherwise.
+   */
+  async readable(requestId: string, principal: Principal): Promise<SessionRecord> {
+    const id = assertSessionId(requestId);
+    const record = await this.#find(id);
+    if (!record || record.metadata.deleted === true) throw notFound(id);
+    assertAccess(record, principal);
+    return record;
+  }
+
+  async update(requestId: string, body: SessionUpdateRequestBody, principal: Principal): Promise<SessionView> {
     const id = assertSessionId(requestId);
     const { expiresAt, context } = parseUpdateBody(body, this.#o.sessionMaxLifetimeSeconds);
     const current = await this.get(id, principal);
@@ -303,6 +358,12 @@ export class SessionService {
   get activityQueueDepth(): number {
     return this.#activity.depth;
   }
+}
+
+/** The version of its registered function a session started on (undefined: none recorded, a session from before versions). */
+export function sessionFunctionVersion(record: SessionRecord): string | undefined {
+  const version = record.metadata.function_version;
+  return typeof version === 'string' ? version : undefined;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Page, PageKey } from '../common/cursor.js';
 import type { Language } from '../runtimes/runtime.js';
 
 export type SessionStatus = 'active' | 'expired' | 'completed' | 'error';
@@ -42,6 +43,30 @@ export interface SessionActivity {
   readonly completed: boolean;
 }
 
+/** The query of GET /api/v1/sessions (shaped by its route's schema, http/read-schemas.ts). */
+export interface SessionListQuery {
+  readonly status?: SessionStatus;
+  readonly language?: Language;
+  readonly language_title?: string;
+  readonly cursor?: string;
+  readonly limit?: number;
+}
+
+/** GET /api/v1/sessions: which sessions, newest first. Deleted sessions are never listed. */
+export interface SessionListFilter {
+  /** A user's own sessions (made with their token); null: the sessions made without a token. */
+  readonly owner: string | null;
+  /** The languages the caller may see; undefined: every one. */
+  readonly languages: readonly Language[] | undefined;
+  readonly language?: Language;
+  readonly languageTitle?: string;
+  /** As GET shows it: an active session past its expiry is `expired`. */
+  readonly status?: SessionStatus;
+  readonly after?: PageKey;
+  readonly limit: number;
+  readonly now: Date;
+}
+
 export interface SessionStore {
   insert(session: SessionRecord): Promise<void>;
   find(requestId: string): Promise<SessionRecord | undefined>;
@@ -51,4 +76,6 @@ export interface SessionStore {
   /** Marks active sessions past their expiry as expired; returns their ids. */
   expireDue(now: Date): Promise<string[]>;
   countActive(now: Date): Promise<number>;
+  /** A page of sessions, newest first, without their scripts and compiled artifacts. */
+  list(filter: SessionListFilter): Promise<Page<SessionRecord>>;
 }

@@ -1,3 +1,9 @@
+/**
+ * request_logs.endpoint of an execute, as http/audit.ts writes it (method and route pattern). The
+ * stats index of migration 9 holds only these rows: its predicate is this literal.
+ */
+export const EXECUTE_ENDPOINT = 'POST /api/v1/execute/:requestId';
+
 /** One row of public.request_logs, with the public.error_logs row of a failure. */
 export interface RequestLogEntry {
   readonly id: string;

@@ -5,6 +5,9 @@ import { loadConfig } from '../../src/config/config.js';
 import { createSilentLogger } from '../../src/observability/logger.js';
 import { startService, type RunningService } from '../../src/main/service.js';
 import type { LightMyRequestResponse } from 'fastify';
+import { after, before } from 'node:test';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { checkAgainstOpenApi } from './openapi.js';
 import { RUST_TEST_CACHE_DIR } from './rust.js';
 
 /**
@@ -24,6 +27,24 @@ export async function startTestService(env: Record<string, string>): Promise<Run
     'test',
   );
   return startService(config, createSilentLogger());
+}
+
+/**
+ * For one describe block: a scratch database and the service on it, started before its tests
+ * (handed to `assign`) and stopped and dropped after them.
+ */
+export function onScratchService(env: Record<string, string>, assign: (started: { db: TestDatabase; service: RunningService }) => void): void {
+  let started: { db: TestDatabase; service: RunningService } | undefined;
+  let db: TestDatabase | undefined;
+  before(async () => {
+    db = await createTestDatabase();
+    started = { db, service: await startTestService({ DATABASE_URL: db.url, ...env }) };
+    assign(started);
+  });
+  after(async () => {
+    await started?.service.stop();
+    await db?.drop();
+  });
 }
 
 export interface JsonResponse<T = Record<string, unknown>> {
@@ -49,7 +70,9 @@ export async function call(
   });
   const text = response.body;
   let body: AnyJson = {};
-  if (text.length > 0 && String(response.headers['content-type'] ?? '').includes('json')) body = JSON.parse(text) as AnyJson;
+  const contentType = String(response.headers['content-type'] ?? '');
+  if (text.length > 0 && contentType.includes('json')) body = JSON.parse(text) as AnyJson;
+  checkAgainstOpenApi(service.app, method, url, response.statusCode, contentType, body);
   return { status: response.statusCode, body, headers: response.headers };
 }
 

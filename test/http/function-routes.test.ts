@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { RunningService } from '../../src/main/service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { call, execute, initialize, startTestService } from '../helpers/service.js';
+import type { TestDatabase } from '../helpers/postgres.js';
+import { call, execute, initialize, onScratchService } from '../helpers/service.js';
 
 describe('functions catalog and operations routes (real PostgreSQL)', () => {
   let db: TestDatabase;
   let service: RunningService;
-
-  before(async () => {
-    db = await createTestDatabase();
-    service = await startTestService({ DATABASE_URL: db.url });
-  });
-  after(async () => {
-    await service?.stop();
-    await db?.drop();
-  });
+  onScratchService({}, (started) => ({ db, service } = started));
 
   it('lists the three shipped functions', async () => {
     const res = await call(service, 'GET', '/api/v1/functions');

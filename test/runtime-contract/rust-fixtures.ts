@@ -8,6 +8,61 @@ export const HEAD = 'use serde_json::{json, Map, Value};\n';
 /** Compiled at opt-level 0: the cases are about what a script can use, and compile in a second, not four. */
 const DEBUG = { optimization_level: 'debug' } as const;
 
+/**
+ * One script that uses every crate of the set, picked by params.crate (a serde enum, internally
+ * tagged): compiled once per runtime, so the crate cases below cost one compile, not eight.
+ */
+const CRATE_TOUR = `use chrono::{DateTime, Duration, Utc};
+use itertools::Itertools;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+#[derive(Deserialize)]
+#[serde(tag = "crate", rename_all = "lowercase")]
+pub enum Case {
+    Json { list: Vec<u32> },
+    Regex { text: String },
+    Chrono { at: String },
+    Base64 { text: String },
+    Sha2 { text: String },
+    Rand,
+    Itertools { list: Vec<i32> },
+    Uuid,
+}
+
+pub fn handler(case: Case) -> Result<Value, String> {
+    Ok(match case {
+        Case::Json { list } => json!({ "sum": list.iter().sum::<u32>(), "map": serde_json::Map::new() }),
+        Case::Regex { text } => {
+            let re = regex::Regex::new(r"(\\d{4})-(\\d{2})").map_err(|e| e.to_string())?;
+            json!(re.captures_iter(&text).map(|c| c[1].to_string() + "/" + &c[2]).collect::<Vec<_>>())
+        }
+        Case::Chrono { at } => {
+            let at: DateTime<Utc> = at.parse().map_err(|e: chrono::ParseError| e.to_string())?;
+            let later = at + Duration::days(40);
+            json!({ "later": later.format("%Y-%m-%d %a").to_string(), "now_after_2020": Utc::now().timestamp() > 1_577_836_800 })
+        }
+        Case::Base64 { text } => {
+            let back = base64::decode("aGVsbG8=").map_err(|e| e.to_string())?;
+            json!([base64::encode(text), String::from_utf8(back).map_err(|e| e.to_string())?])
+        }
+        Case::Sha2 { text } => json!(hex::encode(Sha256::digest(text.as_bytes()))),
+        Case::Rand => {
+            let mut rng = rand::thread_rng();
+            json!((0..16).map(|_| rng.gen_range(0..1_000_000)).collect::<Vec<u32>>())
+        }
+        Case::Itertools { list } => json!(list.into_iter().sorted().dedup().map(|n| n.to_string()).join(",")),
+        Case::Uuid => json!([uuid::Uuid::new_v4().to_string(), uuid::Uuid::parse_str("67e55044-10b1-426f-9247-bb680e5fe0c8").map_err(|e| e.to_string())?.to_string()]),
+    })
+}
+`;
+
+function crateCase(name: string, params: unknown, result: unknown, check?: (result: unknown) => void): LanguageCase[] {
+  return [{ name, source: CRATE_TOUR, params, result, ...(check ? { check } : {}) }];
+}
+
 /** One case per crate of the set (src/runtimes/rust/crates.json) and per handler form. */
 const CRATES: LanguageCase[] = (
   [
@@ -39,71 +94,22 @@ const CRATES: LanguageCase[] = (
       assert.equal(typeof result[1], 'number');
     },
   },
-  {
-    name: 'serde_json: json! and typed values',
-    source: HEAD + 'pub fn handler(params: Value) -> Result<Value, String> {\n    let list: Vec<u32> = serde_json::from_value(params["list"].clone()).map_err(|e| e.to_string())?;\n    Ok(json!({ "sum": list.iter().sum::<u32>(), "map": Map::new() }))\n}\n',
-    params: { list: [1, 2, 3] },
-    result: { sum: 6, map: {} },
-  },
-  {
-    name: 'regex',
-    source: 'pub fn handler(params: serde_json::Value) -> Result<Vec<String>, String> {\n    let re = regex::Regex::new(r"(\\d{4})-(\\d{2})").map_err(|e| e.to_string())?;\n    Ok(re.captures_iter(params["text"].as_str().unwrap_or("")).map(|c| c[1].to_string() + "/" + &c[2]).collect())\n}\n',
-    params: { text: 'from 2024-05 to 2025-11' },
-    result: ['2024/05', '2025/11'],
-  },
-  {
-    name: 'chrono: parse, arithmetic, format, and the clock',
-    source:
-      'use chrono::{DateTime, Duration, Utc};\n' +
-      'pub fn handler(params: serde_json::Value) -> Result<serde_json::Value, String> {\n' +
-      '    let at: DateTime<Utc> = params["at"].as_str().unwrap_or("").parse().map_err(|e: chrono::ParseError| e.to_string())?;\n' +
-      '    let later = at + Duration::days(40);\n' +
-      '    Ok(serde_json::json!({ "later": later.format("%Y-%m-%d %a").to_string(), "now_after_2020": Utc::now().timestamp() > 1_577_836_800 }))\n' +
-      '}\n',
-    params: { at: '2024-02-01T12:00:00Z' },
-    result: { later: '2024-03-12 Tue', now_after_2020: true },
-  },
-  {
-    name: 'base64',
-    source: 'pub fn handler(params: serde_json::Value) -> Result<(String, String), String> {\n    let text = params["text"].as_str().unwrap_or("");\n    let back = base64::decode("aGVsbG8=").map_err(|e| e.to_string())?;\n    Ok((base64::encode(text), String::from_utf8(back).map_err(|e| e.to_string())?))\n}\n',
-    params: { text: 'lambda' },
-    result: ['bGFtYmRh', 'hello'],
-  },
-  {
-    name: 'sha2 and hex',
-    source: 'use sha2::{Digest, Sha256};\npub fn handler(params: serde_json::Value) -> Result<String, String> {\n    Ok(hex::encode(Sha256::digest(params["text"].as_str().unwrap_or("").as_bytes())))\n}\n',
-    params: { text: 'abc' },
-    result: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
-  },
-  {
-    name: 'rand (getrandom on WASI random_get)',
-    source:
-      'use rand::Rng;\n' +
-      'pub fn handler(_params: serde_json::Value) -> Result<Vec<u32>, String> {\n' +
-      '    let mut rng = rand::thread_rng();\n' +
-      '    Ok((0..16).map(|_| rng.gen_range(0..1_000_000)).collect())\n' +
-      '}\n',
-    check: (result: unknown) => {
-      assert.ok(Array.isArray(result) && result.length === 16);
-      assert.ok(result.every((n) => Number.isInteger(n) && n >= 0 && n < 1_000_000));
-      assert.ok(new Set(result).size > 8, `not random: ${JSON.stringify(result)}`);
-    },
-  },
-  {
-    name: 'itertools',
-    source: 'use itertools::Itertools;\npub fn handler(params: Vec<i32>) -> Result<String, String> {\n    Ok(params.into_iter().sorted().dedup().map(|n| n.to_string()).join(","))\n}\n',
-    params: [3, 1, 3, 2, 1],
-    result: '1,2,3',
-  },
-  {
-    name: 'uuid v4',
-    source: 'pub fn handler(_params: serde_json::Value) -> Result<(String, String), String> {\n    let id = uuid::Uuid::new_v4();\n    Ok((id.to_string(), uuid::Uuid::parse_str("67e55044-10b1-426f-9247-bb680e5fe0c8").map_err(|e| e.to_string())?.to_string()))\n}\n',
-    check: (result: unknown) => {
-      assert.ok(Array.isArray(result));
-      assert.match(String(result[0]), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      assert.equal(result[1], '67e55044-10b1-426f-9247-bb680e5fe0c8');
-    },
-  },
+  ...crateCase('serde_json: json! and typed values', { crate: 'json', list: [1, 2, 3] }, { sum: 6, map: {} }),
+  ...crateCase('regex', { crate: 'regex', text: 'from 2024-05 to 2025-11' }, ['2024/05', '2025/11']),
+  ...crateCase('chrono: parse, arithmetic, format, and the clock', { crate: 'chrono', at: '2024-02-01T12:00:00Z' }, { later: '2024-03-12 Tue', now_after_2020: true }),
+  ...crateCase('base64', { crate: 'base64', text: 'lambda' }, ['bGFtYmRh', 'hello']),
+  ...crateCase('sha2 and hex', { crate: 'sha2', text: 'abc' }, 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'),
+  ...crateCase('rand (getrandom on WASI random_get)', { crate: 'rand' }, undefined, (result) => {
+    assert.ok(Array.isArray(result) && result.length === 16);
+    assert.ok(result.every((n) => Number.isInteger(n) && n >= 0 && n < 1_000_000));
+    assert.ok(new Set(result).size > 8, `not random: ${JSON.stringify(result)}`);
+  }),
+  ...crateCase('itertools', { crate: 'itertools', list: [3, 1, 3, 2, 1] }, '1,2,3'),
+  ...crateCase('uuid v4', { crate: 'uuid' }, undefined, (result) => {
+    assert.ok(Array.isArray(result));
+    assert.match(String(result[0]), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(result[1], '67e55044-10b1-426f-9247-bb680e5fe0c8');
+  }),
   {
     name: 'a whole program: fn main() reads the event on stdin, prints the result on stdout',
     source:

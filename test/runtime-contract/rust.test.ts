@@ -453,16 +453,16 @@ describe('rust runtime', () => {
     it('does not stall other calls while one runs long', async () => {
       // Compiled first: the calls below measure running, not a compile (seconds on a loaded machine).
       assert.equal(await h.ok(rustFixtures.echo, -1), -1);
-      const loop = h.run(rustFixtures.infiniteLoop, {}, { timeoutMs: 1500 }).then((result) => ({ result, at: performance.now() }));
+      // A limit far beyond what 20 short calls take, even on a loaded machine: the state checked is
+      // "the loop still runs while they are answered", not how fast they are.
+      let loopEnded = false;
+      const loop = h.run(rustFixtures.infiniteLoop, {}, { timeoutMs: 5000 }).finally(() => (loopEnded = true));
       await waitFor('the loop to be running', () => Number(runtime.health().details?.busy) >= 1);
-      const finished: number[] = [];
       for (let i = 0; i < 20; i++) {
         assert.equal(await h.ok(rustFixtures.echo, i), i);
-        finished.push(performance.now());
+        assert.equal(loopEnded, false, `call ${i} was answered after the loop ended: it waited for it`);
       }
-      const { result, at } = await loop;
-      assert.equal(result.status, 'timeout');
-      assert.ok(Math.max(...finished) < at);
+      assert.equal((await loop).status, 'timeout');
     });
 
     it('reports duration and memory use', async () => {

@@ -2,6 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginCallback } from 'fastify';
 import { ServiceError } from '../../errors/service-error.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { AnyJson } from '../api-schemas.js';
+
+const HEALTH_SHAPE = '`{ "status": "ok" | "degraded" | "down", "version", "components": { "controller", "postgres", "redis", "runtimes": { "<language>": { "status", ... } } } }`';
 
 export interface ComponentHealth {
   status: 'up' | 'down' | 'degraded' | 'unavailable' | 'not_configured';
@@ -34,12 +37,35 @@ export interface OperationsRoutesOptions {
 }
 
 export const operationsRoutes: FastifyPluginCallback<OperationsRoutesOptions> = (app, deps, done) => {
-  app.get('/health', async (_request, reply) => {
+  app.get(
+    '/health',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Health of the service and what it depends on',
+        description: '200 while the service can serve (`ok` or `degraded`), 503 when it cannot (`down`). No auth.',
+        security: [],
+        response: { 200: AnyJson(HEALTH_SHAPE), 503: AnyJson(HEALTH_SHAPE) },
+      },
+    },
+    async (_request, reply) => {
     const report = await deps.health();
     return reply.status(report.status === 'down' ? 503 : 200).send(report);
-  });
+    },
+  );
 
-  app.get('/metrics', async (request, reply) => {
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format)',
+        description: 'With METRICS_TOKEN set, wants `Authorization: Bearer <METRICS_TOKEN>` (not a JWT).',
+        security: [],
+        produces: ['text/plain'],
+      },
+    },
+    async (request, reply) => {
     const token = deps.metricsToken;
     if (token !== undefined) {
       const header = request.headers.authorization;
@@ -48,6 +74,7 @@ export const operationsRoutes: FastifyPluginCallback<OperationsRoutesOptions> = 
     }
     const text = await deps.metrics.registry.metrics();
     return reply.header('content-type', deps.metrics.registry.contentType).send(text);
-  });
+    },
+  );
   done();
 };

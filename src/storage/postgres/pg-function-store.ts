@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { toJsonb, toText } from './jsonb.js';
-import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType, NewFunction } from '../../functions/function.js';
+import type { FunctionBehaviour, FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType, FunctionVersion, NewFunction } from '../../functions/function.js';
 import type { Language } from '../../runtimes/runtime.js';
 
 interface FunctionRow {
@@ -24,7 +24,7 @@ interface FunctionRow {
 
 const SELECT = `SELECT f.id, f.language, f.title, f.language_title, f.description, f.schema_definition, f.examples,
     f.function_type, f.created_by, f.created_at, f.updated_at, f.version, f.tags, f.cacheable, f.dependencies,
-    (SELECT s.content FROM meta.scripts s WHERE s.function_id = f.id ORDER BY s.updated_at DESC LIMIT 1) AS script_content
+    (SELECT s.content FROM meta.scripts s WHERE s.function_id = f.id ORDER BY s.updated_at DESC, s.created_at DESC LIMIT 1) AS script_content
   FROM meta.functions f`;
 
 function toRecord(row: FunctionRow): FunctionRecord {
@@ -80,29 +80,81 @@ export class PgFunctionStore implements FunctionStore {
   }
 
   async create(fn: NewFunction): Promise<FunctionRecord | undefined> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const inserted = await client.query<{ id: string }>(
+    const id = await this.#transaction(async (client) => {
+      const inserted = await client.query<{ id: string; version: string }>(
         `INSERT INTO meta.functions (language, title, language_title, description, schema_definition, examples, created_by, tags, cacheable, dependencies, function_type)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'dynamic')
          ON CONFLICT (language_title) DO NOTHING
-         RETURNING id`,
+         RETURNING id, version`,
         [fn.language, fn.title, fn.languageTitle, toText(fn.description), toJsonb(fn.schema), toJsonb(fn.examples), toText(fn.createdBy), fn.tags.map((t) => toText(t)), fn.cacheable, toJsonb(fn.dependencies ?? null)],
       );
-      const id = inserted.rows[0]?.id;
-      if (!id) {
-        await client.query('ROLLBACK');
-        return undefined;
-      }
-      await client.query('INSERT INTO meta.scripts (function_id, content) VALUES ($1, $2)', [id, fn.scriptContent]);
-      await client.query('COMMIT');
+      const row = inserted.rows[0];
+      if (!row) return undefined;
+      await this.#insertScript(client, row.id, { version: row.version, scriptContent: fn.scriptContent, schema: fn.schema, cacheable: fn.cacheable, createdBy: fn.createdBy });
+      return row.id;
+    });
+    return id === undefined ? undefined : this.get(fn.languageTitle);
+  }
+
+  async behaviour(id: string, version: string | undefined): Promise<FunctionBehaviour | undefined> {
+    if (version !== undefined) {
+      const { rows } = await this.#pool.query<{ schema_definition: FunctionSchema | null; cacheable: boolean | null }>(
+        'SELECT schema_definition, cacheable FROM meta.scripts WHERE function_id = $1 AND version = $2',
+        [id, version],
+      );
+      const row = rows[0];
+      if (row && row.cacheable !== null) return { schema: row.schema_definition, cacheable: row.cacheable };
+    }
+    const { rows } = await this.#pool.query<{ schema_definition: FunctionSchema | null; cacheable: boolean }>('SELECT schema_definition, cacheable FROM meta.functions WHERE id = $1', [id]);
+    const row = rows[0];
+    return row ? { schema: row.schema_definition, cacheable: row.cacheable } : undefined;
+  }
+
+  async update(id: string, from: string, next: FunctionVersion): Promise<FunctionRecord | undefined> {
+    const updated = await this.#transaction(async (client) => {
+      const changed = await client.query(
+        `UPDATE meta.functions SET description = $4, schema_definition = $5, examples = $6, tags = $7, cacheable = $8, dependencies = $9,
+           version = $3, updated_at = now()
+         WHERE id = $1 AND version = $2 AND is_active AND function_type = 'dynamic'`,
+        [id, from, next.version, toText(next.description), toJsonb(next.schema), toJsonb(next.examples), next.tags.map((t) => toText(t)), next.cacheable, toJsonb(next.dependencies)],
+      );
+      if (changed.rowCount !== 1) return false;
+      await this.#insertScript(client, id, next);
+      return true;
+    });
+    return updated ? this.getById(id) : undefined;
+  }
+
+  async deactivate(id: string): Promise<boolean> {
+    const { rowCount } = await this.#pool.query(`UPDATE meta.functions SET is_active = false, updated_at = now() WHERE id = $1 AND is_active AND function_type = 'dynamic'`, [id]);
+    return rowCount === 1;
+  }
+
+  /** One version's script row: what its sessions keep (src/functions/function.ts FunctionBehaviour). */
+  async #insertScript(client: pg.PoolClient, id: string, v: Pick<FunctionVersion, 'version' | 'scriptContent' | 'schema' | 'cacheable' | 'createdBy'>): Promise<void> {
+    await client.query('INSERT INTO meta.scripts (function_id, content, version, schema_definition, cacheable, created_by) VALUES ($1, $2, $3, $4, $5, $6)', [
+      id,
+      v.scriptContent,
+      v.version,
+      toJsonb(v.schema),
+      v.cacheable,
+      toText(v.createdBy),
+    ]);
+  }
+
+  /** `work` in one transaction; undefined or false from it rolls back. */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query(result === undefined || result === false ? 'ROLLBACK' : 'COMMIT');
+      return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
       client.release();
     }
-    return this.get(fn.languageTitle);
   }
 }

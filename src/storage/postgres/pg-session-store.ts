@@ -1,7 +1,9 @@
 import type pg from 'pg';
+import { pageOf, type Page } from '../../common/cursor.js';
 import { toJsonb, toText } from './jsonb.js';
+import { afterKey, keyTime, parameters } from './page-key.js';
 import type { Language } from '../../runtimes/runtime.js';
-import type { CompileStatus, SessionActivity, SessionPatch, SessionRecord, SessionStatus, SessionStore } from '../../sessions/session.js';
+import type { CompileStatus, SessionActivity, SessionListFilter, SessionPatch, SessionRecord, SessionStatus, SessionStore } from '../../sessions/session.js';
 
 interface SessionRow {
   request_id: string;
@@ -27,6 +29,12 @@ interface SessionRow {
 const COLUMNS = `request_id, language_title, language, user_id, created_at, expires_at, last_executed_at,
   execution_count, status, context, script_content, script_hash, compiled_artifact, compile_options,
   compile_status, compile_error, metadata, function_id`;
+
+/** A list shows no script nor compiled artifact: a page of 100 stays small. */
+const LIST_COLUMNS = COLUMNS.replace('script_content', 'NULL::text AS script_content').replace('compiled_artifact', 'NULL::bytea AS compiled_artifact');
+
+/** The language of a row the earlier implementation wrote (no language column) is its Language-Title's prefix. */
+const LANGUAGE = `COALESCE(language, split_part(language_title, '-', 1))`;
 
 function toRecord(row: SessionRow): SessionRecord {
   return {
@@ -127,5 +135,32 @@ export class PgSessionStore implements SessionStore {
       [now],
     );
     return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Newest first by (created_at, request_id): a range of sessions_user_created_idx or sessions_created_idx. */
+  async list(filter: SessionListFilter): Promise<Page<SessionRecord>> {
+    const { values, arg } = parameters();
+    const where = [`metadata->>'deleted' IS DISTINCT FROM 'true'`];
+    if (filter.owner === null) where.push(`NOT (metadata ? 'owner')`);
+    else {
+      const owner = arg(filter.owner);
+      where.push(`user_id = ${owner}`, `metadata->>'owner' = ${owner}`);
+    }
+    if (filter.languages) where.push(`${LANGUAGE} = ANY(${arg(filter.languages)}::text[])`);
+    if (filter.language) where.push(`${LANGUAGE} = ${arg(filter.language)}`);
+    if (filter.languageTitle) where.push(`language_title = ${arg(filter.languageTitle)}`);
+    if (filter.status === 'active') where.push(`status = 'active' AND expires_at > ${arg(filter.now)}`);
+    else if (filter.status === 'expired') where.push(`(status = 'expired' OR (status = 'active' AND expires_at <= ${arg(filter.now)}))`);
+    else if (filter.status) where.push(`status = ${arg(filter.status)}`);
+    if (filter.after) where.push(afterKey('created_at', 'request_id', filter.after, arg));
+    const { rows } = await this.#pool.query<SessionRow & { key_at: string }>(
+      `SELECT ${LIST_COLUMNS}, ${keyTime('created_at')} AS key_at FROM meta.sessions
+       WHERE ${where.join(' AND ')}
+       ORDER BY created_at DESC, request_id DESC
+       LIMIT ${arg(filter.limit + 1)}`,
+      values,
+    );
+    const page = pageOf(rows, filter.limit, (row) => ({ at: row.key_at, id: row.request_id }));
+    return { items: page.items.map(toRecord), next: page.next };
   }
 }
