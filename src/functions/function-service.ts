@@ -91,7 +91,7 @@ export class FunctionService {
     const fields = checkFields(body, this.#o.maxScriptSize);
     const source = fields.scriptContent;
     if (source === undefined) throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
-    const dependencies = isPlainObject(fields.dependencies) ? (fields.dependencies as Record<string, string>) : null;
+    const dependencies = storedDependencies(fields.dependencies);
     await this.#compile(language, dialect === 'typescript', source, fields.dependencies);
     const created = await this.#o.store.create({
       language,
@@ -128,7 +128,7 @@ export class FunctionService {
       tags: fields.tags ?? fn.tags,
       scriptContent: fields.scriptContent ?? fn.scriptContent ?? '',
       cacheable: fields.cacheable ?? fn.cacheable,
-      dependencies: has('dependencies') ? (isPlainObject(fields.dependencies) ? (fields.dependencies as Record<string, string>) : null) : fn.dependencies,
+      dependencies: has('dependencies') ? storedDependencies(fields.dependencies) : fn.dependencies,
     };
     const current: typeof next = { description: fn.description, schema: fn.schema, examples: fn.examples, tags: fn.tags, scriptContent: fn.scriptContent ?? '', cacheable: fn.cacheable, dependencies: fn.dependencies };
     if (canonicalJson(next) === canonicalJson(current)) return detail(fn);
@@ -181,6 +181,11 @@ export class FunctionService {
       throw new ServiceError('COMPILATION_ERROR', `${kind}: ${message}`, { kind, line, column, ...(diagnostics ? { diagnostics } : {}) });
     }
   }
+}
+
+/** A function's packages as stored: the object the bundler accepted, or none. */
+function storedDependencies(value: unknown): Record<string, string> | null {
+  return isPlainObject(value) ? (value as Record<string, string>) : null;
 }
 
 /** The fields of a POST or PATCH body that describe a function, each checked; absent ones stay absent. */

@@ -4,24 +4,14 @@
  * X-User-ID header names the session's user when authentication is off.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
 import type { RunningService } from '../../src/main/service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { call, execute, initialize, startTestService } from '../helpers/service.js';
+import { call, execute, initialize, onScratchService } from '../helpers/service.js';
 
 describe('earlier clients: the catalog examples and X-User-ID (real PostgreSQL)', () => {
-  let db: TestDatabase;
   let service: RunningService;
-
-  before(async () => {
-    db = await createTestDatabase();
-    service = await startTestService({ DATABASE_URL: db.url });
-  });
-  after(async () => {
-    await service?.stop();
-    await db?.drop();
-  });
+  onScratchService({}, (started) => ({ service } = started));
 
   async function run(languageTitle: string, params: unknown): Promise<unknown> {
     const init = await initialize(service, languageTitle, {});

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { RunningService } from '../../src/main/service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
+import type { TestDatabase } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/wait.js';
-import { call, execute, startTestService } from '../helpers/service.js';
+import { call, execute, onScratchService } from '../helpers/service.js';
 
 describe('request_logs and error_logs (real PostgreSQL)', () => {
   let db: TestDatabase;
   let service: RunningService;
-
-  before(async () => {
-    db = await createTestDatabase();
-    service = await startTestService({ DATABASE_URL: db.url });
-  });
-  after(async () => {
-    await service?.stop();
-    await db?.drop();
-  });
+  onScratchService({}, (started) => ({ db, service } = started));
 
   it('writes one row per initialize and execute, an error row per failure, with secrets masked', async () => {
     const init = await call(service, 'POST', '/api/v1/initialize', {
