@@ -99,6 +99,21 @@ describe('BatchWriter', () => {
     assert.equal(await w.stop(100), 0);
   });
 
+  it('flush writes what was added while every job slot was busy (the lost-log-row race)', async () => {
+    const store = new TestStore();
+    const w = writer(store, undefined, { concurrency: 1, intervalMs: 60_000 });
+    store.hold();
+    w.add(1);
+    const first = w.flush();
+    assert.equal(store.writes, 1, 'the first item is being written, held open');
+    w.add(2); // queued behind it: not a full batch
+    const second = w.flush();
+    store.release();
+    await Promise.all([first, second]);
+    assert.deepEqual([...store.rows.entries()].sort(), [[1, 1], [2, 1]], 'the item queued behind the busy slot is written by the flush, once');
+    assert.equal(await w.stop(100), 0);
+  });
+
   it('never drops or skips an item when spilling while a batch is being written (the lost-row race)', async () => {
     const dir = await spoolDir();
     const store = new TestStore();

@@ -280,10 +280,20 @@ export class BatchWriter<T> {
    * Writes what is queued (spooled first), retrying now even while backing off; resolves when no
    * write is running any more: everything is written, or an attempt failed. Never rejects.
    */
-  flush(): Promise<void> {
-    const idle = this.#idle.next();
-    this.#pump('any');
-    return idle;
+  async flush(): Promise<void> {
+    // Items added while every job slot was busy are not a full batch, so the write that frees a
+    // slot leaves them for the timer: pump again until they are written too, or a write failed.
+    for (;;) {
+      const idle = this.#idle.next();
+      this.#pump('any');
+      await idle;
+      if (this.#failures > 0 || !this.#waiting()) return;
+    }
+  }
+
+  /** Items queued in memory or in spool files that no write has taken yet. */
+  #waiting(): boolean {
+    return this.#queue.length > 0 || this.#spooled.some((e) => !e.claimed);
   }
 
   /**
