@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/config.js';
 import { PROJECT_ROOT, projectPath } from '../config/paths.js';
 import type { EndpointSource } from '../discovery/endpoint-source.js';
-import { createKubernetesEndpointSource } from '../discovery/kubernetes-endpoints.js';
 import type { Logger } from '../observability/logger.js';
 import { createProcessRuntime } from '../rpc/process-runtime.js';
 import { createRemoteRuntime } from '../rpc/remote-runtime.js';
@@ -130,11 +129,6 @@ function createRemotePool(language: Language, config: Config, logger: Logger, or
   });
 }
 
-/**
- * Every language's runtime: local runtime processes by default; a pool of gRPC endpoints where
- * `<LANGUAGE>_RUNTIME_URL` lists some; with RUNTIME_DISCOVERY=kubernetes, a pool per language fed
- * from the EndpointSlices of its Service.
- */
 /** The Node.js pool behind the bundler (ES modules, TypeScript, npm packages), which runs in this process. */
 function withBundler(pools: readonly RuntimePool[], config: Config, logger: Logger, moduleStore: () => ModuleStore): Runtime[] {
   return pools.map((pool) =>
@@ -144,8 +138,15 @@ function withBundler(pools: readonly RuntimePool[], config: Config, logger: Logg
   );
 }
 
-export function createRuntimes(config: Config, logger: Logger, moduleStore: () => ModuleStore): RuntimeWiring {
+/**
+ * Every language's runtime: local runtime processes by default; a pool of gRPC endpoints where
+ * `<LANGUAGE>_RUNTIME_URL` lists some; with RUNTIME_DISCOVERY=kubernetes, a pool per language fed
+ * from the EndpointSlices of its Service.
+ */
+export async function createRuntimes(config: Config, logger: Logger, moduleStore: () => ModuleStore): Promise<RuntimeWiring> {
   if (config.runtimeDiscovery === 'kubernetes') {
+    // Loaded only in this mode: the Kubernetes client takes about half a second to import.
+    const { createKubernetesEndpointSource } = await import('../discovery/kubernetes-endpoints.js');
     const { namespace, services } = config.kubernetes;
     const pools = new Map(LANGUAGES.map((language) => [language, createRemotePool(language, config, logger, `Service ${namespace}/${services[language]}`, [])]));
     const discovery = createKubernetesEndpointSource({ ...config.kubernetes, logger: logger.child({ component: 'kubernetes-discovery' }) });

@@ -96,7 +96,7 @@ async function start(config: Config, logger: Logger, overrides: ServiceOverrides
   const runtimes = new RuntimeRegistry();
   const wiring = overrides.runtimes
     ? { runtimes: overrides.runtimes, pools: [], discovery: undefined, startDiscovery: () => Promise.resolve(), close: () => undefined }
-    : createRuntimes(config, logger, () => new PgModuleStore(database.pool));
+    : await createRuntimes(config, logger, () => new PgModuleStore(database.pool));
   for (const runtime of wiring.runtimes) runtimes.register(runtime);
   const { discovery } = wiring;
   // Registered before starting: a runtime that started before another one failed is stopped too.

@@ -196,16 +196,16 @@ describe('mutual TLS between the controller and runtime servers', () => {
     const runtime: RuntimeProcess = await startRuntimeProcess('nodejs', await freePort(), env);
     extra.push({ close: () => runtime.stop('SIGTERM') });
 
-    const wiringFor = (tlsEnv: Record<string, string>) => {
+    const wiringFor = async (tlsEnv: Record<string, string>) => {
       const urls = { NODEJS_RUNTIME_URL: runtime.address, PYTHON_RUNTIME_URL: runtime.address, RUST_RUNTIME_URL: runtime.address };
-      const wiring = createRuntimes(loadConfig({ ...urls, ...tlsEnv }, 'test'), logger, () => new MemoryModuleStore(DEFAULTS.rust.maxModuleBytes));
+      const wiring = await createRuntimes(loadConfig({ ...urls, ...tlsEnv }, 'test'), logger, () => new MemoryModuleStore(DEFAULTS.rust.maxModuleBytes));
       const pool = wiring.pools.find((p) => p.language === 'nodejs');
       assert.ok(pool);
       extra.push({ close: () => pool.stop() });
       return pool;
     };
 
-    const tlsPool = wiringFor({ RUNTIME_TLS_CA: ca.caPath, RUNTIME_TLS_CERT: clientPem.certPath, RUNTIME_TLS_KEY: clientPem.keyPath });
+    const tlsPool = await wiringFor({ RUNTIME_TLS_CA: ca.caPath, RUNTIME_TLS_CERT: clientPem.certPath, RUNTIME_TLS_KEY: clientPem.keyPath });
     await tlsPool.start();
     await waitFor('the runtime server process to be up over mTLS', () => tlsPool.status() === 'up');
     assert.equal((await tlsPool.prepare({ scriptHash, source })).ok, true);
@@ -213,7 +213,7 @@ describe('mutual TLS between the controller and runtime servers', () => {
     assert.equal(result.status === 'ok' ? result.result : result.status, 16);
 
     // The same process refuses the controller without TLS settings.
-    const plainPool = wiringFor({});
+    const plainPool = await wiringFor({});
     await plainPool.start();
     assert.equal(plainPool.status(), 'unavailable');
     await assert.rejects(

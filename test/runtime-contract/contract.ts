@@ -310,12 +310,12 @@ export interface HarnessRunOptions {
 /**
  * Small helpers over one runtime of `language`, for each runtime's own tests: prepare by source,
  * execute by hash with a fresh instance key, and the usual expectations (ok, a compile failure at
- * prepare, a script error at execute).
+ * prepare, a script error at execute). `defaultCompileOptions` go with every prepare that names none.
  */
-export function runtimeHarness(language: string, runtime: () => Runtime) {
+export function runtimeHarness(language: string, runtime: () => Runtime, defaultCompileOptions?: Record<string, unknown>) {
   let sequence = 0;
   const key = (label = 'k'): string => `${label}-${++sequence}`;
-  async function prepare(source: string, compileOptions?: Record<string, unknown>, artifact?: Uint8Array): Promise<{ hash: string; result: PrepareResult }> {
+  async function prepare(source: string, compileOptions = defaultCompileOptions, artifact?: Uint8Array): Promise<{ hash: string; result: PrepareResult }> {
     const hash = scriptHashOf(language, source, compileOptions);
     const result = await runtime().prepare({ scriptHash: hash, source, ...(compileOptions ? { compileOptions } : {}), ...(artifact ? { artifact } : {}) });
     return { hash, result };

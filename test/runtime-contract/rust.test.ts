@@ -87,7 +87,9 @@ describe('rust runtime', () => {
   let db: TestDatabase;
   let pool: pg.Pool;
   let runtime: RustRuntime;
-  const h = runtimeHarness('rust', () => runtime);
+  // Debug builds unless a test says release: a third of the compile time, and what these tests
+  // check (results, limits, errors, the cache) does not depend on optimisation.
+  const h = runtimeHarness('rust', () => runtime, rustFixtures.compileOptions);
 
   before(async () => {
     db = await createTestDatabase();
@@ -292,7 +294,7 @@ describe('rust runtime', () => {
       const other = newRustRuntime({ store: new PgModuleStore(pool) });
       await other.start();
       try {
-        const result = await other.prepare({ scriptHash: first.hash, source, compileOptions: undefined });
+        const result = await other.prepare({ scriptHash: first.hash, source, compileOptions: rustFixtures.compileOptions });
         assert.equal(result.ok, true);
         assert.equal(other.counters.compiles, 0, 'no rustc run on the second runtime');
         assert.equal(other.counters.storeHits, 1);
