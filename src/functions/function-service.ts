@@ -15,6 +15,8 @@ import type { Language } from '../runtimes/runtime.js';
 import { canonicalJson } from '../sessions/canonical-json.js';
 import { scriptHash } from '../sessions/session-service.js';
 import { scriptOptions } from '../sessions/session-input.js';
+import type { FunctionRegisterBody } from '../http/api-schemas.js';
+import type { FunctionUpdateBody } from '../http/read-schemas.js';
 import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType, FunctionVersion } from './function.js';
 import { assertLinearSchema } from './params-schema.js';
 
@@ -81,16 +83,14 @@ export class FunctionService {
     return detail(fn);
   }
 
-  /** Registers a dynamic function; its script is checked by the runtime first. */
-  async register(body: unknown, principal: Principal): Promise<FunctionDetail> {
+  /** Registers a dynamic function (the body's shape is checked by its route's schema); its script is checked by the runtime first. */
+  async register(body: FunctionRegisterBody, principal: Principal): Promise<FunctionDetail> {
     requireScope(principal, [SCOPES.writeFunctions]);
     const userId = callerId(principal);
-    if (!isPlainObject(body)) throw new ServiceError('INVALID_REQUEST', 'The body must be a JSON object');
-    const languageTitle = typeof body.language_title === 'string' ? body.language_title : undefined;
+    const { language_title: languageTitle } = body;
     const { language, title, languageTitle: resolvedTitle, dialect } = this.#o.router.resolve(languageTitle);
     const fields = checkFields(body, this.#o.maxScriptSize);
-    const source = fields.scriptContent;
-    if (source === undefined) throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
+    const source = body.script_content;
     const dependencies = storedDependencies(fields.dependencies);
     await this.#compile(language, dialect === 'typescript', source, fields.dependencies);
     const created = await this.#o.store.create({
@@ -117,7 +117,7 @@ export class FunctionService {
    * packages) is compiled first. New sessions start on the new version; sessions already running
    * keep the script, params schema and cache flag of theirs.
    */
-  async update(languageTitle: string, body: Readonly<Record<string, unknown>>, principal: Principal): Promise<FunctionDetail> {
+  async update(languageTitle: string, body: FunctionUpdateBody, principal: Principal): Promise<FunctionDetail> {
     const { fn, language, typescript } = await this.#changeable(languageTitle, principal);
     const fields = checkFields(body, this.#o.maxScriptSize);
     const has = (key: keyof FunctionFields): boolean => Object.hasOwn(fields, key);
@@ -188,7 +188,7 @@ function storedDependencies(value: unknown): Record<string, string> | null {
   return isPlainObject(value) ? (value as Record<string, string>) : null;
 }
 
-/** The fields of a POST or PATCH body that describe a function, each checked; absent ones stay absent. */
+/** The fields of a POST or PATCH body that describe a function, checked; absent ones stay absent. */
 interface FunctionFields {
   scriptContent?: string;
   description?: string | null;
@@ -199,23 +199,22 @@ interface FunctionFields {
   dependencies?: unknown;
 }
 
-function checkFields(body: Readonly<Record<string, unknown>>, maxScriptSize: number): FunctionFields {
+/**
+ * What the route's schema cannot say: the script's size in bytes (MAX_SCRIPT_SIZE, 413), blank or
+ * NUL-bearing scripts, nesting and size of the JSON fields, and that `schema` holds JSON Schemas.
+ */
+function checkFields(body: FunctionUpdateBody, maxScriptSize: number): FunctionFields {
   const fields: FunctionFields = {};
   const { script_content: source, description, schema, examples, tags, cache, dependencies } = body;
   if (source !== undefined) {
-    if (typeof source !== 'string' || source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
+    if (source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
     if (Buffer.byteLength(source) > maxScriptSize) {
       throw new ServiceError('INVALID_REQUEST', `script_content is over the limit (MAX_SCRIPT_SIZE ${maxScriptSize} bytes)`, { limit: maxScriptSize }, 413);
     }
     if (source.includes('\u0000')) throw new ServiceError('INVALID_REQUEST', 'script_content must not contain NUL characters', { field: 'script_content' });
     fields.scriptContent = source;
   }
-  if (description !== undefined) {
-    if (description !== null && (typeof description !== 'string' || description.length > 2000)) {
-      throw new ServiceError('INVALID_REQUEST', '"description" must be a string of at most 2000 characters', { field: 'description' });
-    }
-    fields.description = description;
-  }
+  if (description !== undefined) fields.description = description;
   if (schema !== undefined) {
     assertJsonLimits(schema, 'schema', FUNCTION_JSON_LIMITS);
     if (schema !== null) validateSchema(schema);
@@ -223,19 +222,10 @@ function checkFields(body: Readonly<Record<string, unknown>>, maxScriptSize: num
   }
   if (examples !== undefined) {
     assertJsonLimits(examples, 'examples', FUNCTION_JSON_LIMITS);
-    if (!Array.isArray(examples)) throw new ServiceError('INVALID_REQUEST', '"examples" must be an array', { field: 'examples' });
     fields.examples = examples;
   }
-  if (cache !== undefined) {
-    if (typeof cache !== 'boolean') throw new ServiceError('INVALID_REQUEST', '"cache" must be a boolean (false: never cache results)', { field: 'cache' });
-    fields.cacheable = cache;
-  }
-  if (tags !== undefined) {
-    if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string' || t.length > 64) || tags.length > 32) {
-      throw new ServiceError('INVALID_REQUEST', '"tags" must be an array of at most 32 strings', { field: 'tags' });
-    }
-    fields.tags = tags as string[];
-  }
+  if (cache !== undefined) fields.cacheable = cache;
+  if (tags !== undefined) fields.tags = tags;
   if (dependencies !== undefined) {
     assertJsonLimits(dependencies, 'dependencies', FUNCTION_JSON_LIMITS);
     fields.dependencies = dependencies;

@@ -211,6 +211,7 @@ export const FunctionRegisterBody = Type.Object(
     examples: [{ language_title: 'nodejs-double', script_content: 'return event.params.n * 2;', schema: { params: { type: 'object', required: ['n'], properties: { n: { type: 'number' } } } } }],
   },
 );
+export type FunctionRegisterBody = Static<typeof FunctionRegisterBody>;
 
 /** Any JSON the route answers whole (health, the runtimes catalog): documented, passed through. */
 export const AnyJson = (description: string) => AnyObject(description);
