@@ -2,7 +2,8 @@
  * Execute: runs a session's script with params on its language's runtime. The warm path is one
  * in-memory session lookup and one runtime call; counters and logs are written behind.
  */
-import type { ExecuteBody as ExecuteRequestBody } from '../http/api-schemas.js';
+import type { Static } from '@sinclair/typebox';
+import type { ExecuteBody as ExecuteRequestBody, ExecuteReply } from '../http/api-schemas.js';
 import type { ErrorObject } from 'ajv';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
 import type { Principal } from '../common/principal.js';
@@ -59,17 +60,8 @@ interface FunctionInfo {
   readonly cacheable: boolean;
 }
 
-/** The success body of POST /api/v1/execute/{id} (contract section 1). */
-export interface ExecuteResponse {
-  request_id: string;
-  language_title: string;
-  result: unknown;
-  execution_time: number;
-  execution_time_ms: number;
-  cached: boolean;
-  memory_usage_bytes: number | null;
-  logs: string[];
-}
+/** The success body of POST /api/v1/execute/{id} (contract section 1), as its route's schema says. */
+export type ExecuteResponse = Static<typeof ExecuteReply>;
 
 export interface ExecuteOutcome {
   readonly response: ExecuteResponse;

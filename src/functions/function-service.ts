@@ -15,9 +15,10 @@ import type { Language } from '../runtimes/runtime.js';
 import { canonicalJson } from '../sessions/canonical-json.js';
 import { scriptHash } from '../sessions/session-service.js';
 import { scriptOptions } from '../sessions/session-input.js';
-import type { FunctionRegisterBody } from '../http/api-schemas.js';
+import type { Static } from '@sinclair/typebox';
+import type { FunctionDetail as FunctionDetailSchema, FunctionRegisterBody, FunctionSummary as FunctionSummarySchema } from '../http/api-schemas.js';
 import type { FunctionUpdateBody } from '../http/read-schemas.js';
-import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionType, FunctionVersion } from './function.js';
+import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionVersion } from './function.js';
 import { assertLinearSchema } from './params-schema.js';
 
 export interface FunctionServiceOptions {
@@ -27,25 +28,9 @@ export interface FunctionServiceOptions {
   readonly maxScriptSize: number;
 }
 
-export interface FunctionSummary {
-  language: string;
-  title: string;
-  language_title: string;
-  description: string | null;
-  type: FunctionType;
-  user_id?: string;
-  created_at: string;
-  updated_at: string;
-  version: string;
-  tags: string[];
-  cache: boolean;
-}
-
-export interface FunctionDetail extends FunctionSummary {
-  schema: FunctionSchema | null;
-  examples: unknown[];
-  script_content?: string;
-}
+/** A function as the catalog lists it and as GET shows it, from the routes' schemas. */
+export type FunctionSummary = Static<typeof FunctionSummarySchema>;
+export type FunctionDetail = Static<typeof FunctionDetailSchema>;
 
 export const MAX_PER_PAGE = 100;
 

@@ -9,6 +9,7 @@ import { requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { Logger } from '../observability/logger.js';
+import type { ExecutionPage, FunctionStats, StatsFiguresView } from '../http/read-schemas.js';
 import type { SessionService } from '../sessions/session-service.js';
 
 /** One execute of a session as request_logs holds it. */
@@ -60,36 +61,10 @@ export const STATS_WINDOWS = {
 export type StatsWindow = keyof typeof STATS_WINDOWS;
 export const DEFAULT_STATS_WINDOW: StatsWindow = '1h';
 
-export interface ExecutionView {
-  id: string;
-  timestamp: string;
-  status_code: number;
-  duration_ms: number;
-  cached: boolean;
-  params: unknown;
-  response: unknown;
-  error_code: string | null;
-  error_message: string | null;
-  correlation_id: string | null;
-}
-
-export interface FiguresView {
-  calls: number;
-  errors: number;
-  cache_hits: number;
-  p50_ms: number | null;
-  p95_ms: number | null;
-  p99_ms: number | null;
-}
-
-export interface FunctionStatsView extends FiguresView {
-  language_title: string;
-  window: StatsWindow;
-  from: string;
-  to: string;
-  bucket_seconds: number;
-  buckets: (FiguresView & { start: string })[];
-}
+/** The shapes these answers have, from the routes' schemas (read-schemas.ts). */
+export type ExecutionView = ExecutionPage['executions'][number];
+export type FunctionStatsView = FunctionStats;
+type FiguresView = StatsFiguresView;
 
 export interface HistoryServiceOptions {
   readonly sessions: SessionService;
@@ -113,7 +88,7 @@ export class HistoryService {
     requestId: string,
     query: { readonly cursor?: string; readonly limit?: number },
     principal: Principal,
-  ): Promise<{ request_id: string; language_title: string; executions: ExecutionView[]; next_cursor: string | null }> {
+  ): Promise<ExecutionPage> {
     const session = await this.#o.sessions.readable(requestId, principal);
     const after = decodeCursor(query.cursor);
     const page = await this.#read(() => this.#o.store.executions(session.requestId, after, query.limit ?? PAGE_LIMIT.default));

@@ -3,7 +3,7 @@
  * function's stats; and of changing or deleting a dynamic function. As in api-schemas.ts: what a
  * route takes is checked before its handler runs, what it answers is serialized from them.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TObject } from '@sinclair/typebox';
 
 import { PAGE_LIMIT } from '../common/cursor.js';
 import { STATS_WINDOWS, type StatsWindow } from '../history/history-service.js';
@@ -52,6 +52,7 @@ export const ExecutionPage = Type.Object({
   executions: Type.Array(Execution, { description: 'newest first' }),
   next_cursor: NextCursor,
 });
+export type ExecutionPage = Static<typeof ExecutionPage>;
 
 const WINDOWS = Object.keys(STATS_WINDOWS) as StatsWindow[];
 
@@ -74,6 +75,8 @@ const Figures = {
   p95_ms: Percentile('95th percentile'),
   p99_ms: Percentile('99th percentile'),
 };
+/** The figures of a window or of one of its buckets, as answered. */
+export type StatsFiguresView = Static<TObject<typeof Figures>>;
 
 export const FunctionStats = Type.Object({
   language_title: Type.String(),
@@ -86,6 +89,7 @@ export const FunctionStats = Type.Object({
     description: 'oldest first, every bucket of the window (empty ones too); the first and the last are partial',
   }),
 });
+export type FunctionStats = Static<typeof FunctionStats>;
 
 export const FunctionUpdateBody = Type.Partial(Type.Omit(FunctionRegisterBody, ['language_title']), {
   additionalProperties: false,

@@ -1,19 +1,10 @@
 /** A session as the API shows it: the stored record, with what this replica counted but has not written yet. */
+import type { Static } from '@sinclair/typebox';
+import type { SessionView as SessionViewSchema } from '../http/api-schemas.js';
 import type { SessionRecord, SessionStatus } from './session.js';
 
-/** GET /api/v1/sessions/{id}. */
-export interface SessionView {
-  request_id: string;
-  language_title: string;
-  status: SessionStatus;
-  created_at: string;
-  expires_at: string;
-  execution_count: number;
-  last_executed_at: string | null;
-  compile_status: string;
-  user_id: string | null;
-  context: Readonly<Record<string, unknown>>;
-}
+/** GET /api/v1/sessions/{id}, as its route's schema says. */
+export type SessionView = Static<typeof SessionViewSchema>;
 
 /** Counters newer than the record's: this replica's executions not yet written. */
 export interface LiveCounters {
