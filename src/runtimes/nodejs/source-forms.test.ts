@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { guestLogs, guestScriptError } from '../kit/guest-values.js';
-import { describeCompileFailure, detectForm, explainCompileError, parseCompileError, wrapSource } from './source-forms.js';
+import { codeOutsideCommentsAndStrings, describeCompileFailure, detectForm, explainCompileError, parseCompileError, wrapSource } from './source-forms.js';
 import { readEnvelope } from './warm-contexts.js';
 
 describe('Node.js source forms (pure)', () => {
@@ -12,6 +12,17 @@ describe('Node.js source forms (pure)', () => {
     assert.equal(detectForm('return event.params.a + 1;'), 'body');
     assert.equal(detectForm('if (module.exports == null) return 1;'), 'body', 'a comparison is not an assignment');
     assert.equal(detectForm('return obj.exports = 3;'), 'body', 'a property named exports of another object');
+  });
+
+  it('reads code only: module.exports in a comment or a string is no assignment', () => {
+    assert.equal(detectForm('// a body, not module.exports = async (event) => ...\nreturn 1;'), 'body');
+    assert.equal(detectForm('/* exports.handler = f */ return 2;'), 'body');
+    assert.equal(detectForm('return "module.exports = x" + \'exports.a = 1\' + `exports.b = ${1}`;'), 'body');
+    assert.equal(detectForm('const s = "it\\"s"; // module.exports = 1\nreturn s;'), 'body', 'an escaped quote does not end the string');
+    assert.equal(detectForm('// the handler:\nmodule.exports = (event) => 1;'), 'module');
+    assert.equal(detectForm('const url = "http://x"; exports.handler = () => url;'), 'module', '// inside a string is no comment');
+    const source = 'a /* x\ny */ "b"\n`c\nd` e';
+    assert.equal(codeOutsideCommentsAndStrings(source), 'a     \n        \n  \n   e', 'same length, same lines');
   });
 
   it('the wrapper keeps the user line numbers (its opening on a line of its own) and a shebang its columns', () => {

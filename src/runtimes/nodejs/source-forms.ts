@@ -11,14 +11,48 @@ export const USER_FILE = 'script.js';
 /*
  * A script that assigns `module.exports` (or a property of it) or a property of `exports` is a
  * CommonJS module exporting the handler, anything else the body of an async function `(event,
- * params, context)`. The test is textual: a body with `module.exports = ` in a string is read as a
- * module, and prepare says it exports no function.
+ * params, context)`. The test reads the code outside comments and string literals (a comment
+ * saying "or module.exports = ..." is no assignment); it is textual beyond that (a regular
+ * expression literal holding a quote can hide the rest of its line), and linear in the script's size.
  */
 export type ScriptForm = 'body' | 'module';
 const MODULE_FORM = /(?:^|[^.\w$])(?:module\s*\.\s*exports|exports)\s*(?:\.\s*[A-Za-z_$][\w$]*\s*|\[[^\]\n]*\]\s*)*=(?!=)/m;
 
 export function detectForm(source: string): ScriptForm {
-  return MODULE_FORM.test(source) ? 'module' : 'body';
+  return MODULE_FORM.test(codeOutsideCommentsAndStrings(source)) ? 'module' : 'body';
+}
+
+/** `source` with comments and string literals (quotes included) made spaces, newlines kept. */
+export function codeOutsideCommentsAndStrings(source: string): string {
+  const parts: string[] = [];
+  const blank = (from: number, to: number): void => void parts.push(source.slice(from, to).replace(/[^\n]/g, ' '));
+  let copied = 0;
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i];
+    const next = source[i + 1];
+    let end: number;
+    if (c === '/' && next === '/') {
+      end = source.indexOf('\n', i);
+      if (end === -1) end = source.length;
+    } else if (c === '/' && next === '*') {
+      end = source.indexOf('*/', i + 2);
+      end = end === -1 ? source.length : end + 2;
+    } else if (c === '"' || c === "'" || c === '`') {
+      end = i + 1;
+      // A quote or a newline ends a '…' or "…" (an unterminated one is the compiler's to report); only the backtick ends `…`.
+      while (end < source.length && source[end] !== c && (c === '`' || source[end] !== '\n')) end += source[end] === '\\' ? 2 : 1;
+      end = Math.min(end + 1, source.length);
+    } else {
+      i++;
+      continue;
+    }
+    parts.push(source.slice(copied, i));
+    blank(i, end);
+    copied = i = end;
+  }
+  parts.push(source.slice(copied));
+  return parts.join('');
 }
 
 /*
