@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { buildConsole } from '../web/build.mjs';
+
 const root = new URL('..', import.meta.url).pathname;
 const log = (msg) => process.stderr.write(`[setup] ${msg}\n`);
 
@@ -91,6 +93,17 @@ ensureDebianPackages(['rustc', 'cargo', 'libstd-rust-dev-wasm32', ...cratePackag
 ensureDebianPackages(['python3-numpy', 'python3-yaml', 'python3-dateutil'], 'the Python runtime\'s system packages (PYTHON_SYSTEM_PACKAGES)', 'the Python package tests will fail');
 // pyflakes and mypy for the Python guest code, checked by `npm run lint` (scripts/lint-python.mjs).
 ensureDebianPackages(['python3-pyflakes', 'python3-mypy'], 'linting and type-checking the Python guest', '`npm run lint` will fail');
+if (process.argv.includes('--test')) {
+  // The web console's browser tests (test/console/) drive Debian's Chromium with playwright-core
+  // (whose own browser download cannot work here), against the console as built from web/.
+  ensureDebianPackages(['chromium'], 'the web console\'s browser tests', 'the tests under test/console/ will fail');
+  try {
+    buildConsole();
+  } catch {
+    // Vite printed why; the rest of the suite does not need the console.
+    log('the web console did not build (vite build web, above): the tests under test/console/ will fail');
+  }
+}
 // The Rust crate set, built once per toolchain (≈ 2 min on two cores) before a start or a test run
 // rather than during it: `--test` builds the test suite's shared cache (setup is run with it by pretest).
 execFileSync(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'prepare-rust.ts'), ...(process.argv.includes('--test') ? ['--test'] : [])], {

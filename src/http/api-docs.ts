@@ -1,8 +1,9 @@
 /**
  * The API described: OpenAPI 3.1 built from the route schemas by @fastify/swagger, served at
  * GET /api/v1/openapi.json, and an interactive reference at GET /docs (@fastify/swagger-ui, its
- * assets served from the package: no CDN, so it works offline). GET / says where everything is.
- * All three are public: they describe the API, they do not use it.
+ * assets served from the package: no CDN, so it works offline). GET / says where everything is
+ * (API_INDEX, to clients that do not ask for HTML; console-routes.ts serves it). All three are
+ * public: they describe the API, they do not use it.
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -12,6 +13,15 @@ import { SCOPES } from '../common/principal.js';
 
 export const OPENAPI_PATH = '/api/v1/openapi.json';
 export const DOCS_PATH = '/docs';
+
+/** What `GET /` answers a client that does not ask for HTML (a browser gets the web console: console-routes.ts). */
+export const API_INDEX = Object.freeze({
+  name: 'Lambda Microservice',
+  docs: DOCS_PATH,
+  openapi: OPENAPI_PATH,
+  health: '/health',
+  metrics: '/metrics',
+});
 
 const DESCRIPTION = `Runs untrusted Node.js, Python and Rust (WebAssembly) functions. Initialize a session with a
 script once, then execute it many times with different params.
@@ -61,14 +71,6 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
     theme: { title: 'Lambda Microservice API' },
     transformSpecificationClone: true,
   });
-
-  app.get('/', { config: { public: true }, schema: { hide: true } }, () => ({
-    name: 'Lambda Microservice',
-    docs: DOCS_PATH,
-    openapi: OPENAPI_PATH,
-    health: '/health',
-    metrics: '/metrics',
-  }));
 }
 
 /** The parts of an OpenAPI 3.1 document this file touches. */

@@ -23,6 +23,7 @@ import { operationsRoutes, type HealthReport } from './routes/operations-routes.
 import { runtimeRoutes } from './routes/runtime-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 import { registerApiDocs } from './api-docs.js';
+import { consoleRoutes } from './console-routes.js';
 import { SHARED_SCHEMAS } from './api-schemas.js';
 import { schemaErrorFormatter, validatorCompiler } from './schema-validation.js';
 import { registerSecurity, type SecurityOptions } from './security.js';
@@ -181,6 +182,8 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
   await app.register(functionRoutes, { functions: deps.functions });
   await app.register(runtimeRoutes, { runtimes: deps.runtimeCatalog });
   await app.register(operationsRoutes, { health: deps.health, metrics: deps.metrics, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });
+  // The web console at / (and the JSON index there for clients that do not ask for HTML).
+  await app.register(consoleRoutes, {});
   await app.ready();
   return app;
 }

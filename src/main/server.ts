@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const logger = createServiceLogger(config.logLevel);
   // The first line says where everything will be (the port is known here unless it is 0).
   const planned = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-  logger.info({ version }, `lambda-microservice starting: API ${planned}, docs ${planned}${DOCS_PATH}, OpenAPI ${planned}${OPENAPI_PATH}`);
+  logger.info({ version }, `lambda-microservice starting: console ${planned}/, API ${planned}/api/v1, docs ${planned}${DOCS_PATH}, OpenAPI ${planned}${OPENAPI_PATH}`);
   const service = await startService(config, logger);
   const address = await service.app.listen({ host: config.host, port: config.port });
   if (!authEnabled(config)) {
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   }
   logger.info(
     { address, database: service.database.mode, dataDir: service.database.mode === 'embedded' ? config.dataDir : undefined, version },
-    `lambda-microservice listening on ${address} (docs ${address}${DOCS_PATH}, OpenAPI ${address}${OPENAPI_PATH}, health ${address}/health)`,
+    `lambda-microservice listening on ${address} (console ${address}/, docs ${address}${DOCS_PATH}, OpenAPI ${address}${OPENAPI_PATH}, health ${address}/health)`,
   );
 
   stopOnSignals(logger, 'draining requests and flushing logs', config.shutdownGraceMs * 3 + 5000, () => service.stop());

@@ -1,7 +1,8 @@
 /**
  * The controller image (deploy/Dockerfile) as far as it can run here: no Docker engine, so its
  * file tree is assembled from the Dockerfile's final stage (every COPY, the build stage's dist/
- * compiled by tsc, its node_modules those of this checkout) and started as the image's CMD would.
+ * compiled by tsc with the checkout's built console, its node_modules those of this checkout) and
+ * started as the image's CMD would.
  * Runtime processes and worker threads load files by path; a file the image lacks shows here, and
  * so does what a first start on an empty volume needs (but the Rust crate set: the suite's prebuilt one).
  */
@@ -31,7 +32,11 @@ function assemble(dockerfile: string, root: string): void {
     if (stage) {
       // The build stage's output: the same node_modules; dist/ compiled now.
       if (source.endsWith('node_modules')) symlinkSync(join(PROJECT_ROOT, 'node_modules'), to, 'dir');
-      else if (source.endsWith('dist')) execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(PROJECT_ROOT, 'tsconfig.build.json'), '--outDir', to]);
+      else if (source.endsWith('dist')) {
+        execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(PROJECT_ROOT, 'tsconfig.build.json'), '--outDir', to]);
+        // `npm run build`'s second half, the web console: the checkout's (built before the tests by setup).
+        cpSync(join(PROJECT_ROOT, 'dist', 'web'), join(to, 'web'), { recursive: true });
+      }
       else assert.fail(`unknown build output ${source}`);
     } else {
       for (const part of source === './' ? [] : [source]) cpSync(join(PROJECT_ROOT, part), target.endsWith('/') ? join(to, part) : to, { recursive: true });
@@ -119,6 +124,18 @@ describe('the controller image, assembled from deploy/Dockerfile and started', (
       const [row] = await db.query<{ n: string }>("SELECT count(*) AS n FROM public.request_logs WHERE language_title LIKE '%-image'");
       return Number(row?.n) >= 6;
     });
+  });
+
+  it('serves the web console at / to a browser, under its Content-Security-Policy', async () => {
+    const page = await fetch(`${url}/`, { headers: { accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const html = await page.text();
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset, html.slice(0, 300));
+    const script = await fetch(`${url}${asset}`);
+    assert.equal(script.status, 200, `${asset} is in the image`);
   });
 
   it('validates heavy params on its worker thread', async () => {
