@@ -17,6 +17,8 @@ export const DOCS_PATH = '/docs';
 /** What `GET /` answers a client that does not ask for HTML (a browser gets the web console: console-routes.ts). */
 export const API_INDEX = Object.freeze({
   name: 'Lambda Microservice',
+  // The web console, for a browser (Accept: text/html) at the same path.
+  console: '/',
   docs: DOCS_PATH,
   openapi: OPENAPI_PATH,
   health: '/health',

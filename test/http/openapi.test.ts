@@ -114,7 +114,7 @@ describe('the OpenAPI document and the docs', () => {
   it('GET / says where the docs, the document and health are; the rest still wants a token', async () => {
     const index = await call(service, 'GET', '/');
     assert.equal(index.status, 200);
-    assert.deepEqual(index.body, { name: 'Lambda Microservice', docs: '/docs', openapi: '/api/v1/openapi.json', health: '/health', metrics: '/metrics' });
+    assert.deepEqual(index.body, { name: 'Lambda Microservice', console: '/', docs: '/docs', openapi: '/api/v1/openapi.json', health: '/health', metrics: '/metrics' });
     const refused = await call(service, 'GET', '/api/v1/functions');
     assert.equal(refused.status, 401);
   });
