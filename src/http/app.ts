@@ -155,6 +155,9 @@ export async function buildHttpApp(deps: HttpAppDependencies): Promise<FastifyIn
     deps.metrics.errors.inc({ code: serviceError.code });
     const retryAfter = serviceError.details.retry_after_seconds;
     if (serviceError.status === 429 && typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retryAfter));
+    // A 503 of a call that reached no runtime (none could serve, its process was restarting) may be
+    // sent again as it is; one without Retry-After may have run part of a script before its process died.
+    if (serviceError.status === 503 && serviceError.details.notRun === true && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
     const envelope = serviceError.toEnvelope();
     if (request.audit) {
       request.audit.error = serviceError;

@@ -248,7 +248,7 @@ export class RuntimePool implements Runtime {
     }
     if (lastError !== undefined) throw lastError;
     const health = this.health();
-    throw new ServiceError('RUNTIME_UNAVAILABLE', health.reason ?? `no healthy ${this.language} runtime endpoint`, { language: this.language, endpoints: this.endpoints });
+    throw new ServiceError('RUNTIME_UNAVAILABLE', health.reason ?? `no healthy ${this.language} runtime endpoint`, { language: this.language, endpoints: this.endpoints, notRun: true });
   }
 
   /** A script's share of a crash of the process its call ran in (shared by the calls in flight there). */

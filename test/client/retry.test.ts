@@ -1,8 +1,8 @@
 /**
- * The SDK's retry policy, timed against a scripted HTTP server (node:http): 429 and 503 are tried
- * again after Retry-After (or a short backoff without one), at most `retries` times and never
- * when the wait asked for is over the cap; every other answer is final. (A real 429 from the
- * service is in client.test.ts.)
+ * The SDK's retry policy, timed against a scripted HTTP server (node:http): a 429, and a 503 that
+ * carries Retry-After or answers a GET, are tried again after Retry-After (or a short backoff
+ * without one), at most `retries` times and never when the wait asked for is over the cap; every
+ * other answer is final. (A real 429 from the service is in client.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -53,8 +53,8 @@ describe('the SDK\'s retries', () => {
     assert.ok(Date.now() - started >= 1000, `retried after ${Date.now() - started} ms`);
   });
 
-  it('retries a 503 without Retry-After after a short backoff, at most `retries` times, then throws the last answer', async () => {
-    const unavailable = { status: 503, body: envelope('RUNTIME_UNAVAILABLE', 'no runtime') };
+  it('retries a 503 with Retry-After, at most `retries` times, then throws the last answer', async () => {
+    const unavailable = { status: 503, headers: { 'retry-after': '0' }, body: envelope('RUNTIME_UNAVAILABLE', 'no runtime') };
     answer(unavailable, unavailable, unavailable, OK_HEALTH);
     const error = await createLambdaClient({ baseUrl, retries: 2 })
       .execute('3f0c8a52-8c59-4a47-9f0e-3c8f3f6e2b61', {})
@@ -63,6 +63,20 @@ describe('the SDK\'s retries', () => {
     assert.equal(error.code, 'RUNTIME_UNAVAILABLE');
     assert.equal(error.requestId, 'req-3');
     assert.equal(received.length, 3, 'the first try and two retries');
+  });
+
+  it('does not send an execute again after a 503 without Retry-After (it may have run), but retries a read after a short backoff', async () => {
+    const midCall = { status: 503, body: envelope('RUNTIME_UNAVAILABLE', 'the runtime died during the call') };
+    answer(midCall, OK_HEALTH);
+    const error = await createLambdaClient({ baseUrl })
+      .execute('3f0c8a52-8c59-4a47-9f0e-3c8f3f6e2b61', {})
+      .catch((e: unknown) => e);
+    assert.ok(error instanceof LambdaApiError);
+    assert.equal(error.status, 503);
+    assert.equal(received.length, 1, 'not repeated');
+    answer(midCall, OK_HEALTH);
+    assert.equal((await createLambdaClient({ baseUrl }).health()).status, 'ok');
+    assert.deepEqual(received, ['GET /health', 'GET /health']);
   });
 
   it('throws at once when Retry-After is over the longest wait', async () => {

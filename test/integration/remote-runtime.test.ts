@@ -44,6 +44,7 @@ describe('the Node.js runtime as its own gRPC service (NODEJS_RUNTIME_URL)', () 
     const down = await execute(service, init.body.request_id, { a: 1, b: 1 }, { 'x-cache-control': 'no-cache' });
     assert.equal(down.status, 503, 'a dead runtime is a clear 503, not a hang');
     assert.equal(down.body.error.code, 'RUNTIME_UNAVAILABLE');
+    assert.equal(down.headers['retry-after'], '1', 'the call reached no runtime: it may be sent again as it is');
 
     runtime = await startRuntimeProcess('nodejs', port);
     let again = await execute(service, init.body.request_id, { a: 2, b: 2 }, { 'x-cache-control': 'no-cache' });

@@ -37,7 +37,7 @@ export interface LambdaClientOptions {
   readonly token?: string | undefined;
   /** The fetch to use (default: the global one). */
   readonly fetch?: ((input: Request) => Promise<Response>) | undefined;
-  /** How many times an answer that says "try later" (429, 503) is tried again (default 2). */
+  /** How many times an answer that says "try later" (429; 503 with Retry-After, or of a GET) is tried again (default 2). */
   readonly retries?: number | undefined;
   /**
    * The longest wait before a retry, ms (default 10 000). When Retry-After asks for more, the
@@ -108,12 +108,19 @@ const DEFAULT_MAX_RETRY_DELAY_MS = 10_000;
 /** The wait before retry n (0-based) when the answer has no Retry-After: 250 ms, 500 ms, 1 s, ... */
 const BACKOFF_BASE_MS = 250;
 /**
- * Answers that say nothing was done and to try later: 429 (a rate limit, admission control) and
- * 503 (no runtime can serve now, the session could not be stored, the service is stopping). Only
- * these are retried, for every route: retrying them cannot run a script twice or make a second
- * session. Any other answer, and a connection that fails, is final.
+ * Answers that say nothing was done and to try later: a 429 (a rate limit, admission control: the
+ * call was refused before it ran), and a 503 that carries Retry-After (the service says the call
+ * reached no runtime: none could serve, the process was restarting). A 503 without it may come
+ * from a call that was running when its runtime process died: repeating a POST could run the
+ * script twice, so only reads (GET) retry those. Any other answer, and a connection that fails,
+ * is final.
  */
-const RETRIED_STATUSES = new Set([429, 503]);
+function retried(method: Method, response: Response): boolean {
+  if (response.status === 429) return true;
+  return response.status === 503 && (response.headers.has('retry-after') || method === 'GET');
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 type Answer<D> = { data?: D; error?: unknown; response: Response };
 
@@ -138,21 +145,21 @@ export function createLambdaClient(options: LambdaClientOptions): LambdaClient {
   });
 
   /** The wait before trying an answer again, or undefined when it is final. */
-  function retryDelayMs(response: Response, attempt: number): number | undefined {
-    if (!RETRIED_STATUSES.has(response.status) || attempt >= retries) return undefined;
+  function retryDelayMs(method: Method, response: Response, attempt: number): number | undefined {
+    if (!retried(method, response) || attempt >= retries) return undefined;
     const after = retryAfterSeconds(response.headers);
     const delay = after !== undefined ? after * 1000 : BACKOFF_BASE_MS * 2 ** attempt;
     return delay <= maxDelayMs ? delay : undefined;
   }
 
   /** Makes the call (again while the answer says to retry) and answers its body, or throws its error. */
-  async function send<D>(call: () => Promise<Answer<D>>, accept: (response: Response, body: unknown) => D | undefined = () => undefined): Promise<D> {
+  async function send<D>(method: Method, call: () => Promise<Answer<D>>, accept: (response: Response, body: unknown) => D | undefined = () => undefined): Promise<D> {
     for (let attempt = 0; ; attempt++) {
       const { data, error, response } = await call();
       if (response.ok) return data as D;
       const accepted = accept(response, error);
       if (accepted !== undefined) return accepted;
-      const delay = retryDelayMs(response, attempt);
+      const delay = retryDelayMs(method, response, attempt);
       if (delay === undefined) throw LambdaApiError.fromResponse(response, error);
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
@@ -166,7 +173,7 @@ export function createLambdaClient(options: LambdaClientOptions): LambdaClient {
   const client: LambdaClient = {
     api,
     initialize: (languageTitle, body = {}, o = {}) =>
-      send(() =>
+      send('POST', () =>
         api.POST('/api/v1/initialize', {
           params: { header: { 'language-title': languageTitle, ...(o.userId !== undefined ? { 'x-user-id': o.userId } : {}) } },
           headers: o.requestId !== undefined ? { 'x-request-id': o.requestId } : {},
@@ -174,31 +181,31 @@ export function createLambdaClient(options: LambdaClientOptions): LambdaClient {
         }),
       ),
     execute: (requestId, params, o = {}) =>
-      send(() => api.POST('/api/v1/execute/{requestId}', { params: { path: { requestId } }, headers: executeHeaders(o), body: params === undefined ? {} : { params } })),
+      send('POST', () => api.POST('/api/v1/execute/{requestId}', { params: { path: { requestId } }, headers: executeHeaders(o), body: params === undefined ? {} : { params } })),
     async run(languageTitle, script, params, o = {}) {
       const { noCache, maxAge, requestId, ...body } = o;
       const session = await client.initialize(languageTitle, { ...body, script_content: script }, { requestId });
       return client.execute(session.request_id, params, { noCache, maxAge, requestId });
     },
     sessions: {
-      list: (query = {}) => send(() => api.GET('/api/v1/sessions', { params: { query } })),
-      get: (requestId) => send(() => api.GET('/api/v1/sessions/{requestId}', { params: { path: { requestId } } })),
-      update: (requestId, body) => send(() => api.PATCH('/api/v1/sessions/{requestId}', { params: { path: { requestId } }, body })),
+      list: (query = {}) => send('GET', () => api.GET('/api/v1/sessions', { params: { query } })),
+      get: (requestId) => send('GET', () => api.GET('/api/v1/sessions/{requestId}', { params: { path: { requestId } } })),
+      update: (requestId, body) => send('PATCH', () => api.PATCH('/api/v1/sessions/{requestId}', { params: { path: { requestId } }, body })),
       extend: (requestId, expiresAt) => client.sessions.update(requestId, { expires_at: typeof expiresAt === 'string' ? expiresAt : expiresAt.toISOString() }),
-      delete: (requestId) => send(() => api.DELETE('/api/v1/sessions/{requestId}', { params: { path: { requestId } } })),
+      delete: (requestId) => send('DELETE', () => api.DELETE('/api/v1/sessions/{requestId}', { params: { path: { requestId } } })),
     },
-    executions: (requestId, paging = {}) => send(() => api.GET('/api/v1/sessions/{requestId}/executions', { params: { path: { requestId }, query: paging } })),
+    executions: (requestId, paging = {}) => send('GET', () => api.GET('/api/v1/sessions/{requestId}/executions', { params: { path: { requestId }, query: paging } })),
     functions: {
-      list: (query = {}) => send(() => api.GET('/api/v1/functions', { params: { query } })),
-      get: (languageTitle) => send(() => api.GET('/api/v1/functions/{languageTitle}', { params: { path: { languageTitle } } })),
-      register: (body) => send(() => api.POST('/api/v1/functions', { body })),
-      update: (languageTitle, body) => send(() => api.PATCH('/api/v1/functions/{languageTitle}', { params: { path: { languageTitle } }, body })),
-      delete: (languageTitle) => send(() => api.DELETE('/api/v1/functions/{languageTitle}', { params: { path: { languageTitle } } })),
-      stats: (languageTitle, window) => send(() => api.GET('/api/v1/functions/{languageTitle}/stats', { params: { path: { languageTitle }, query: window ? { window } : {} } })),
+      list: (query = {}) => send('GET', () => api.GET('/api/v1/functions', { params: { query } })),
+      get: (languageTitle) => send('GET', () => api.GET('/api/v1/functions/{languageTitle}', { params: { path: { languageTitle } } })),
+      register: (body) => send('POST', () => api.POST('/api/v1/functions', { body })),
+      update: (languageTitle, body) => send('PATCH', () => api.PATCH('/api/v1/functions/{languageTitle}', { params: { path: { languageTitle } }, body })),
+      delete: (languageTitle) => send('DELETE', () => api.DELETE('/api/v1/functions/{languageTitle}', { params: { path: { languageTitle } } })),
+      stats: (languageTitle, window) => send('GET', () => api.GET('/api/v1/functions/{languageTitle}/stats', { params: { path: { languageTitle }, query: window ? { window } : {} } })),
     },
     // A 503 whose body is the report (not an envelope) is the service saying it is down: an answer, not an error.
-    health: () => send(() => api.GET('/health'), (response, body) => (response.status === 503 && isHealthReport(body) ? body : undefined)),
-    runtimes: () => send(() => api.GET('/api/v1/runtimes')),
+    health: () => send('GET', () => api.GET('/health'), (response, body) => (response.status === 503 && isHealthReport(body) ? body : undefined)),
+    runtimes: () => send('GET', () => api.GET('/api/v1/runtimes')),
   };
   return client;
 }
