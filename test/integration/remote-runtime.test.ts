@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startRuntimeProcess, type RuntimeProcess } from '../helpers/process.js';
 import { freePort } from '../helpers/scratch-services.js';
 import { call, execute, initialize, startTestService } from '../helpers/service.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('the Node.js runtime as its own gRPC service (NODEJS_RUNTIME_URL)', () => {
   let db: TestDatabase;
@@ -47,12 +48,13 @@ describe('the Node.js runtime as its own gRPC service (NODEJS_RUNTIME_URL)', () 
     assert.equal(down.headers['retry-after'], '1', 'the call reached no runtime: it may be sent again as it is');
 
     runtime = await startRuntimeProcess('nodejs', port);
+    // The client reconnects with backoff; the first calls after the restart may still find it away.
     let again = await execute(service, init.body.request_id, { a: 2, b: 2 }, { 'x-cache-control': 'no-cache' });
-    for (let i = 0; i < 100 && again.status === 503; i++) {
-      // The client reconnects with backoff; the first calls after the restart may still find it away.
-      await new Promise((r) => setTimeout(r, 100));
+    await waitFor('an execute to reach the restarted runtime', async () => {
+      if (again.status !== 503) return true;
       again = await execute(service, init.body.request_id, { a: 2, b: 2 }, { 'x-cache-control': 'no-cache' });
-    }
+      return again.status !== 503;
+    });
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.equal(again.body.result, 4, 'the new runtime process was sent the script again');
   });
