@@ -24,6 +24,11 @@ export const ALL_SCOPES: readonly string[] = [SCOPES.executeAll, SCOPES.readFunc
 /** A caller with every scope and no identity: tests and in-process use with auth off. */
 export const LOCAL_PRINCIPAL: Principal = { anonymous: true, userId: undefined, scopes: new Set(ALL_SCOPES), rateKey: 'local' };
 
+/** The caller as what they make records as owned by: a token's `sub`; null for a caller without a token. */
+export function ownerOf(principal: Principal): string | null {
+  return principal.anonymous ? null : (principal.userId ?? null);
+}
+
 export function executeScope(language: Language): string {
   return `execute:${language}`;
 }

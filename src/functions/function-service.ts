@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import semver from 'semver';
 import { assertJsonLimits } from '../common/json-limits.js';
 import { isPlainObject } from '../common/plain-object.js';
-import { requireScope, SCOPES, type Principal } from '../common/principal.js';
+import { ownerOf, requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
@@ -18,7 +18,7 @@ import { scriptOptions } from '../sessions/session-input.js';
 import type { Static } from '@sinclair/typebox';
 import type { FunctionDetail as FunctionDetailSchema, FunctionRegisterBody, FunctionSummary as FunctionSummarySchema } from '../http/api-schemas.js';
 import type { FunctionUpdateBody } from '../http/read-schemas.js';
-import type { FunctionFilter, FunctionRecord, FunctionSchema, FunctionStore, FunctionVersion } from './function.js';
+import type { FunctionFilter, FunctionRecord, FunctionStore, FunctionVersion } from './function.js';
 import { assertLinearSchema } from './params-schema.js';
 
 export interface FunctionServiceOptions {
@@ -71,25 +71,23 @@ export class FunctionService {
   /** Registers a dynamic function (the body's shape is checked by its route's schema); its script is checked by the runtime first. */
   async register(body: FunctionRegisterBody, principal: Principal): Promise<FunctionDetail> {
     requireScope(principal, [SCOPES.writeFunctions]);
-    const userId = callerId(principal);
     const { language_title: languageTitle } = body;
     const { language, title, languageTitle: resolvedTitle, dialect } = this.#o.router.resolve(languageTitle);
-    const fields = checkFields(body, this.#o.maxScriptSize);
-    const source = body.script_content;
-    const dependencies = storedDependencies(fields.dependencies);
-    await this.#compile(language, dialect === 'typescript', source, fields.dependencies);
+    checkFields(body, this.#o.maxScriptSize);
+    const { script_content: source, dependencies } = body;
+    await this.#compile(language, dialect === 'typescript', source, dependencies);
     const created = await this.#o.store.create({
       language,
       title,
       languageTitle: resolvedTitle,
-      description: fields.description ?? null,
-      schema: fields.schema ?? null,
-      examples: fields.examples ?? [],
-      createdBy: userId,
-      tags: fields.tags ?? [],
+      description: body.description ?? null,
+      schema: body.schema ?? null,
+      examples: body.examples ?? [],
+      createdBy: ownerOf(principal),
+      tags: body.tags ?? [],
       scriptContent: source,
-      cacheable: fields.cacheable ?? true,
-      dependencies,
+      cacheable: body.cache ?? true,
+      dependencies: storedDependencies(dependencies),
     });
     if (!created) throw new ServiceError('CONFLICT', `A function "${languageTitle}" already exists`, { language_title: languageTitle });
     return detail(created);
@@ -104,23 +102,23 @@ export class FunctionService {
    */
   async update(languageTitle: string, body: FunctionUpdateBody, principal: Principal): Promise<FunctionDetail> {
     const { fn, language, typescript } = await this.#changeable(languageTitle, principal);
-    const fields = checkFields(body, this.#o.maxScriptSize);
-    const has = (key: keyof FunctionFields): boolean => Object.hasOwn(fields, key);
+    checkFields(body, this.#o.maxScriptSize);
+    // What the body names replaces the current value; `null` clears a description or a schema.
     const next: Omit<FunctionVersion, 'version' | 'createdBy'> = {
-      description: has('description') ? (fields.description ?? null) : fn.description,
-      schema: has('schema') ? (fields.schema ?? null) : fn.schema,
-      examples: fields.examples ?? fn.examples,
-      tags: fields.tags ?? fn.tags,
-      scriptContent: fields.scriptContent ?? fn.scriptContent ?? '',
-      cacheable: fields.cacheable ?? fn.cacheable,
-      dependencies: has('dependencies') ? storedDependencies(fields.dependencies) : fn.dependencies,
+      description: body.description !== undefined ? body.description : fn.description,
+      schema: body.schema !== undefined ? body.schema : fn.schema,
+      examples: body.examples ?? fn.examples,
+      tags: body.tags ?? fn.tags,
+      scriptContent: body.script_content ?? fn.scriptContent ?? '',
+      cacheable: body.cache ?? fn.cacheable,
+      dependencies: body.dependencies !== undefined ? storedDependencies(body.dependencies) : fn.dependencies,
     };
     const current: typeof next = { description: fn.description, schema: fn.schema, examples: fn.examples, tags: fn.tags, scriptContent: fn.scriptContent ?? '', cacheable: fn.cacheable, dependencies: fn.dependencies };
     if (canonicalJson(next) === canonicalJson(current)) return detail(fn);
     if (next.scriptContent !== current.scriptContent || canonicalJson(next.dependencies) !== canonicalJson(current.dependencies)) {
-      await this.#compile(language, typescript, next.scriptContent, has('dependencies') ? fields.dependencies : (fn.dependencies ?? undefined));
+      await this.#compile(language, typescript, next.scriptContent, body.dependencies !== undefined ? body.dependencies : (fn.dependencies ?? undefined));
     }
-    const updated = await this.#o.store.update(fn.id, fn.version, { ...next, version: nextVersion(fn.version), createdBy: callerId(principal) });
+    const updated = await this.#o.store.update(fn.id, fn.version, { ...next, version: nextVersion(fn.version), createdBy: ownerOf(principal) });
     if (updated) return detail(updated);
     if (!(await this.#o.store.get(fn.languageTitle))) throw noFunction(fn.languageTitle);
     throw new ServiceError('CONFLICT', `"${fn.languageTitle}" changed while this change was checked; read it again and resend`, { language_title: fn.languageTitle });
@@ -150,7 +148,7 @@ export class FunctionService {
     if (fn.type === 'predefined') {
       throw new ServiceError('FORBIDDEN', `"${languageTitle}" is a predefined function: it comes with the database and cannot be changed or deleted`, { language_title: languageTitle, type: 'predefined' });
     }
-    if (fn.createdBy !== null && fn.createdBy !== callerId(principal)) {
+    if (fn.createdBy !== null && fn.createdBy !== ownerOf(principal)) {
       throw new ServiceError('FORBIDDEN', `"${languageTitle}" was registered by another user; only they can change or delete it`, { language_title: languageTitle });
     }
     return { fn, language, typescript: dialect === 'typescript' };
@@ -173,54 +171,25 @@ function storedDependencies(value: unknown): Record<string, string> | null {
   return isPlainObject(value) ? (value as Record<string, string>) : null;
 }
 
-/** The fields of a POST or PATCH body that describe a function, checked; absent ones stay absent. */
-interface FunctionFields {
-  scriptContent?: string;
-  description?: string | null;
-  schema?: FunctionSchema | null;
-  examples?: unknown[];
-  tags?: string[];
-  cacheable?: boolean;
-  dependencies?: unknown;
-}
-
 /**
  * What the route's schema cannot say: the script's size in bytes (MAX_SCRIPT_SIZE, 413), blank or
  * NUL-bearing scripts, nesting and size of the JSON fields, and that `schema` holds JSON Schemas.
  */
-function checkFields(body: FunctionUpdateBody, maxScriptSize: number): FunctionFields {
-  const fields: FunctionFields = {};
-  const { script_content: source, description, schema, examples, tags, cache, dependencies } = body;
+function checkFields(body: FunctionUpdateBody, maxScriptSize: number): void {
+  const { script_content: source, schema, examples, dependencies } = body;
   if (source !== undefined) {
     if (source.trim() === '') throw new ServiceError('INVALID_REQUEST', '"script_content" must be a non-empty string', { field: 'script_content' });
     if (Buffer.byteLength(source) > maxScriptSize) {
       throw new ServiceError('INVALID_REQUEST', `script_content is over the limit (MAX_SCRIPT_SIZE ${maxScriptSize} bytes)`, { limit: maxScriptSize }, 413);
     }
     if (source.includes('\u0000')) throw new ServiceError('INVALID_REQUEST', 'script_content must not contain NUL characters', { field: 'script_content' });
-    fields.scriptContent = source;
   }
-  if (description !== undefined) fields.description = description;
   if (schema !== undefined) {
     assertJsonLimits(schema, 'schema', FUNCTION_JSON_LIMITS);
     if (schema !== null) validateSchema(schema);
-    fields.schema = schema;
   }
-  if (examples !== undefined) {
-    assertJsonLimits(examples, 'examples', FUNCTION_JSON_LIMITS);
-    fields.examples = examples;
-  }
-  if (cache !== undefined) fields.cacheable = cache;
-  if (tags !== undefined) fields.tags = tags;
-  if (dependencies !== undefined) {
-    assertJsonLimits(dependencies, 'dependencies', FUNCTION_JSON_LIMITS);
-    fields.dependencies = dependencies;
-  }
-  return fields;
-}
-
-/** The caller as `created_by` records them: a token's `sub`, or null. */
-function callerId(principal: Principal): string | null {
-  return principal.anonymous ? null : (principal.userId ?? null);
+  if (examples !== undefined) assertJsonLimits(examples, 'examples', FUNCTION_JSON_LIMITS);
+  if (dependencies !== undefined) assertJsonLimits(dependencies, 'dependencies', FUNCTION_JSON_LIMITS);
 }
 
 /** The next version: the major part up (1.0.0 → 2.0.0); a version that is not semver starts over at 2.0.0. */

@@ -9,7 +9,7 @@ import { requireScope, SCOPES, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { Logger } from '../observability/logger.js';
-import type { ExecutionPage, FunctionStats, StatsFiguresView } from '../http/read-schemas.js';
+import type { ExecutionPage, ExecutionsQuery, FunctionStats, StatsFiguresView, StatsQuery } from '../http/read-schemas.js';
 import type { SessionService } from '../sessions/session-service.js';
 
 /** One execute of a session as request_logs holds it. */
@@ -61,10 +61,8 @@ export const STATS_WINDOWS = {
 export type StatsWindow = keyof typeof STATS_WINDOWS;
 export const DEFAULT_STATS_WINDOW: StatsWindow = '1h';
 
-/** The shapes these answers have, from the routes' schemas (read-schemas.ts). */
-export type ExecutionView = ExecutionPage['executions'][number];
-export type FunctionStatsView = FunctionStats;
-type FiguresView = StatsFiguresView;
+/** One execution as the API answers it (read-schemas.ts). */
+type ExecutionView = ExecutionPage['executions'][number];
 
 export interface HistoryServiceOptions {
   readonly sessions: SessionService;
@@ -84,11 +82,7 @@ export class HistoryService {
    * GET /api/v1/sessions/{id}/executions: who may read it as for GET of the session (its owner, in
    * a language they may execute), also once it has ended; 404 for anyone else.
    */
-  async executions(
-    requestId: string,
-    query: { readonly cursor?: string; readonly limit?: number },
-    principal: Principal,
-  ): Promise<ExecutionPage> {
+  async executions(requestId: string, query: ExecutionsQuery, principal: Principal): Promise<ExecutionPage> {
     const session = await this.#o.sessions.readable(requestId, principal);
     const after = decodeCursor(query.cursor);
     const page = await this.#read(() => this.#o.store.executions(session.requestId, after, query.limit ?? PAGE_LIMIT.default));
@@ -101,18 +95,18 @@ export class HistoryService {
    * script of its own; zeros when there were none. Buckets cover the window from the one holding
    * its start to the one holding now, empty ones included (the first and last are partial).
    */
-  async stats(languageTitle: string, query: { readonly window?: string }, principal: Principal): Promise<FunctionStatsView> {
+  async stats(languageTitle: string, query: StatsQuery, principal: Principal): Promise<FunctionStats> {
     requireScope(principal, [SCOPES.readFunctions]);
     const title = this.#o.router.resolve(languageTitle).languageTitle;
-    const window = (query.window ?? DEFAULT_STATS_WINDOW) as StatsWindow;
-    const spec = Object.hasOwn(STATS_WINDOWS, window) ? STATS_WINDOWS[window] : undefined;
-    if (!spec) throw new ServiceError('INVALID_REQUEST', `query parameter "window" must be one of ${Object.keys(STATS_WINDOWS).join(', ')}`, { field: 'window' });
+    // One of STATS_WINDOWS: the route's schema refuses any other.
+    const window = query.window ?? DEFAULT_STATS_WINDOW;
+    const spec = STATS_WINDOWS[window];
     const to = new Date();
     const from = new Date(to.getTime() - spec.seconds * 1000);
     const { total, buckets } = await this.#read(() => this.#o.store.stats(title, from, to, spec.bucketSeconds));
     const bucketMs = spec.bucketSeconds * 1000;
     const found = new Map(buckets.map((b) => [b.start.getTime(), b.figures]));
-    const series: FunctionStatsView['buckets'] = [];
+    const series: FunctionStats['buckets'] = [];
     for (let start = Math.floor(from.getTime() / bucketMs) * bucketMs; start <= to.getTime(); start += bucketMs) {
       series.push({ start: new Date(start).toISOString(), ...figuresView(found.get(start) ?? NO_CALLS) });
     }
@@ -129,7 +123,7 @@ export class HistoryService {
   }
 }
 
-function figuresView(f: StatsFigures): FiguresView {
+function figuresView(f: StatsFigures): StatsFiguresView {
   return { calls: f.calls, errors: f.errors, cache_hits: f.cacheHits, p50_ms: f.p50, p95_ms: f.p95, p99_ms: f.p99 };
 }
 

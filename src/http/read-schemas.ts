@@ -25,13 +25,16 @@ export const SessionListQuery = Type.Object({
   language_title: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'e.g. `nodejs-calculator`' })),
   ...PageQuery,
 });
+export type SessionListQuery = Static<typeof SessionListQuery>;
 
 export const SessionPage = Type.Object({
   sessions: Type.Array(Type.Ref(SessionView), { description: 'newest first' }),
   next_cursor: NextCursor,
 });
+export type SessionPage = Static<typeof SessionPage>;
 
 export const ExecutionsQuery = Type.Object(PageQuery);
+export type ExecutionsQuery = Static<typeof ExecutionsQuery>;
 
 const Execution = Type.Object({
   id: Type.String({ format: 'uuid', description: 'the request_logs row' }),
@@ -64,6 +67,7 @@ export const StatsQuery = Type.Object({
     ),
   ),
 });
+export type StatsQuery = Static<typeof StatsQuery>;
 
 const Percentile = (which: string) => Nullable(Type.Number({ description: `${which} duration, ms (null without calls)` }));
 

@@ -8,7 +8,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { assertJsonLimits, type JsonLimits } from '../common/json-limits.js';
 import { decodeCursor, encodeCursor, PAGE_LIMIT, type Page } from '../common/cursor.js';
-import { executableLanguages, requireExecuteScope, type Principal } from '../common/principal.js';
+import { executableLanguages, ownerOf, requireExecuteScope, type Principal } from '../common/principal.js';
 import { ServiceError } from '../errors/service-error.js';
 import type { LanguageRouter } from '../execution/language-router.js';
 import type { FunctionStore } from '../functions/function.js';
@@ -21,9 +21,10 @@ import { canonicalJson } from './canonical-json.js';
 import { HotSessions, type HotSession } from './hot-sessions.js';
 import type { SessionCache } from './session-cache.js';
 import type { InitializeBody as InitializeRequestBody, SessionUpdateBody as SessionUpdateRequestBody } from '../http/api-schemas.js';
+import type { SessionListQuery, SessionPage } from '../http/read-schemas.js';
 import { assertScript, assertSessionId, parseInitializeBody, parseUpdateBody, scriptOptions } from './session-input.js';
 import { sessionView, type SessionView } from './session-view.js';
-import type { SessionListFilter, SessionListQuery, SessionRecord, SessionStore } from './session.js';
+import type { SessionListFilter, SessionRecord, SessionStore } from './session.js';
 
 export interface SessionServiceOptions {
   readonly store: SessionStore;
@@ -129,7 +130,7 @@ export class SessionService {
     const requestId = randomUUID();
     // With auth on the token's subject is the user (X-User-ID is ignored); with auth off,
     // `context.user_id` as the client says, else the X-User-ID header, as the earlier implementation took it.
-    const owner = input.principal.anonymous ? undefined : input.principal.userId;
+    const owner = ownerOf(input.principal);
     const userId = owner ?? (typeof context.user_id === 'string' ? context.user_id : input.principal.anonymous ? headerUserIdOf(input.headerUserId) : null);
     const record: SessionRecord = {
       requestId,
@@ -271,10 +272,10 @@ export class SessionService {
    * the ones made without a token: exactly those GET shows them, in the languages they may
    * execute. Ended sessions are listed (history); deleted ones are not.
    */
-  async list(query: SessionListQuery, principal: Principal): Promise<{ sessions: SessionView[]; next_cursor: string | null }> {
+  async list(query: SessionListQuery, principal: Principal): Promise<SessionPage> {
     const after = decodeCursor(query.cursor);
     const filter: SessionListFilter = {
-      owner: principal.anonymous ? null : (principal.userId ?? null),
+      owner: ownerOf(principal),
       languages: executableLanguages(principal),
       ...(query.language !== undefined ? { language: query.language } : {}),
       ...(query.language_title !== undefined ? { languageTitle: query.language_title } : {}),

@@ -43,15 +43,6 @@ export interface SessionActivity {
   readonly completed: boolean;
 }
 
-/** The query of GET /api/v1/sessions (shaped by its route's schema, http/read-schemas.ts). */
-export interface SessionListQuery {
-  readonly status?: SessionStatus;
-  readonly language?: Language;
-  readonly language_title?: string;
-  readonly cursor?: string;
-  readonly limit?: number;
-}
-
 /** GET /api/v1/sessions: which sessions, newest first. Deleted sessions are never listed. */
 export interface SessionListFilter {
   /** A user's own sessions (made with their token); null: the sessions made without a token. */

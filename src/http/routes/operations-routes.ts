@@ -49,8 +49,8 @@ export const operationsRoutes: FastifyPluginCallback<OperationsRoutesOptions> = 
       },
     },
     async (_request, reply) => {
-    const report = await deps.health();
-    return reply.status(report.status === 'down' ? 503 : 200).send(report);
+      const report = await deps.health();
+      return reply.status(report.status === 'down' ? 503 : 200).send(report);
     },
   );
 
@@ -66,14 +66,14 @@ export const operationsRoutes: FastifyPluginCallback<OperationsRoutesOptions> = 
       },
     },
     async (request, reply) => {
-    const token = deps.metricsToken;
-    if (token !== undefined) {
-      const header = request.headers.authorization;
-      const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
-      if (!sameToken(given, token)) throw new ServiceError('UNAUTHORIZED', '/metrics needs "Authorization: Bearer <METRICS_TOKEN>"', { header: 'Authorization' });
-    }
-    const text = await deps.metrics.registry.metrics();
-    return reply.header('content-type', deps.metrics.registry.contentType).send(text);
+      const token = deps.metricsToken;
+      if (token !== undefined) {
+        const header = request.headers.authorization;
+        const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+        if (!sameToken(given, token)) throw new ServiceError('UNAUTHORIZED', '/metrics needs "Authorization: Bearer <METRICS_TOKEN>"', { header: 'Authorization' });
+      }
+      const text = await deps.metrics.registry.metrics();
+      return reply.header('content-type', deps.metrics.registry.contentType).send(text);
     },
   );
   done();
