@@ -4,8 +4,10 @@
 // node_modules/.cache/lmctl/ whenever one of them is newer than the bundle, and the bundle runs.
 // Packages stay external (node_modules). Why not tsx's loader: it costs ~0.4 s on every start,
 // and a CLI is started often; tsx is still the fallback when the bundle cannot be written.
-import { mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
+import { newestMtime } from '../scripts/newest-mtime.mjs';
 
 const root = new URL('..', import.meta.url);
 const entry = fileURLToPath(new URL('src/cli/lmctl.ts', root));
@@ -13,19 +15,10 @@ const sources = ['src/cli', 'packages/client/src'].map((dir) => fileURLToPath(ne
 const cacheDir = new URL('node_modules/.cache/lmctl/', root);
 const bundle = new URL('lmctl.mjs', cacheDir);
 
-/** The latest modification time of a file under `dir` (or of this launcher, whose options shape the bundle). */
-function newest(dir) {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = `${dir}/${entry.name}`;
-    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }
-  return latest;
-}
-
 async function ensureBundle() {
   const builtAt = statSync(bundle, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const changedAt = Math.max(statSync(fileURLToPath(import.meta.url)).mtimeMs, ...sources.map(newest));
+  // This launcher too: its options shape the bundle.
+  const changedAt = Math.max(newestMtime(fileURLToPath(import.meta.url)), ...sources.map(newestMtime));
   if (changedAt < builtAt) return true;
   try {
     const { build } = await import('esbuild');

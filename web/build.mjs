@@ -5,24 +5,19 @@
 //   node web/build.mjs            build when stale
 //   node web/build.mjs --force    build
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { newestMtime } from '../scripts/newest-mtime.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 export const CONSOLE_INDEX = join(root, 'dist', 'web', 'index.html');
 
-/** The newest modification time under `path` (a file or a folder), 0 when it does not exist. */
-function newestMtime(path) {
-  if (!existsSync(path)) return 0;
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return readdirSync(path).reduce((newest, name) => (name === 'node_modules' ? newest : Math.max(newest, newestMtime(join(path, name)))), 0);
-}
-
-/** Whether dist/web/ is missing or older than what it is built from (the console, the SDK it calls, the lock file). */
+/** Whether dist/web/ is missing or older than what it is built from (the console, the SDK it calls, the service code it shares, the lock file). */
 export function consoleBuildIsStale() {
   if (!existsSync(CONSOLE_INDEX)) return true;
-  const sources = Math.max(newestMtime(join(root, 'web')), newestMtime(join(root, 'packages', 'client', 'src')), newestMtime(join(root, 'package-lock.json')));
+  const inputs = [join(root, 'web'), join(root, 'packages', 'client', 'src'), join(root, 'src', 'common', 'plain-object.ts'), join(root, 'package-lock.json')];
+  const sources = Math.max(...inputs.map(newestMtime));
   return statSync(CONSOLE_INDEX).mtimeMs < sources;
 }
 

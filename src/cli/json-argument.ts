@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
+import { isPlainObject } from '../common/plain-object.js';
 import { UsageError } from './exit-codes.js';
 
 /** A JSON option value: inline JSON, or `@path` to read it from a file. */
@@ -22,6 +23,6 @@ export async function jsonArgument(value: string, option: string): Promise<unkno
 /** A JSON option value that must be an object (a context, a schema). */
 export async function jsonObjectArgument(value: string, option: string): Promise<Record<string, unknown>> {
   const parsed = await jsonArgument(value, option);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`${option} must be a JSON object`);
-  return parsed as Record<string, unknown>;
+  if (!isPlainObject(parsed)) throw new UsageError(`${option} must be a JSON object`);
+  return parsed;
 }

@@ -6,31 +6,24 @@
  * receive is also checked against the document: test/helpers/openapi.ts.)
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 
 import type { RunningService } from '../../src/main/service.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { call, initialize, onScratchService, startTestService } from '../helpers/service.js';
+import { call, initialize, onScratchService } from '../helpers/service.js';
 
 type Json = Record<string, any>;
 
 describe('the OpenAPI document and the docs', () => {
-  let db: TestDatabase;
   let service: RunningService;
   let document: Json;
 
+  // With auth on: the document, the docs and the index must still answer without a token.
+  onScratchService({ AUTH_JWT_SECRET: 'openapi-test-secret-with-enough-bytes', RATE_LIMIT_ENABLED: 'false' }, (started) => ({ service } = started));
   before(async () => {
-    db = await createTestDatabase();
-    // With auth on: the document, the docs and the index must still answer without a token.
-    service = await startTestService({ DATABASE_URL: db.url, AUTH_JWT_SECRET: 'openapi-test-secret-with-enough-bytes', RATE_LIMIT_ENABLED: 'false' });
     const res = await call(service, 'GET', '/api/v1/openapi.json');
     assert.equal(res.status, 200);
     document = res.body;
-  });
-  after(async () => {
-    await service?.stop();
-    await db?.drop();
   });
 
   it('is a valid OpenAPI 3.1 document', async () => {

@@ -25,6 +25,4 @@ export function lineColumnAt(text: string, offset: number): { line: number; colu
   return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 };
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isPlainObject } from '../../src/common/plain-object';
