@@ -10,14 +10,17 @@ export class RuntimeRegistry {
     return this;
   }
 
-  /** The runtime of a language, or ServiceError RUNTIME_UNAVAILABLE naming what is missing. */
+  /**
+   * The runtime of a language, or ServiceError RUNTIME_UNAVAILABLE naming what is missing; the
+   * call was then never sent anywhere (`notRun`: the answer says it may be sent again).
+   */
   get(language: Language): Runtime {
     const runtime = this.#runtimes.get(language);
-    if (!runtime) throw new ServiceError('RUNTIME_UNAVAILABLE', `No ${language} runtime is configured`, { language });
+    if (!runtime) throw new ServiceError('RUNTIME_UNAVAILABLE', `No ${language} runtime is configured`, { language, notRun: true });
     // The cheap status on the hot path; the full health (its reason) only when it is unavailable.
     if ((runtime.status?.() ?? runtime.health().status) === 'unavailable') {
       const health = runtime.health();
-      throw new ServiceError('RUNTIME_UNAVAILABLE', health.reason ?? `The ${language} runtime is unavailable`, { language });
+      throw new ServiceError('RUNTIME_UNAVAILABLE', health.reason ?? `The ${language} runtime is unavailable`, { language, notRun: true });
     }
     return runtime;
   }
